@@ -1,0 +1,124 @@
+"""The sops value cipher: AES-256-GCM with a 32-byte IV, and the ``ENC[...]`` string grammar.
+
+``ENC[AES256_GCM,data:<b64 ct>,iv:<b64 iv>,tag:<b64 tag>,type:<tag>]``. The empty plaintext is
+special: it encrypts to the empty string, and the empty string decrypts to itself.
+"""
+
+from __future__ import annotations
+
+import binascii
+import os
+import re
+from base64 import b64encode
+from typing import Any
+
+from .errors import DecryptTreeError
+
+try:  # The public import drags in the whole ciphers package (~20 ms); the class itself lives in the
+    # Rust binding. Start-up time matters for `git diff`, which runs us once per file.
+    from cryptography.hazmat.bindings._rust import openssl as _rust_openssl
+
+    AESGCM: Any = _rust_openssl.aead.AESGCM
+except (ImportError, AttributeError):  # pragma: no cover - other cryptography layouts
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from cryptography.exceptions import InvalidTag
+
+# sops parses with this regex anchored at the start only (greedy groups); we do the same.
+ENC_RE = re.compile(r"ENC\[AES256_GCM,data:(.+),iv:(.+),tag:(.+),type:(.+)\]")
+IV_SIZE = 32
+TAG_SIZE = 16
+
+
+def is_encrypted_value(s: object) -> bool:
+    return isinstance(s, str) and s.startswith("ENC[AES256_GCM,")
+
+
+class _IvPool:
+    """Random IVs drawn in blocks: one getrandom call per 256 values instead of one per value."""
+
+    def __init__(self) -> None:
+        self._buf = b""
+        self._pos = 0
+
+    def take(self) -> bytes:
+        if self._pos + IV_SIZE > len(self._buf):
+            self._buf = os.urandom(IV_SIZE * 256)
+            self._pos = 0
+        iv = self._buf[self._pos:self._pos + IV_SIZE]
+        self._pos += IV_SIZE
+        return iv
+
+
+_IVS = _IvPool()
+
+
+class ValueCipher:
+    """Encrypts and decrypts single values with one data key.
+
+    It remembers the IV of every ``(plaintext, aad)`` it decrypted, and re-uses it when the same
+    value is encrypted again (sops's "stash"): unchanged values keep their exact ciphertext
+    through edit and rotate, which keeps diffs to the lines that really changed.
+    """
+
+    def __init__(self, data_key: bytes) -> None:
+        if len(data_key) != 32:
+            raise ValueError("the data key must be 32 bytes")
+        self.data_key = data_key
+        self._aead = AESGCM(data_key)
+        self.stash: dict[tuple[bytes, bytes, str], bytes] = {}
+
+    def encrypt(self, plaintext: bytes, aad: bytes, type_tag: str, fresh_iv: bool = False) -> str:
+        if not plaintext:
+            return ""
+        iv = None if fresh_iv else self.stash.get((plaintext, aad, type_tag))
+        if iv is None:
+            iv = _IVS.take()
+        sealed = self._aead.encrypt(iv, plaintext, aad)
+        return "ENC[AES256_GCM,data:%s,iv:%s,tag:%s,type:%s]" % (
+            b64encode(sealed[:-TAG_SIZE]).decode(),
+            b64encode(iv).decode(),
+            b64encode(sealed[-TAG_SIZE:]).decode(),
+            type_tag,
+        )
+
+    def decrypt(self, enc: str, aad: bytes) -> tuple[bytes, str]:
+        """Decrypt an ``ENC[...]`` string; returns (plaintext bytes, type tag)."""
+        if enc == "":
+            return b"", "str"
+        data, iv, tag, type_tag = parse_enc(enc)
+        try:
+            plaintext = self._aead.decrypt(iv, data + tag, aad)
+        except InvalidTag:
+            raise DecryptTreeError("a value failed authentication (wrong key, or the file was altered)") from None
+        except ValueError:
+            raise DecryptTreeError("a value has an invalid IV") from None
+        self.stash[(plaintext, aad, type_tag)] = iv
+        return plaintext, type_tag
+
+    def try_decrypt(self, enc: str, aad: bytes) -> tuple[bytes, str] | None:
+        try:
+            return self.decrypt(enc, aad)
+        except DecryptTreeError:
+            return None
+
+
+def parse_enc(enc: str) -> tuple[bytes, bytes, bytes, str]:
+    m = ENC_RE.match(enc)
+    if not m:
+        raise DecryptTreeError("a value does not match sops' data format")
+    try:
+        data = binascii.a2b_base64(m.group(1), strict_mode=True)
+        iv = binascii.a2b_base64(m.group(2), strict_mode=True)
+        tag = binascii.a2b_base64(m.group(3), strict_mode=True)
+    except (binascii.Error, ValueError):
+        raise DecryptTreeError("a value has invalid base64 in its ENC[] string") from None
+    if len(tag) != TAG_SIZE or not iv:
+        raise DecryptTreeError("a value has an invalid GCM tag or IV")
+    return data, iv, tag, m.group(4)
+
+
+def iv_of(enc: str) -> str | None:
+    """The IV field text of an ENC string (a stable identity for a value's ciphertext)."""
+    m = ENC_RE.match(enc)
+    return m.group(2) if m else None

@@ -1,0 +1,336 @@
+"""Creation rules: find the ``.sopsy.yaml`` / ``.sops.yaml`` that applies to a file and pick its rule.
+
+The schema is that of sops 3 ``.sops.yaml`` (``creation_rules`` only; ``destination_rules`` and
+``stores`` are read by sops for other commands and ignored here), plus ``pkcs11`` key lists. The
+differences from sops, all deliberate, are documented in docs/config.md:
+
+* The search starts in the directory of the *file*, not the working directory, so that a git
+  filter/diff driver run from the repository root finds the config next to the file. At each
+  level ``.sopsy.yaml`` is preferred over ``.sops.yaml``; ``.sops.yml`` is never read (like sops).
+* An unreadable or invalid config exits with 5 (sops's ``ErrorReadingConfig``; sops itself exits 1),
+  conflicting crypt rules with 8 (``ErrorConflictingParameters``).
+
+Everything else follows sops 3.11 (``config/config.go``), checked against the real binary:
+unknown keys are ignored, the first matching rule wins, ``path_regex`` is searched (not anchored)
+in the file's absolute path with the config directory plus separator removed from the front,
+a config without ``creation_rules`` counts as no config, key lists may be comma-separated
+strings or lists, ``key_groups`` replace the flat lists and are de-duplicated (flat lists are not).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConflictingParameters, SopsyError, UsageError
+from .keys import KeySpec
+from .rules import RULE_NAMES, CryptRule
+
+CONFIG_NAMES = (".sopsy.yaml", ".sops.yaml")  # preference order within one directory
+MAX_DEPTH = 100  # directories searched, as in sops
+ENV_VAR = "SOPS_CONFIG"
+
+
+class ConfigError(SopsyError):
+    """The config file cannot be read, is not valid YAML, or does not fit the schema."""
+
+    exit_code = 5  # sops's ErrorReadingConfig code
+
+
+@dataclass(frozen=True)
+class CreationRule:
+    """What a matching creation rule asks for when a new file is encrypted."""
+
+    key_groups: list[list[KeySpec]] = field(default_factory=list)
+    shamir_threshold: int = 0  # 0 = as many groups as there are (decided by the data-key code)
+    crypt_rule: CryptRule | None = None
+    mac_only_encrypted: bool = False
+    config_path: Path | None = None
+    index: int = 0  # position of the rule in creation_rules, for messages
+
+    @property
+    def has_keys(self) -> bool:
+        return any(self.key_groups)
+
+
+def find_config(file_path: str | os.PathLike[str] | None, explicit: str | os.PathLike[str] | None) -> Path | None:
+    """The config that applies to ``file_path``, or None when there is none.
+
+    ``explicit`` (``--config``) wins, then the ``SOPS_CONFIG`` environment variable; both must name
+    an existing file. Otherwise the search walks up from the file's directory (the working
+    directory when there is no file, e.g. stdin) for at most ``MAX_DEPTH`` levels; at each level
+    ``.sopsy.yaml`` is taken before ``.sops.yaml``, so the nearest config wins whatever its name.
+    """
+    chosen = explicit if explicit is not None and str(explicit) else os.environ.get(ENV_VAR) or None
+    if chosen is not None:
+        path = Path(chosen)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist or is not a file")
+        return path
+    start = Path(os.path.abspath(file_path)).parent if file_path is not None else Path(os.path.abspath(os.getcwd()))
+    directory = start
+    for _ in range(MAX_DEPTH):
+        for name in CONFIG_NAMES:
+            candidate = directory / name
+            if candidate.is_file():
+                return candidate
+        if directory.parent == directory:
+            break
+        directory = directory.parent
+    return None
+
+
+def load_rule(config_path: str | os.PathLike[str], file_path: str | os.PathLike[str], *,
+              encryption_context: dict[str, str] | None = None) -> CreationRule | None:
+    """The first creation rule in ``config_path`` whose ``path_regex`` matches ``file_path``.
+
+    Returns None when the config has no ``creation_rules`` at all (sops treats that file as
+    absent). Raises UsageError when rules exist but none matches, ConfigError for unreadable
+    or malformed configs, ConflictingParameters when a rule sets two crypt rules.
+    ``encryption_context`` (``--encryption-context``) goes to the flat ``kms`` entries, which
+    cannot carry one in the file; ``key_groups`` kms objects have their own ``context``.
+    """
+    config = Path(config_path)
+    doc = _read_yaml(config)
+    if doc is None:
+        return None
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{config}: the config must be a YAML mapping")
+    rules = doc.get("creation_rules")
+    if rules is None:
+        return None
+    if not isinstance(rules, list):
+        raise ConfigError(f"{config}: creation_rules must be a list")
+    target = match_path(config, file_path)
+    for index, rule in enumerate(rules):
+        if not isinstance(rule, dict):
+            raise ConfigError(f"{config}: creation rule {index + 1} must be a mapping")
+        if _matches(rule.get("path_regex"), target, config, index):
+            return _build_rule(rule, config, index, encryption_context or {})
+    raise UsageError(f"no matching creation rule in {config} for {target}")
+
+
+def match_path(config_path: str | os.PathLike[str], file_path: str | os.PathLike[str]) -> str:
+    """The string ``path_regex`` is searched in: relative to the config's directory when the file
+    is inside it, absolute otherwise (lexically, like Go's filepath.Abs: symlinks are not resolved)."""
+    config_dir = os.path.dirname(os.path.abspath(config_path))
+    target = os.path.abspath(file_path)
+    prefix = config_dir + os.sep  # "/" + "/" for a config at the root, as in sops: never matches
+    return target[len(prefix):] if target.startswith(prefix) else target
+
+
+# --- YAML ----------------------------------------------------------------------------------
+
+try:  # the C parser (libyaml) is much faster; the constructor stays PyYAML's safe one
+    from yaml import CSafeLoader as _BaseLoader
+except ImportError:  # PyYAML built without libyaml
+    from yaml import SafeLoader as _BaseLoader  # type: ignore[assignment]
+
+
+class _Loader(_BaseLoader):
+    """Safe loader that rejects duplicate keys, as Go's yaml.v3 does (PyYAML keeps the last one,
+    which would silently pick other keys than sops)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[tuple[str, str]] = set()
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                ident = (key_node.tag, key_node.value)
+                if ident in seen:
+                    line = key_node.start_mark.line + 1
+                    raise ConfigError(f"duplicate key {key_node.value[:60]!r} at line {line}")
+                seen.add(ident)
+        return dict(super().construct_mapping(node, deep))
+
+
+def _read_yaml(config: Path) -> Any:
+    try:
+        text = config.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8"
+        raise ConfigError(f"cannot read config file {config}: {reason}") from None
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+    except ConfigError as exc:
+        raise ConfigError(f"{config}: {exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise ConfigError(f"{config}: invalid YAML{where}: {problem}") from None
+
+
+def _go_string(value: Any, what: str, where: str | Path) -> str:
+    """A scalar read into a Go string field: yaml.v3 accepts any scalar there (``12`` -> "12")."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | float):
+        return str(value)
+    raise ConfigError(f"{where}: {what} must be a string")
+
+
+# --- rule matching and building ------------------------------------------------------------
+
+def _matches(path_regex: Any, target: str, config: Path, index: int) -> bool:
+    pattern = _go_string(path_regex, f"path_regex of creation rule {index + 1}", config)
+    if not pattern:
+        return True  # missing or empty matches everything, like a rule that has only filename_regex
+    try:
+        # Go RE2 and Python re agree on the syntax configs use; search = Go's MatchString.
+        return re.search(pattern, target) is not None
+    except re.error as exc:
+        raise ConfigError(f"{config}: path_regex of creation rule {index + 1} is invalid: {exc}") from None
+
+
+def _build_rule(rule: dict[str, Any], config: Path, index: int, context: dict[str, str]) -> CreationRule:
+    where = f"{config}: creation rule {index + 1}"
+    crypt: dict[str, str | None] = {name: _go_string(rule.get(name), name, where) for name in RULE_NAMES}
+    try:
+        crypt_rule = CryptRule.pick(crypt)
+    except ConflictingParameters as exc:
+        raise ConflictingParameters(f"{where}: {exc}") from None
+    threshold = rule.get("shamir_threshold")
+    if threshold is None:
+        threshold = 0
+    if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 0:
+        raise ConfigError(f"{where}: shamir_threshold must be a non-negative integer")
+    mac_only = rule.get("mac_only_encrypted")
+    if mac_only is None:
+        mac_only = False
+    if not isinstance(mac_only, bool):
+        raise ConfigError(f"{where}: mac_only_encrypted must be true or false")
+    raw_groups = rule.get("key_groups")
+    if raw_groups is not None and not isinstance(raw_groups, list):
+        raise ConfigError(f"{where}: key_groups must be a list")
+    if raw_groups:  # an empty list falls back to the flat lists, as in sops (len > 0)
+        groups = [_dedup(_group_keys(g, f"{where}: key group {n + 1}")) for n, g in enumerate(raw_groups)]
+    else:
+        groups = [_flat_keys(rule, where, context)]
+    return CreationRule(key_groups=groups, shamir_threshold=threshold, crypt_rule=crypt_rule,
+                        mac_only_encrypted=mac_only, config_path=config, index=index)
+
+
+def _split_list(value: Any, name: str, where: str) -> list[str]:
+    """A flat key list: a comma-separated string or a list of strings, as one comma-joined list
+    re-split (sops joins list items with "," and splits again, so items may hold commas too)."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        items = [value]
+    elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+        items = value
+    else:
+        raise ConfigError(f"{where}: {name} must be a string or a list of strings")
+    return [part.strip() for item in items for part in item.split(",") if part.strip()]
+
+
+def _pkcs11_list(value: Any, name: str, where: str) -> list[str]:
+    """PKCS#11 URIs may contain commas, so a string is only split where a new ``pkcs11:`` starts."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        items = re.split(r",\s*(?=pkcs11:)", value)
+    elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+        items = value
+    else:
+        raise ConfigError(f"{where}: {name} must be a string or a list of strings")
+    return [item.strip() for item in items if item.strip()]
+
+
+def _kms_from_arn(text: str, context: dict[str, str], profile: str) -> KeySpec:
+    """``arn[+role-arn]`` with spaces removed, as sops's NewMasterKeyFromArn reads it."""
+    text = text.replace(" ", "")
+    arn, role = text, ""
+    cut = text.find("+arn:aws:iam::")
+    if cut > 0:
+        arn, role = text[:cut], text[cut + 1:]
+    return KeySpec("kms", arn, {"role": role, "context": dict(context), "aws_profile": profile})
+
+
+def _flat_keys(rule: dict[str, Any], where: str, context: dict[str, str]) -> list[KeySpec]:
+    profile = _go_string(rule.get("aws_profile"), "aws_profile", where)
+    keys: list[KeySpec] = []
+    keys += [KeySpec("age", r) for r in _split_list(rule.get("age"), "age", where)]
+    keys += [KeySpec("pkcs11", u) for u in _pkcs11_list(rule.get("pkcs11"), "pkcs11", where)]
+    keys += [KeySpec("pgp", f.replace(" ", "")) for f in _split_list(rule.get("pgp"), "pgp", where)]
+    keys += [_kms_from_arn(a, context, profile) for a in _split_list(rule.get("kms"), "kms", where)]
+    keys += [KeySpec("gcp_kms", r.replace(" ", "")) for r in _split_list(rule.get("gcp_kms"), "gcp_kms", where)]
+    keys += [KeySpec("hckms", k) for k in _split_list(rule.get("hckms"), "hckms", where)]
+    keys += [KeySpec("azure_kv", u) for u in _split_list(rule.get("azure_keyvault"), "azure_keyvault", where)]
+    keys += [KeySpec("hc_vault", u) for u in
+             _split_list(rule.get("hc_vault_transit_uri"), "hc_vault_transit_uri", where)]
+    return keys
+
+
+def _objects(value: Any, name: str, where: str) -> list[dict[str, Any]]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise ConfigError(f"{where}: {name} must be a list of mappings")
+    return value
+
+
+def _strings(value: Any, name: str, where: str) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where}: {name} must be a list of strings")
+    return value
+
+
+def _field(obj: dict[str, Any], key: str, name: str, where: str) -> str:
+    return _go_string(obj.get(key), f"{name}.{key}", where)
+
+
+def _group_keys(group: Any, where: str) -> list[KeySpec]:
+    """One ``key_groups`` entry, ``merge`` groups first, in the order sops's extractMasterKeys uses."""
+    if not isinstance(group, dict):
+        raise ConfigError(f"{where} must be a mapping")
+    keys: list[KeySpec] = []
+    merged = group.get("merge")
+    if merged is not None and not isinstance(merged, list):
+        raise ConfigError(f"{where}: merge must be a list of key groups")
+    for sub in merged or ():
+        keys += _group_keys(sub, f"{where} (merge)")
+    for item in _strings(group.get("age"), "age", where):
+        keys += [KeySpec("age", r.strip()) for r in item.split(",") if r.strip()]
+    keys += [KeySpec("pkcs11", u.strip()) for u in _strings(group.get("pkcs11"), "pkcs11", where)]
+    keys += [KeySpec("pgp", f.replace(" ", "")) for f in _strings(group.get("pgp"), "pgp", where)]
+    for obj in _objects(group.get("kms"), "kms", where):
+        context = obj.get("context") or {}
+        if not isinstance(context, dict):
+            raise ConfigError(f"{where}: kms.context must be a mapping")
+        ctx = {str(k): _go_string(v, "kms.context value", where) for k, v in context.items()}
+        keys.append(KeySpec("kms", _field(obj, "arn", "kms", where), {
+            "role": _field(obj, "role", "kms", where), "context": ctx,
+            "aws_profile": _field(obj, "aws_profile", "kms", where)}))
+    for obj in _objects(group.get("gcp_kms"), "gcp_kms", where):
+        keys.append(KeySpec("gcp_kms", _field(obj, "resource_id", "gcp_kms", where)))
+    for obj in _objects(group.get("hckms"), "hckms", where):
+        keys.append(KeySpec("hckms", _field(obj, "key_id", "hckms", where)))
+    for obj in _objects(group.get("azure_keyvault"), "azure_keyvault", where):
+        url, name = _field(obj, "vaultUrl", "azure_keyvault", where), _field(obj, "key", "azure_keyvault", where)
+        version = _field(obj, "version", "azure_keyvault", where)
+        ident = f"{url}/keys/{name}" + (f"/{version}" if version else "")
+        keys.append(KeySpec("azure_kv", ident, {"vault_url": url, "name": name, "version": version}))
+    keys += [KeySpec("hc_vault", u) for u in _strings(group.get("hc_vault"), "hc_vault", where)]
+    return keys
+
+
+def _dedup(keys: Iterable[KeySpec]) -> list[KeySpec]:
+    """Drop repeats of (type, id), keeping the first (sops does this for key_groups only)."""
+    seen: set[tuple[str, str]] = set()
+    out: list[KeySpec] = []
+    for key in keys:
+        if (key.type, key.id) not in seen:
+            seen.add((key.type, key.id))
+            out.append(key)
+    return out

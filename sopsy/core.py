@@ -1,0 +1,173 @@
+"""File-level operations: encrypt, decrypt, re-encrypt (edit/rotate), re-key — for any store.
+
+Knows nothing of the CLI, of one file format or of one key provider: it takes a store, key
+specs and options, and returns text.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import SOPS_FORMAT_VERSION, datakey, engine
+from .cipher import ValueCipher
+from .errors import AlreadyEncrypted, DecryptTreeError, MacMismatch, MetadataNotFound
+from .keys import KeySpec
+from .metadata import Metadata, mac_aad, now_rfc3339
+from .model import Comment, Scalar
+from .rules import CryptRule, Matcher
+from .stores import ParsedFile, Store
+
+LAYOUT_FIELD = "sopsy_layout"  # encrypted spelling hints (a sopsy extension; sops ignores it)
+LAYOUT_AAD = b"sopsy_layout:"
+
+
+@dataclass
+class EncryptOptions:
+    key_groups: Sequence[Sequence[KeySpec]]
+    shamir_threshold: int = 0
+    crypt_rule: CryptRule | None = None
+    mac_only_encrypted: bool = False
+
+
+@dataclass
+class Opened:
+    """A decrypted file: the parsed tree (plaintext values), its metadata and the data key."""
+
+    store: Store
+    parsed: ParsedFile
+    metadata: Metadata
+    cipher: ValueCipher
+    hints: dict[str, Any] = field(default_factory=dict)
+    mac_ok: bool = True
+
+    def plaintext(self) -> str:
+        return self.store.render(self.parsed, None, self.hints)
+
+
+def is_encrypted(parsed: ParsedFile) -> bool:
+    return parsed.metadata is not None
+
+
+def encrypt_parsed(store: Store, parsed: ParsedFile, opts: EncryptOptions,
+                   cipher: ValueCipher | None = None, metadata: Metadata | None = None) -> str:
+    """Encrypt a parsed plaintext file. With ``cipher``/``metadata`` (re-encryption after edit or
+    rotate) the data key and key groups are kept and unchanged values keep their IVs."""
+    if parsed.metadata is not None:
+        raise AlreadyEncrypted("the file is already encrypted")
+    if cipher is None or metadata is None:
+        data_key = datakey.new_data_key()
+        groups, threshold = datakey.wrap(data_key, opts.key_groups, opts.shamir_threshold)
+        cipher = ValueCipher(data_key)
+        metadata = Metadata(key_groups=groups, shamir_threshold=threshold, version=SOPS_FORMAT_VERSION)
+        metadata.crypt_rule = opts.crypt_rule
+        metadata.mac_only_encrypted = opts.mac_only_encrypted
+    matcher = Matcher(metadata.crypt_rule)
+    mac_hex = engine.encrypt_documents(parsed.documents, cipher, matcher, metadata.mac_only_encrypted)
+    metadata.lastmodified = now_rfc3339()
+    metadata.mac = cipher.encrypt(mac_hex.encode(), mac_aad(metadata.lastmodified), "str", fresh_iv=True)
+    metadata.extra.pop(LAYOUT_FIELD, None)
+    hints = store.layout_hints(parsed)
+    if hints:
+        blob = json.dumps(hints, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
+        metadata.extra[LAYOUT_FIELD] = cipher.encrypt(blob, LAYOUT_AAD, "str")
+    return store.render(parsed, metadata.to_dict())
+
+
+def encrypt_text(store: Store, text: str, opts: EncryptOptions) -> str:
+    return encrypt_parsed(store, store.parse(text), opts)
+
+
+def open_parsed(store: Store, parsed: ParsedFile, ignore_mac: bool = False,
+                decryption_order: str | None = None) -> Opened:
+    """Recover the data key, decrypt every value and check the MAC before anything is shown."""
+    if parsed.metadata is None:
+        raise MetadataNotFound("sops metadata not found")
+    meta = Metadata.from_dict(parsed.metadata)
+    cipher = ValueCipher(datakey.recover(meta, decryption_order))
+    matcher = Matcher(meta.crypt_rule)
+    comments: list[tuple[Scalar, str]] = []
+    computed = engine.decrypt_documents(parsed.documents, cipher, matcher, meta.mac_only_encrypted,
+                                        on_comment=lambda leaf, text: comments.append((leaf, text)))
+    _comments_to_nodes(parsed, comments)
+    mac_ok = True
+    if not ignore_mac:
+        if not meta.mac:
+            raise MacMismatch("the file has no MAC")
+        try:
+            stored, _ = cipher.decrypt(meta.mac, mac_aad(meta.lastmodified))
+        except DecryptTreeError:
+            raise MacMismatch("cannot decrypt the MAC (the file was altered or the MAC is damaged)") from None
+        if stored.decode("ascii", "replace") != computed:
+            raise MacMismatch("MAC mismatch: the file's values do not match its MAC (the file was altered)")
+    hints: dict[str, Any] = {}
+    blob = meta.extra.get(LAYOUT_FIELD)
+    if isinstance(blob, str):
+        got = cipher.try_decrypt(blob, LAYOUT_AAD)
+        if got is not None:
+            try:
+                loaded = json.loads(got[0])
+                if isinstance(loaded, dict):
+                    hints = loaded
+            except ValueError:
+                hints = {}
+    return Opened(store, parsed, meta, cipher, hints, mac_ok)
+
+
+def _comments_to_nodes(parsed: ParsedFile, comments: list[tuple[Scalar, str]]) -> None:
+    """sops keeps comments that sat in a sequence as ``type:comment`` strings: turn them back."""
+    if not comments:
+        return
+    by_id = {id(leaf): text for leaf, text in comments}
+
+    def fix(node: Any) -> None:
+        items = getattr(node, "items", None)
+        if not isinstance(items, list):
+            return
+        for i, item in enumerate(items):
+            child = item[1] if isinstance(item, tuple) else item
+            if isinstance(child, Scalar) and id(child) in by_id:
+                c = Comment(by_id[id(child)], ref=child.ref)
+                items[i] = (None, c) if isinstance(item, tuple) else c
+            else:
+                fix(child)
+
+    for doc in parsed.documents:
+        fix(doc)
+
+
+def decrypt_text(store: Store, text: str, ignore_mac: bool = False, decryption_order: str | None = None) -> Opened:
+    return open_parsed(store, store.parse(text), ignore_mac, decryption_order)
+
+
+def reencrypt(opened: Opened, new_text: str, store: Store | None = None) -> str:
+    """Encrypt edited plaintext with the same data key and keys; unchanged values keep their IVs."""
+    store = store or opened.store
+    parsed = store.parse(new_text)
+    return encrypt_parsed(store, parsed, EncryptOptions(key_groups=[]), opened.cipher, opened.metadata)
+
+
+def rotate(opened: Opened, add: Sequence[KeySpec] = (), remove: Sequence[KeySpec] = ()) -> str:
+    """A new data key for the same values; IVs are kept (as sops does), keys added to group 0."""
+    meta = opened.metadata
+    specs: list[list[KeySpec]] = []
+    from .keys import provider
+
+    removed = {(s.type, s.id) for s in remove}
+    for gi, group in enumerate(meta.key_groups):
+        g = [provider(e.type).spec_of(e) for e in group]
+        g = [s for s in g if (s.type, s.id) not in removed]
+        if gi == 0:
+            g += list(add)
+        specs.append(g)
+    data_key = datakey.new_data_key()
+    groups, threshold = datakey.wrap(data_key, specs, meta.shamir_threshold)
+    new_cipher = ValueCipher(data_key)
+    new_cipher.stash = opened.cipher.stash
+    new_meta = Metadata(key_groups=groups, shamir_threshold=threshold, crypt_rule=meta.crypt_rule,
+                        mac_only_encrypted=meta.mac_only_encrypted, version=meta.version)
+    plaintext = opened.plaintext()
+    parsed = opened.store.parse(plaintext)
+    return encrypt_parsed(opened.store, parsed, EncryptOptions(key_groups=[]), new_cipher, new_meta)

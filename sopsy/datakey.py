@@ -1,0 +1,96 @@
+"""The data key: made on encrypt, wrapped for every master key (split across key groups with
+Shamir when there are several), and recovered on decrypt by trying keys in decryption order."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from . import shamir
+from .errors import DuplicateDecryptionKeyType, KeyRetrievalError, KeyUnavailable, UsageError
+from .keys import DEFAULT_DECRYPTION_ORDER, KeySpec, provider
+from .metadata import KeyEntry, Metadata
+
+
+def new_data_key() -> bytes:
+    return os.urandom(32)
+
+
+def wrap(data_key: bytes, groups: Sequence[Sequence[KeySpec]], threshold: int = 0) -> tuple[list[list[KeyEntry]], int]:
+    """Wrap the data key for every key in ``groups``; returns (key groups, shamir threshold)."""
+    groups = [_dedupe(g) for g in groups if g]
+    if not groups:
+        raise UsageError("no master keys were given: use --age (or SOPS_AGE_RECIPIENTS) or a creation rule")
+    if len(groups) == 1:
+        return [[provider(s.type).wrap(s, data_key) for s in groups[0]]], 0
+    threshold = threshold or len(groups)
+    threshold = min(threshold, len(groups))
+    if threshold < 2:
+        raise UsageError("a Shamir threshold must be at least 2")
+    shares = shamir.split(data_key, len(groups), threshold)
+    wrapped = [[provider(s.type).wrap(s, share) for s in g] for g, share in zip(groups, shares, strict=True)]
+    return wrapped, threshold
+
+
+def _dedupe(specs: Sequence[KeySpec]) -> list[KeySpec]:
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for s in specs:
+        if (s.type, s.id) not in seen:
+            seen.add((s.type, s.id))
+            out.append(s)
+    return out
+
+
+def decryption_order(order: str | None) -> tuple[str, ...]:
+    if not order:
+        order = os.environ.get("SOPS_DECRYPTION_ORDER") or ""
+    if not order:
+        return DEFAULT_DECRYPTION_ORDER
+    names = tuple(t.strip() for t in order.split(",") if t.strip())
+    if len(set(names)) != len(names):
+        raise DuplicateDecryptionKeyType("a key type is listed twice in the decryption order")
+    return names
+
+
+def _sorted_group(group: list[KeyEntry], order: tuple[str, ...]) -> list[KeyEntry]:
+    rank = {t: i for i, t in enumerate(order)}
+    return sorted(group, key=lambda e: rank.get(e.type, len(rank)))
+
+
+def recover(meta: Metadata, order: str | None = None) -> bytes:
+    """The data key, or :class:`KeyRetrievalError` listing each key tried and why it failed."""
+    types = decryption_order(order)
+    failures: list[str] = []
+    payloads: list[bytes] = []
+    for gi, group in enumerate(meta.key_groups):
+        for entry in _sorted_group(group, types):
+            try:
+                payload = provider(entry.type).unwrap(entry)
+            except KeyUnavailable as exc:
+                failures.append(f"group {gi}: {entry.type} {entry.identity}: {exc}")
+                continue
+            except UsageError as exc:
+                failures.append(f"group {gi}: {entry.type} {entry.identity}: {exc}")
+                continue
+            payloads.append(payload)
+            break
+        if len(meta.key_groups) == 1 and payloads:
+            return _check(payloads[0], 32)
+        needed = meta.shamir_threshold or len(meta.key_groups)
+        if len(meta.key_groups) > 1 and len(payloads) >= needed:
+            break
+    if len(meta.key_groups) > 1:
+        needed = meta.shamir_threshold or len(meta.key_groups)
+        if len(payloads) >= needed:
+            try:
+                return _check(shamir.combine(payloads[:needed]), 32)
+            except ValueError as exc:
+                failures.append(f"combining Shamir shares: {exc}")
+    raise KeyRetrievalError("could not retrieve the data key; tried: " + "; ".join(failures or ["no keys"]))
+
+
+def _check(key: bytes, size: int) -> bytes:
+    if len(key) != size:
+        raise KeyRetrievalError(f"a master key gave a data key of {len(key)} bytes, expected {size}")
+    return key

@@ -1,0 +1,105 @@
+"""Errors with the exit codes of sops 3 (cmd/sops/codes), so scripts written for sops keep working.
+
+Every error message is one line and never contains plaintext values.
+"""
+
+from __future__ import annotations
+
+
+class SopsyError(Exception):
+    """Base error: a one-line message and a process exit code."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, exit_code: int | None = None) -> None:
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+
+class UsageError(SopsyError):
+    exit_code = 1
+
+
+class InputError(SopsyError):
+    """The input could not be read or parsed."""
+
+    exit_code = 2
+
+
+class OutputError(SopsyError):
+    exit_code = 3
+
+
+class DumpError(SopsyError):
+    exit_code = 4
+
+
+class EncryptionContextError(SopsyError):
+    exit_code = 6
+
+
+class SetFormatError(SopsyError):
+    exit_code = 7
+
+
+class ConflictingParameters(SopsyError):
+    exit_code = 8
+
+
+class EncryptTreeError(SopsyError):
+    exit_code = 23
+
+
+class DecryptTreeError(SopsyError):
+    exit_code = 25
+
+
+class NoSuchFileForKeyChange(SopsyError):
+    exit_code = 49
+
+
+class MacMismatch(SopsyError):
+    exit_code = 51
+
+
+class BadTreePath(SopsyError):
+    exit_code = 91
+
+
+class NoDocument(SopsyError):
+    exit_code = 92
+
+
+class NoFile(SopsyError):
+    exit_code = 100
+
+
+class DuplicateDecryptionKeyType(SopsyError):
+    exit_code = 112
+
+
+class KeyRetrievalError(SopsyError):
+    """No master key could recover the data key."""
+
+    exit_code = 128
+
+
+class NotModified(SopsyError):
+    exit_code = 200
+
+
+class NoEditor(SopsyError):
+    exit_code = 201
+
+
+class AlreadyEncrypted(SopsyError):
+    exit_code = 203
+
+
+class MetadataNotFound(SopsyError):
+    exit_code = 1
+
+
+class KeyUnavailable(Exception):
+    """One master key could not unwrap its payload (the reason is reported, the next key is tried)."""

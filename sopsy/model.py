@@ -1,0 +1,108 @@
+"""The document model every store parses into, and what the core walks.
+
+A file is a list of documents; a document is a :class:`Mapping`. Nodes keep a ``ref``: an
+opaque handle that lets the store that made them find the node in the source text again,
+so that it can write the file back with only the changed values spliced in.
+
+Mapping items are ``(key, node)`` pairs; a :class:`Comment` stands as an item of its own
+(``(None, Comment)`` in a mapping, the comment itself in a sequence).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Union
+
+from .values import Value
+
+
+class Scalar:
+    """A leaf.
+
+    ``value`` is the typed plaintext value, ``spelling`` the exact plaintext text to encrypt
+    when it differs from the canonical form (always one that sops parses back to ``value``),
+    and ``enc`` the ``ENC[...]`` string when the leaf is encrypted in the file.
+    """
+
+    __slots__ = ("value", "spelling", "enc", "ref")
+
+    def __init__(self, value: Value, spelling: str | None = None, enc: str | None = None,
+                 ref: Any = None) -> None:
+        self.value = value
+        self.spelling = spelling
+        self.enc = enc
+        self.ref = ref
+
+    def __repr__(self) -> str:  # never shows the value: reprs end up in logs and tracebacks
+        return f"Scalar(<{type(self.value).__name__}>, enc={self.enc is not None})"
+
+
+class Comment:
+    __slots__ = ("text", "enc", "ref")
+
+    def __init__(self, text: str, enc: str | None = None, ref: Any = None) -> None:
+        self.text = text
+        self.enc = enc
+        self.ref = ref
+
+    def __repr__(self) -> str:
+        return "Comment(...)"
+
+
+class Mapping:
+    __slots__ = ("items", "ref")
+
+    def __init__(self, items: list[tuple[str | None, Node]] | None = None, ref: Any = None) -> None:
+        self.items: list[tuple[str | None, Node]] = items if items is not None else []
+        self.ref = ref
+
+    def get(self, key: str) -> Node | None:
+        for k, v in self.items:
+            if k == key:
+                return v
+        return None
+
+    def keys(self) -> list[str]:
+        return [k for k, _ in self.items if k is not None]
+
+
+class Sequence:
+    __slots__ = ("items", "ref")
+
+    def __init__(self, items: list[Node] | None = None, ref: Any = None) -> None:
+        self.items: list[Node] = items if items is not None else []
+        self.ref = ref
+
+
+Node = Union[Scalar, Comment, Mapping, Sequence]
+
+
+def to_data(node: Node) -> Any:
+    """Plain Python data (dicts, lists, typed values) for comparisons and format conversion."""
+    if isinstance(node, Scalar):
+        return node.value
+    if isinstance(node, Mapping):
+        return {k: to_data(v) for k, v in node.items if k is not None}
+    if isinstance(node, Sequence):
+        return [to_data(v) for v in node.items if not isinstance(v, Comment)]
+    return None
+
+
+def from_data(data: Any) -> Node:
+    """Build a tree from plain data (used by format conversion and by ``set``)."""
+    if isinstance(data, dict):
+        return Mapping([(str(k), from_data(v)) for k, v in data.items()])
+    if isinstance(data, list):
+        return Sequence([from_data(v) for v in data])
+    return Scalar(data)
+
+
+def iter_leaves(node: Node) -> Iterator[Scalar]:
+    if isinstance(node, Scalar):
+        yield node
+    elif isinstance(node, Mapping):
+        for _, v in node.items:
+            yield from iter_leaves(v)
+    elif isinstance(node, Sequence):
+        for v in node.items:
+            yield from iter_leaves(v)

@@ -1,0 +1,147 @@
+"""The binary store: a whole file as one ``data`` value, in sops's JSON envelope.
+
+Encrypted form (as sops writes it): ``{"data": "ENC[...]", "sops": {...}}``, tab-indented by Go's
+``json.Indent`` rules, with a trailing newline. The value is encrypted as ``type:str`` under the
+AAD ``data:`` and the MAC is SHA-512 of the raw bytes, so sops and sopsy read each other's files.
+
+The store works on ``str``: callers decode file bytes with ``("utf-8", "surrogateescape")`` and
+encode the same way, so arbitrary bytes (keystores, DER certificates) survive; the value's
+bytes for encryption and the MAC come from :func:`values.to_bytes`, which uses the same codec.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..errors import DumpError, InputError
+from ..model import Mapping, Scalar
+from ..values import to_bytes
+
+DATA_KEY = "data"
+
+
+class BinaryFile:
+    def __init__(self, documents: list[Mapping], metadata: dict[str, Any] | None) -> None:
+        self.documents = documents
+        self.metadata = metadata
+
+
+def _go_json_string(s: str) -> str:
+    """A JSON string as Go's encoding/json writes it (HTML-safe escapes, invalid UTF-8 → U+FFFD)."""
+    out = ['"']
+    for ch in s:
+        o = ord(ch)
+        if ch == '"':
+            out.append('\\"')
+        elif ch == "\\":
+            out.append("\\\\")
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ch == "\b":
+            out.append("\\b")
+        elif ch == "\f":
+            out.append("\\f")
+        elif o < 0x20 or ch in "<>&" or o in (0x2028, 0x2029):
+            out.append("\\u%04x" % o)
+        elif 0xD800 <= o <= 0xDFFF:
+            out.append("\\ufffd")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def go_json_indent(value: Any, level: int = 0, indent: str = "\t") -> str:
+    """``json.Marshal`` + ``json.Indent``: empty containers stay compact, ``": "`` separators."""
+    pad = indent * (level + 1)
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        inner = ",\n".join(f"{pad}{_go_json_string(str(k))}: {go_json_indent(v, level + 1, indent)}"
+                           for k, v in value.items())
+        return "{\n" + inner + "\n" + indent * level + "}"
+    if isinstance(value, list):
+        if not value:
+            return "[]"
+        inner = ",\n".join(pad + go_json_indent(v, level + 1, indent) for v in value)
+        return "[\n" + inner + "\n" + indent * level + "]"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    return _go_json_string(str(value))
+
+
+def _json_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    """sops's JSON form writes an empty ``hc_vault``/``age`` list inside a key group as null."""
+    groups = metadata.get("key_groups")
+    if not isinstance(groups, list):
+        return metadata
+    out = dict(metadata)
+    out["key_groups"] = [{k: (None if v == [] else v) for k, v in g.items()} if isinstance(g, dict) else g
+                         for g in groups]
+    return out
+
+
+class BinaryStore:
+    name = "binary"
+
+    def parse(self, text: str) -> BinaryFile:
+        if text.lstrip().startswith("{"):
+            try:
+                loaded = json.loads(text)
+            except (ValueError, RecursionError):
+                loaded = None
+            if isinstance(loaded, dict) and isinstance(loaded.get("sops"), dict):
+                meta = loaded["sops"]
+                data = loaded.get(DATA_KEY)
+                if not isinstance(data, str):
+                    raise InputError("the encrypted binary file has no string 'data' value")
+                return BinaryFile([Mapping([(DATA_KEY, Scalar(data))])], meta)
+        return BinaryFile([Mapping([(DATA_KEY, Scalar(text))])], None)
+
+    def layout_hints(self, parsed: Any) -> dict[str, Any]:
+        return {}  # the decrypted value is the file itself: nothing to remember
+
+    def render(self, parsed: Any, metadata: dict[str, Any] | None,
+               hints: dict[str, Any] | None = None) -> str:
+        doc = parsed.documents[0] if parsed.documents else Mapping()
+        if metadata is not None:
+            leaf = doc.get(DATA_KEY)
+            if not isinstance(leaf, Scalar):
+                raise DumpError("error emitting binary store: the tree has no 'data' value")
+            data = leaf.enc if leaf.enc is not None else _text(leaf.value)
+            return go_json_indent({DATA_KEY: data, "sops": _json_metadata(metadata)}) + "\n"
+        return self.emit([doc])
+
+    def emit(self, documents: list[Mapping]) -> str:
+        if len(documents) != 1 or [k for k, _ in documents[0].items if k is not None] != [DATA_KEY]:
+            raise DumpError("error emitting binary store: only a tree with one 'data' value can be "
+                            "written as binary, use --output-type")
+        leaf = documents[0].get(DATA_KEY)
+        if not isinstance(leaf, Scalar):
+            raise DumpError("error emitting binary store: 'data' is not a value, use --output-type")
+        return _text(leaf.value)
+
+    def emit_value(self, value: Any) -> str:
+        if isinstance(value, (dict, list, Mapping)):
+            raise DumpError("error emitting binary store: not a single value, use --output-type")
+        return _text(value)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    return to_bytes(value).decode("utf-8", "surrogateescape")
+
+
+STORE = BinaryStore()

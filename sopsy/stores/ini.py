@@ -1,0 +1,346 @@
+"""The INI store: values as sops (gopkg.in/ini.v1) reads them, files written back byte for byte.
+
+The tree is sops's: sections in order, the implicit ``DEFAULT`` first, each a mapping of key to
+string; comments above a key (and its inline comment) follow the key as Comment items, comments
+above a header open the section. Values follow go-ini: trimmed, surrounding quotes removed,
+inline ``;``/``#`` comments cut, ``\"\"\"`` and backtick quotes (also over several lines),
+backslash continuation lines. The metadata is a ``[sops]`` section, in any key order.
+
+No Python INI library fits: configparser has other value rules (no inline comments, ``%``
+interpolation, lower-cased keys) and rewrites the file; this parser records where each value's
+text starts and ends so that encryption splices only that span and the rest stays untouched.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ..cipher import iv_of
+from ..errors import DumpError, InputError
+from ..metadata import flatten
+from ..model import Comment, Mapping, Scalar, Sequence
+from ..values import GoTime, format_float_g, same_value
+from .dotenv import _unflatten
+
+DEFAULT = "DEFAULT"
+META_SECTION = "sops"
+_HINT_EOL = "ini:eol"
+_ENC_PREFIX = "ENC[AES256_GCM,"
+
+
+class _Val:
+    """Where a value's source text sits: ``text[start:end]``."""
+
+    __slots__ = ("start", "end", "raw", "value0")
+
+    def __init__(self, start: int, end: int, raw: str, value0: str) -> None:
+        self.start = start
+        self.end = end
+        self.raw = raw
+        self.value0 = value0
+
+
+class IniFile:
+    def __init__(self, text: str, documents: list[Mapping], metadata: dict[str, Any] | None,
+                 leaves: list[Scalar], comments: list[Comment], meta_span: tuple[int, int] | None) -> None:
+        self.text = text
+        self.documents = documents
+        self.metadata = metadata
+        self.leaves = leaves  # in source order
+        self.comments = comments  # sops-encrypted comment lines (``; ENC[...]``), in source order
+        self.meta_span = meta_span  # the [sops] section, header to end
+
+
+def _has_surrounded_quote(s: str, q: str) -> bool:
+    return len(s) >= 2 and s[0] == q and s[-1] == q and s.find(q, 1) == len(s) - 1
+
+
+def _cut_comment(s: str) -> tuple[str, str]:
+    i = min((p for p in (s.find("#"), s.find(";")) if p >= 0), default=-1)
+    return (s, "") if i < 0 else (s[:i], s[i:])
+
+
+def go_ini_quote(value: str) -> str:
+    """How go-ini writes a value (so that it reads it back as the same string)."""
+    if "\n" in value or "`" in value:
+        return '"""' + value + '"""'
+    if "#" in value or ";" in value:
+        return "`" + value + "`"
+    if value != value.strip():
+        return '"' + value + '"'
+    return value
+
+
+class IniStore:
+    name = "ini"
+
+    def parse(self, text: str) -> IniFile:
+        lines = text.split("\n")
+        offs: list[int] = []
+        pos = 0
+        for line in lines:
+            offs.append(pos)
+            pos += len(line) + 1
+        sections: list[tuple[str, list[tuple[str | None, Any]]]] = [(DEFAULT, [])]
+        current = sections[0][1]
+        pending: list[Comment] = []
+        leaves: list[Scalar] = []
+        enc_comments: list[Comment] = []
+        flat: dict[str, str] = {}
+        in_meta = False
+        meta_start = -1
+        meta_end = len(text)
+        i, n = 0, len(lines)
+        while i < n:
+            line = lines[i]
+            base = offs[i]
+            i += 1
+            lead = len(line) - len(line.lstrip())
+            s = line[lead:]
+            if not s.strip():
+                continue
+            if s[0] in "#;":
+                c = Comment(s.lstrip("#; "), ref=(base + lead, base + len(line)))
+                if c.text.startswith(_ENC_PREFIX):
+                    c.enc = c.text
+                    enc_comments.append(c)
+                pending.append(c)
+                continue
+            if s[0] == "[":
+                close = s.rfind("]")
+                if close < 0:
+                    raise InputError(f"unclosed section header on line {i}")
+                name = s[1:close].strip()
+                if in_meta:
+                    meta_end = base
+                in_meta = name == META_SECTION
+                if in_meta:
+                    meta_start = base
+                    pending = []
+                    continue
+                items: list[tuple[str | None, Any]] = [(None, c) for c in pending]
+                pending = []
+                sections.append((name, items))
+                current = items
+                continue
+            key, vstart = self._key(line, lead, i)
+            value, vs, ve, i = self._value(lines, offs, i - 1, vstart)
+            if in_meta:
+                flat[key] = value.replace("\\n", "\n")
+                continue
+            leaf = Scalar(value, ref=_Val(base + vs if vs >= 0 else vs, ve, text[base + vs:ve], value))
+            leaves.append(leaf)
+            current.append((key, leaf))
+            current.extend((None, c) for c in pending)
+            pending = []
+        documents = [Mapping([(name, Mapping(items)) for name, items in sections])]
+        metadata = _unflatten(flat) if meta_start >= 0 else None
+        if metadata is None:
+            for c in enc_comments:
+                c.enc = None
+            enc_comments = []
+        span = (meta_start, meta_end) if meta_start >= 0 else None
+        return IniFile(text, documents, metadata, leaves, enc_comments, span)
+
+    @staticmethod
+    def _key(line: str, lead: int, lineno: int) -> tuple[str, int]:
+        """The key name and where its value starts (go-ini readKeyName)."""
+        s = line[lead:]
+        if s[0] in "\"`":
+            q = '"""' if s.startswith('"""') else s[0]
+            close = s.find(q, len(q))
+            if close < 0:
+                raise InputError(f"unclosed quoted key on line {lineno}")
+            key = s[len(q):close]
+            rest = close + len(q)
+            m = re.compile(r"[ \t]*[=:]").match(s, rest)
+            if not m:
+                raise InputError(f"key-value delimiter not found on line {lineno}")
+            return key, lead + m.end()
+        ends = [p for p in (s.find("="), s.find(":")) if p >= 0]
+        if not ends:
+            raise InputError(f"key-value delimiter not found on line {lineno}")
+        end = min(ends)
+        return s[:end].strip(), lead + end + 1
+
+    @staticmethod
+    def _value(lines: list[str], offs: list[int], i: int, vstart: int) -> tuple[str, int, int, int]:
+        """go-ini readValue: (value, start in line ``i``, absolute end, next line index)."""
+        line = lines[i]
+        rest = line[vstart:]
+        skip = len(rest) - len(rest.lstrip())
+        s = rest[skip:]
+        start = vstart + skip
+        base = offs[i]
+        if not s:
+            return "", start, base + start, i + 1
+        q = '"""' if len(s) > 3 and s.startswith('"""') else ("`" if s[0] == "`" else "")
+        if q:
+            close = s.rfind(q, len(q))
+            if close >= 0:
+                return s[len(q):close], start, base + start + close + len(q), i + 1
+            parts = [s[len(q):]]
+            j = i + 1
+            while j < len(lines):
+                nxt = lines[j]
+                p = nxt.rfind(q)
+                if p >= 0:
+                    parts.append(nxt[:p])
+                    return "\n".join(parts), start, offs[j] + p + len(q), j + 1
+                parts.append(nxt)
+                j += 1
+            raise InputError(f"unclosed {q} quote in the value on line {i + 1}")
+        stripped = s.rstrip()
+        if stripped.endswith("\\"):
+            value = stripped[:-1]
+            j, end = i + 1, base + start + len(stripped)
+            while j < len(lines):
+                nxt = lines[j].strip()
+                if not nxt:
+                    break
+                lead = len(lines[j]) - len(lines[j].lstrip())
+                end = offs[j] + lead + len(nxt)
+                value += nxt
+                j += 1
+                if not value.endswith("\\"):
+                    break
+                value = value[:-1]
+            return value, start, end, j
+        body, _ = _cut_comment(stripped)
+        body = body.rstrip()
+        end = base + start + len(body)
+        if _has_surrounded_quote(body, "'") or _has_surrounded_quote(body, '"'):
+            body = body[1:-1]
+        return body, start, end, i + 1
+
+    def layout_hints(self, parsed: Any) -> dict[str, Any]:
+        assert isinstance(parsed, IniFile)
+        hints: dict[str, Any] = {}
+        for leaf in parsed.leaves:
+            ref = leaf.ref
+            if not leaf.enc or not isinstance(leaf.value, str) or ref.raw == go_ini_quote(leaf.value):
+                continue
+            iv = iv_of(leaf.enc)
+            if iv is None:
+                continue
+            at = ref.raw.find(leaf.value)
+            hints[iv] = ([ref.raw[:at], ref.raw[at + len(leaf.value):]] if leaf.value and at >= 0
+                         else [ref.raw])
+        if parsed.text and not parsed.text.endswith("\n"):
+            hints[_HINT_EOL] = False
+        return hints
+
+    def render(self, parsed: Any, metadata: dict[str, Any] | None,
+               hints: dict[str, Any] | None = None) -> str:
+        assert isinstance(parsed, IniFile)
+        text = parsed.text
+        hints = hints or {}
+        edits: list[tuple[int, int, str]] = []
+        for leaf in parsed.leaves:
+            ref = leaf.ref
+            if leaf.enc is not None:
+                new = leaf.enc
+            elif same_value(leaf.value, ref.value0):
+                continue
+            else:
+                new = _value_text(leaf.value, hints.get(iv_of(ref.raw) or "") if metadata is None else None)
+            edits.append((ref.start, ref.end, new))
+        for c in parsed.comments:
+            if c.enc is None:  # decrypted: put the text where the ENC string was
+                start, end = c.ref
+                line = text[start:end]
+                at = line.find(_ENC_PREFIX)
+                edits.append((start + at, end, c.text))
+        edits.sort(key=lambda e: e[0])
+        out: list[str] = []
+        pos = 0
+        span = parsed.meta_span
+        for start, end, new in edits:
+            out.append(text[pos:start])
+            out.append(new)
+            pos = end
+        out.append(text[pos:])
+        body = "".join(out)
+        if span is not None:
+            # the [sops] section is the last one sops writes; edits never fall inside it
+            shift = sum(len(new) - (end - start) for start, end, new in edits if end <= span[0])
+            body = body[:span[0] + shift] + body[span[1] + shift:]
+            if metadata is None:
+                if body.endswith("\n\n"):
+                    body = body[:-1]
+                if hints.get(_HINT_EOL) is False and body.endswith("\n"):
+                    body = body[:-1]
+        if metadata is None:
+            return body
+        if body and not body.endswith("\n"):
+            body += "\n"
+        flat = flatten(metadata)
+        width = max((len(k) for k in flat), default=0)
+        lines = "".join(f"{k.ljust(width)} = {go_ini_quote(v.replace(chr(10), chr(92) + 'n'))}\n"
+                        for k, v in flat.items())
+        return body + ("\n" if body else "") + f"[{META_SECTION}]\n" + lines
+
+    def emit(self, documents: list[Mapping]) -> str:
+        if not documents:
+            return ""
+        chunks: list[str] = []
+        for name, node in documents[0].items:
+            if isinstance(node, Comment):
+                continue
+            if not isinstance(node, Mapping):
+                raise DumpError("Section values should always be TreeBranches")
+            keys = [(k, v) for k, v in node.items if k is not None]
+            width = max((len(k) for k, _ in keys), default=0)
+            lines: list[str] = []
+            comments: list[str] = []
+            for k, v in node.items:
+                if isinstance(v, Comment):
+                    comments.append(f"; {v.text}\n")
+                    continue
+                if not isinstance(v, Scalar):
+                    raise DumpError("Section values should always be TreeBranches")
+                lines.extend(comments)
+                comments = []
+                lines.append(f"{str(k).ljust(width)} = {go_ini_quote(_scalar_text(v.value))}\n")
+            lines.extend(comments)
+            if name == DEFAULT:
+                if lines:
+                    chunks.append("".join(lines))
+            else:
+                chunks.append(f"[{name}]\n" + "".join(lines))
+        return "\n".join(chunks)
+
+    def emit_value(self, value: Any) -> str:
+        if isinstance(value, (dict, list, Mapping, Sequence)):
+            raise DumpError("cannot emit a complex value as an INI value")
+        return _scalar_text(value)
+
+
+def _scalar_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return format_float_g(value)
+    if isinstance(value, GoTime):
+        return value.text
+    return str(value)
+
+
+def _value_text(value: Any, hint: Any) -> str:
+    """The source text of a decrypted value: the recorded spelling, or go-ini's quoting."""
+    if not isinstance(value, str):
+        return go_ini_quote(_scalar_text(value))
+    if isinstance(hint, list) and all(isinstance(h, str) for h in hint):
+        if len(hint) == 2:
+            return hint[0] + value + hint[1]
+        if len(hint) == 1:
+            return hint[0]
+    return go_ini_quote(value)
+
+
+STORE = IniStore()

@@ -1,0 +1,705 @@
+"""Terraform variable files (``.tfvars``, ``.auto.tfvars``): a format-preserving HCL scanner.
+
+A tfvars file is an HCL body of attribute assignments. Every literal leaf (string, heredoc,
+number, bool) is encrypted in place as a quoted HCL string ``"ENC[...]"``, so Terraform and
+python-hcl2 still parse the encrypted file; comments, layout and ``null`` stay as they are. The
+sops metadata is one last top-level attribute, ``sops = { ... }``. See docs/tfvars-format.md.
+
+Why a hand-written scanner: python-hcl2 (the only Python HCL2 parser) builds a data tree without
+source positions, drops or relocates comments, and hands back strings as re-serialised source
+fragments, so nothing can be spliced back into the original text byte for byte. This module only
+needs the value grammar (literals, tuples, objects, heredocs, templates) plus the *extent* of any
+other expression, which is a small bracket- and string-aware scan.
+
+Values (sops type tags): an integral number literal is an ``int`` (a float when it does not fit
+in 64 bits), any other number a ``float``, ``true``/``false`` a ``bool``. A string is a ``str``
+holding the string as Terraform's JSON syntax would hold it: backslash escapes decoded, template
+sequences (``${...}``, ``%{...}``, and the escapes ``$${``, ``%%{``) kept verbatim. Any other
+expression ``E`` (``1 + 2``, ``var.x``, a ``for``) is the string ``${E}``, which Terraform evaluates
+to the same value as ``E`` in both syntaxes; it is encrypted too, never left visible.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..cipher import is_encrypted_value, iv_of
+from ..errors import DumpError, InputError, NoDocument
+from ..model import Comment, Mapping, Node, Scalar, Sequence
+from ..values import INT64_MAX, INT64_MIN, GoTime, Value, same_value, spelling_is_exact
+
+META_KEY = "sops"
+_MAX_DEPTH = 200  # nesting limit: deeper input is refused instead of overflowing Python's stack
+
+_IDENT = re.compile(r"[^\W\d][\w-]*")
+_IDENT_FULL = re.compile(r"[^\W\d][\w-]*\Z")
+_NUMBER = re.compile(r"-?[0-9]+(?:(\.)[0-9]+)?(?:([eE])[+-]?[0-9]+)?")
+_NUMBER_FULL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?\Z")
+_QUOTED_RUN = re.compile(r'[^"\\$%\n]+')
+_TEMPLATE_RUN = re.compile(r"[^$%]+")
+_BLANKS = re.compile(r"[ \t\r\f\v]*")
+_WS_NL = re.compile(r"[ \t\r\f\v\n]*")
+_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\"}
+_CLOSE = {"(": ")", "[": "]", "{": "}"}
+_LITERAL_END = frozenset(("\n", "", ",", "]", "}"))
+
+
+@dataclass(slots=True)
+class _Ref:
+    """Where a leaf's value expression sits in the source, and what it parsed to."""
+
+    start: int
+    end: int
+    orig: Value
+
+
+@dataclass
+class TfvarsFile:
+    text: str
+    documents: list[Mapping]
+    metadata: dict[str, Any] | None
+    leaves: list[tuple[Scalar, _Ref]] = field(default_factory=list)
+    meta_span: tuple[int, int] | None = None  # (start of the `sops` name, end of its value)
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.n = len(text)
+        self.leaves: list[tuple[Scalar, _Ref]] = []
+
+    # -- errors and positions ----------------------------------------------------------------
+
+    def line(self, pos: int) -> int:
+        return self.text.count("\n", 0, pos) + 1
+
+    def fail(self, pos: int, what: str) -> InputError:
+        return InputError(f"tfvars: {what} at line {self.line(pos)}")
+
+    # -- whitespace and comments -------------------------------------------------------------
+
+    def skip(self, i: int, newlines: bool, comments: list[Node] | None = None) -> int:
+        """Skip blanks and comments (and newlines when asked); comment texts go to ``comments``."""
+        text, n = self.text, self.n
+        blanks = _WS_NL if newlines else _BLANKS
+        while True:
+            m = blanks.match(text, i)
+            assert m is not None  # the pattern matches the empty string
+            i = m.end()
+            if i >= n:
+                return i
+            c = text[i]
+            if c == "#" or text.startswith("//", i):
+                j = text.find("\n", i)
+                j = n if j < 0 else j
+                if comments is not None:
+                    comments.append(Comment(text[i + (1 if c == "#" else 2):j].rstrip("\r")))
+                i = j
+            elif text.startswith("/*", i):
+                j = text.find("*/", i + 2)
+                if j < 0:
+                    raise self.fail(i, "unterminated /* comment")
+                if comments is not None:
+                    comments.append(Comment(text[i + 2:j]))
+                i = j + 2
+            else:
+                return i
+
+    # -- body ---------------------------------------------------------------------------------
+
+    def body(self) -> tuple[Mapping, dict[str, Any] | None, tuple[int, int] | None]:
+        doc = Mapping()
+        meta: dict[str, Any] | None = None
+        meta_span: tuple[int, int] | None = None
+        text, i = self.text, 0
+        while True:
+            found: list[Node] = []
+            i = self.skip(i, True, found)
+            doc.items.extend((None, c) for c in found)
+            if i >= self.n:
+                break
+            m = _IDENT.match(text, i)
+            if not m:
+                raise self.fail(i, "expected an attribute name")
+            name, name_start = m.group(), i
+            i = self.skip(m.end(), False)
+            if i >= self.n or text[i] != "=" or text.startswith("==", i):
+                if i < self.n and text[i] in '{"' or _IDENT.match(text, i):
+                    raise self.fail(name_start, "a block (tfvars files hold attribute assignments only)")
+                raise self.fail(i, "expected '=' after the attribute name")
+            found = []
+            i = self.skip(i + 1, False, found)
+            mark = len(self.leaves)
+            node, i = self.value(i, 0)
+            if name == META_KEY and isinstance(node, Mapping) and meta_span is None:
+                del self.leaves[mark:]  # the metadata is not part of the data
+                meta = _meta_data(node)
+                meta_span = (name_start, i)
+            else:
+                doc.items.extend((None, c) for c in found)
+                doc.items.append((name, node))
+            found = []
+            i = self.skip(i, False, found)
+            doc.items.extend((None, c) for c in found)
+            if i < self.n and text[i] != "\n":
+                raise self.fail(i, "unexpected text after an attribute value")
+        return doc, meta, meta_span
+
+    # -- expressions --------------------------------------------------------------------------
+
+    def value(self, i: int, depth: int) -> tuple[Node, int]:
+        """Parse the expression at ``i``: a literal leaf, a collection, or any other expression
+        (kept as one leaf whose value is ``${source}``)."""
+        if depth > _MAX_DEPTH:
+            raise self.fail(i, "values nested too deeply")
+        text = self.text
+        if i >= self.n or text[i] in "\n,]})":
+            raise self.fail(i, "missing value")
+        c = text[i]
+        mark = len(self.leaves)
+        node: Node | None = None
+        end = i
+        if c == '"':
+            end, s = self.quoted(i)
+            node = self.leaf(s, None, i, end)
+        elif text.startswith("<<", i):
+            end, s = self.heredoc(i)
+            node = self.leaf(s, None, i, end)
+        elif c == "[" and not self.starts_for(i + 1):
+            node, end = self.parse_list(i, depth)
+        elif c == "{" and not self.starts_for(i + 1):
+            node, end = self.parse_object(i, depth)
+        else:
+            m = _NUMBER.match(text, i)
+            if m:
+                end = m.end()
+                node = self.number(m, i)
+            else:
+                m = _IDENT.match(text, i)
+                if m and m.group() in ("true", "false", "null"):
+                    end = m.end()
+                    word = m.group()
+                    node = self.leaf(None if word == "null" else word == "true", None, i, end)
+        if node is not None and self.peek_end(end) in _LITERAL_END:
+            return node, end
+        # Not a literal (or a literal followed by an operator, index...): one opaque expression.
+        del self.leaves[mark:]
+        end = self.expr_end(i)
+        return self.leaf("${" + text[i:end] + "}", None, i, end), end
+
+    def leaf(self, value: Value, spelling: str | None, start: int, end: int) -> Scalar:
+        ref = _Ref(start, end, value)
+        s = Scalar(value, spelling, ref=ref)
+        self.leaves.append((s, ref))
+        return s
+
+    def number(self, m: re.Match[str], start: int) -> Scalar | None:
+        src = m.group()
+        v: int | float
+        if m.group(1) is None and m.group(2) is None and INT64_MIN <= int(src) <= INT64_MAX:
+            v = int(src)
+        else:
+            v = float(src)
+            if math.isinf(v):
+                return None  # Terraform numbers are arbitrary precision; keep it as an expression
+        return self.leaf(v, src if spelling_is_exact(src, v) else None, start, m.end())
+
+    def peek_end(self, i: int) -> str:
+        """The character that follows a literal on its line (after blanks and comments)."""
+        i = self.skip(i, False)
+        return self.text[i] if i < self.n else ""
+
+    def starts_for(self, i: int) -> bool:
+        i = self.skip(i, True)
+        m = _IDENT.match(self.text, i)
+        return m is not None and m.group() == "for"
+
+    def parse_list(self, i: int, depth: int) -> tuple[Sequence, int]:
+        seq, text, start = Sequence(), self.text, i
+        i += 1
+        while True:
+            found: list[Node] = []
+            i = self.skip(i, True, found)
+            seq.items.extend(found)
+            if i >= self.n:
+                raise self.fail(start, "unterminated list")
+            if text[i] == "]":
+                return seq, i + 1
+            node, i = self.value(i, depth + 1)
+            seq.items.append(node)
+            found = []
+            i = self.skip(i, True, found)
+            seq.items.extend(found)
+            if i < self.n and text[i] == ",":
+                i += 1
+            elif i < self.n and text[i] == "]":
+                return seq, i + 1
+            else:
+                raise self.fail(i, "expected ',' or ']' in a list")
+
+    def parse_object(self, i: int, depth: int) -> tuple[Mapping, int]:
+        obj, text, start = Mapping(), self.text, i
+        i += 1
+        while True:
+            found: list[Node] = []
+            i = self.skip(i, True, found)
+            obj.items.extend((None, c) for c in found)
+            if i >= self.n:
+                raise self.fail(start, "unterminated object")
+            c = text[i]
+            if c == "}":
+                return obj, i + 1
+            if c == ",":
+                i += 1
+                continue
+            if c == '"':
+                i, key = self.quoted(i)
+            elif c == "(":
+                j = self.expr_end(i + 1)
+                if j >= self.n or text[j] != ")":
+                    raise self.fail(i, "unterminated object key expression")
+                key, i = "${" + text[i + 1:j] + "}", j + 1
+            else:
+                m = _IDENT.match(text, i) or _NUMBER.match(text, i)
+                if not m:
+                    raise self.fail(i, "expected an object key")
+                key, i = m.group(), m.end()
+            i = self.skip(i, False)
+            if i >= self.n or text[i] not in "=:" or text.startswith("==", i):
+                raise self.fail(i, "expected '=' or ':' after an object key")
+            found = []
+            i = self.skip(i + 1, False, found)
+            obj.items.extend((None, cm) for cm in found)
+            node, i = self.value(i, depth + 1)
+            obj.items.append((key, node))
+
+    # -- strings ------------------------------------------------------------------------------
+
+    def quoted(self, i: int) -> tuple[int, str]:
+        """A quoted template at ``i``: (end, value with escapes decoded, template parts verbatim)."""
+        text, n, start = self.text, self.n, i
+        out: list[str] = []
+        i += 1
+        while True:
+            m = _QUOTED_RUN.match(text, i)
+            if m:
+                out.append(m.group())
+                i = m.end()
+            if i >= n or text[i] == "\n":
+                raise self.fail(start, "unterminated string")
+            c = text[i]
+            if c == '"':
+                return i + 1, "".join(out)
+            if c == "\\":
+                e = text[i + 1:i + 2]
+                if e in _ESCAPES:
+                    out.append(_ESCAPES[e])
+                    i += 2
+                elif e in ("u", "U"):
+                    width = 4 if e == "u" else 8
+                    digits = text[i + 2:i + 2 + width]
+                    if len(digits) != width or not all(d in "0123456789abcdefABCDEF" for d in digits):
+                        raise self.fail(i, "invalid unicode escape in a string")
+                    cp = int(digits, 16)
+                    if cp > 0x10FFFF:
+                        raise self.fail(i, "invalid unicode escape in a string")
+                    out.append(chr(cp))
+                    i += 2 + width
+                else:
+                    raise self.fail(i, "invalid escape sequence in a string")
+            elif text.startswith(c + c + "{", i):  # $${ and %%{ are template escapes
+                out.append(text[i:i + 3])
+                i += 3
+            elif text.startswith("{", i + 1):
+                j = self.template_seq_end(i + 2)
+                out.append(text[i:j])
+                i = j
+            else:
+                out.append(c)
+                i += 1
+
+    def template_seq_end(self, i: int) -> int:
+        """End of a ``${...}``/``%{...}`` sequence whose body starts at ``i``."""
+        j = self.expr_end(i, in_template=True)
+        if j >= self.n or self.text[j] != "}":
+            raise self.fail(i, "unterminated template sequence")
+        return j + 1
+
+    def heredoc(self, i: int) -> tuple[int, str]:
+        """A heredoc at ``i`` (``<<ID`` or ``<<-ID``): (end after the closing marker, value)."""
+        text, start = self.text, i
+        i += 2
+        flush = text.startswith("-", i)
+        if flush:
+            i += 1
+        m = _IDENT.match(text, i)
+        if not m:
+            raise self.fail(start, "invalid heredoc marker")
+        marker = m.group()
+        i = m.end()
+        if text.startswith("\r\n", i):
+            i += 2
+        elif text.startswith("\n", i):
+            i += 1
+        else:
+            raise self.fail(start, "a heredoc marker must end its line")
+        lines: list[str] = []
+        while True:
+            if i >= self.n:
+                raise self.fail(start, "unterminated heredoc")
+            j = text.find("\n", i)
+            j = self.n if j < 0 else j + 1
+            line = text[i:j]
+            body = line.rstrip("\n").rstrip("\r")
+            if body.lstrip() == marker:
+                end = i + len(body)
+                break
+            lines.append(line)
+            i = j
+        if flush:
+            # <<- removes the smallest leading whitespace of the non-blank lines (one char each).
+            cut = min((_lead(x) for x in lines if x.strip()), default=0)
+            lines = [x[min(cut, _lead(x)):] for x in lines]
+        value = "".join(lines)
+        self.check_template(value, start)
+        return end, value
+
+    def check_template(self, value: str, pos: int) -> None:
+        """Template sequences in a heredoc must close (an open ``${`` is invalid HCL)."""
+        if "{" in value and _template_parts(value) is None:
+            raise self.fail(pos, "unterminated template sequence in a heredoc")
+
+    # -- opaque expressions -----------------------------------------------------------------
+
+    def expr_end(self, i: int, in_template: bool = False) -> int:
+        """End (exclusive, trailing blanks and comments excluded) of the expression at ``i``.
+
+        Stops at an unmatched closing bracket, and (outside template sequences) at a newline or
+        ``,`` at nesting level 0.
+        """
+        text, n = self.text, self.n
+        stack: list[str] = []
+        start = last = i
+        while i < n:
+            c = text[i]
+            if c in " \t\r\f\v":
+                i += 1
+                continue
+            if c == "\n":
+                if not stack and not in_template:
+                    break
+                i += 1
+                continue
+            if c == "#" or text.startswith("//", i) or text.startswith("/*", i):
+                i = self.skip(i, False)
+                continue
+            if c == '"':
+                i, _ = self.quoted(i)
+            elif text.startswith("<<", i) and re.match(r"<<-?[^\W\d]", text[i:i + 4]):
+                i, _ = self.heredoc(i)
+            elif c in "([{":
+                if len(stack) > _MAX_DEPTH:
+                    raise self.fail(i, "expression nested too deeply")
+                stack.append(_CLOSE[c])
+                i += 1
+            elif c in ")]}":
+                if not stack:
+                    break
+                if stack.pop() != c:
+                    raise self.fail(i, "mismatched brackets")
+                i += 1
+            elif c == "," and not stack and not in_template:
+                break
+            else:
+                i += 1
+            last = i
+        if stack:
+            raise self.fail(i, "unterminated brackets in an expression")
+        if last == start and not in_template:
+            raise self.fail(start, "missing value")
+        return last
+
+
+def _lead(line: str) -> int:
+    """Leading whitespace characters of a line, its line break excluded."""
+    body = line.rstrip("\r\n")
+    return len(body) - len(body.lstrip())
+
+
+# -- template helpers ----------------------------------------------------------------------------
+
+
+def _template_parts(value: str) -> list[tuple[bool, str]] | None:
+    """Split a template-form string into (is_template_syntax, text) parts; None if a sequence
+    does not close. Template syntax (``${..}``, ``%{..}``, ``$${``, ``%%{``) is written verbatim."""
+    parts: list[tuple[bool, str]] = []
+    i, n = 0, len(value)
+    while i < n:
+        m = _TEMPLATE_RUN.match(value, i)
+        if m:
+            parts.append((False, m.group()))
+            i = m.end()
+            if i >= n:
+                break
+        c = value[i]
+        if value.startswith(c + c + "{", i):
+            parts.append((True, value[i:i + 3]))
+            i += 3
+        elif value.startswith("{", i + 1):
+            try:
+                p = _Parser(value)
+                j = p.template_seq_end(i + 2)
+            except InputError:
+                return None
+            parts.append((True, value[i:j]))
+            i = j
+        else:
+            parts.append((False, c))
+            i += 1
+    return parts
+
+
+def _escape_literal(s: str) -> str:
+    out = []
+    for ch in s:
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch == '"':
+            out.append('\\"')
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ch < " " or ch == "\x7f" or "\ud800" <= ch <= "\udfff":
+            out.append(f"\\u{ord(ch):04x}" if ord(ch) <= 0xFFFF else f"\\U{ord(ch):08x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def quote_template(value: str) -> str:
+    """A quoted HCL string whose template-form value is ``value``."""
+    if not any(c in value for c in '\\"\n\r\t\x7f$%') and all(c >= " " for c in value):
+        return '"' + value + '"'  # the common case: nothing to escape
+    parts = _template_parts(value)
+    if parts is None:  # an unclosed ${ cannot be template syntax: write it as literal text
+        return quote_literal(value)
+    return '"' + "".join(t if syntax else _escape_literal(t) for syntax, t in parts) + '"'
+
+
+def quote_literal(s: str) -> str:
+    """A quoted HCL string whose Terraform value is exactly ``s`` (template syntax escaped)."""
+    return '"' + _escape_literal(s).replace("${", "$${").replace("%{", "%%{") + '"'
+
+
+def _literal_of(value: str) -> str:
+    """The Terraform value of a template-form string without live sequences (metadata strings)."""
+    return value.replace("$${", "${").replace("%%{", "%{")
+
+
+def _meta_data(node: Node) -> Any:
+    if isinstance(node, Scalar):
+        return _literal_of(node.value) if isinstance(node.value, str) else node.value
+    if isinstance(node, Mapping):
+        return {k: _meta_data(v) for k, v in node.items if k is not None}
+    if isinstance(node, Sequence):
+        return [_meta_data(v) for v in node.items if not isinstance(v, Comment)]
+    return None
+
+
+# -- rendering values ----------------------------------------------------------------------------
+
+
+def derive(value: Value, spelling: str | None) -> str:
+    """The HCL source a decrypted leaf gets when no layout hint says otherwise."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        if spelling is not None and _NUMBER_FULL.match(spelling) and spelling_is_exact(spelling, value):
+            return spelling
+        if isinstance(value, int):
+            return str(value)
+        if math.isnan(value) or math.isinf(value):
+            raise DumpError("tfvars cannot hold NaN or infinite numbers")
+        if value.is_integer() and abs(value) < 1e21:
+            return str(int(value)) if value != 0 or math.copysign(1, value) > 0 else "-0"
+        return repr(value)
+    if isinstance(value, GoTime):
+        return quote_literal(value.text)
+    return quote_template(value)
+
+
+def parse_expression(text: str) -> Value | None:
+    """The value of one standalone leaf expression (a layout hint), or None if it is not one."""
+    try:
+        p = _Parser(text)
+        i = p.skip(0, False)
+        node, end = p.value(i, 0)
+    except InputError:
+        return None
+    if end != len(text) or i != 0 or not isinstance(node, Scalar):
+        return None
+    return node.value
+
+
+def _key(k: str) -> str:
+    return k if _IDENT_FULL.match(k) else quote_literal(k)
+
+
+def _emit_node(node: Node, indent: str, literal: bool) -> str:
+    if isinstance(node, Scalar):
+        if literal and isinstance(node.value, str):
+            return quote_literal(node.value)
+        return derive(node.value, None)
+    inner = indent + "  "
+    if isinstance(node, Sequence):
+        items = [v for v in node.items if not isinstance(v, Comment)]
+        if not items:
+            return "[]"
+        if all(isinstance(v, Scalar) for v in items):
+            return "[" + ", ".join(_emit_node(v, inner, literal) for v in items) + "]"
+        rows = [f"{inner}{_emit_node(v, inner, literal)}," for v in items]
+        return "[\n" + "\n".join(rows) + "\n" + indent + "]"
+    if isinstance(node, Mapping):
+        lines: list[str] = []
+        for k, v in node.items:
+            if k is None:
+                if isinstance(v, Comment):
+                    lines.extend(f"{inner}#{t}" for t in v.text.split("\n"))
+                continue
+            lines.append(f"{inner}{_key(k)} = {_emit_node(v, inner, literal)}")
+        if not lines:
+            return "{}"
+        return "{\n" + "\n".join(lines) + "\n" + indent + "}"
+    return "null"
+
+
+def _from_plain(data: Any) -> Node:
+    if isinstance(data, dict):
+        return Mapping([(str(k), _from_plain(v)) for k, v in data.items()])
+    if isinstance(data, list):
+        return Sequence([_from_plain(v) for v in data])
+    return Scalar(data)
+
+
+def _meta_block(metadata: dict[str, Any]) -> str:
+    return META_KEY + " = " + _emit_node(_from_plain(metadata), "", literal=True)
+
+
+# -- the store -----------------------------------------------------------------------------------
+
+
+class TfvarsStore:
+    name = "tfvars"
+
+    def parse(self, text: str) -> TfvarsFile:
+        if not text.strip():
+            raise NoDocument("the tfvars file is empty")
+        p = _Parser(text)
+        doc, meta, span = p.body()
+        return TfvarsFile(text, [doc], meta, p.leaves, span)
+
+    def _leaf_text(self, leaf: Scalar, ref: _Ref, hints: dict[str, Any] | None) -> str | None:
+        """New source text for a leaf, or None to keep the original bytes."""
+        if leaf.enc is not None:
+            if leaf.enc == "":
+                return None  # an empty string: its source already says no more than `""`
+            return '"' + leaf.enc + '"'
+        if same_value(leaf.value, ref.orig):
+            return None
+        if hints and isinstance(ref.orig, str) and is_encrypted_value(ref.orig):
+            hint = hints.get(iv_of(ref.orig) or "")
+            if isinstance(hint, str):
+                back = parse_expression(hint)
+                if back is not None and same_value(back, leaf.value):
+                    return hint
+        return derive(leaf.value, leaf.spelling)
+
+    def render(self, parsed: Any, metadata: dict[str, Any] | None, hints: dict[str, Any] | None = None) -> str:
+        assert isinstance(parsed, TfvarsFile)
+        if parsed.documents and any(isinstance(v, Comment) and isinstance(v.ref, _Ref)
+                                    for v in _iter_nodes(parsed.documents[0])):
+            raise DumpError("a value decrypted to a sops comment, which a tfvars file cannot hold in place")
+        text = parsed.text
+        edits: list[tuple[int, int, str]] = []
+        for leaf, ref in parsed.leaves:
+            new = self._leaf_text(leaf, ref, hints)
+            if new is not None:
+                edits.append((ref.start, ref.end, new))
+        span = parsed.meta_span
+        if span is not None:
+            ms, me = span
+            if metadata is not None:
+                edits.append((ms, me, _meta_block(metadata)))
+            elif ms > 0 and text[ms - 1] == "\n" and text[me:] == "\n":
+                edits.append((ms - 1, me + 1, ""))  # the block sopsy appended, with its separator
+            else:
+                edits.append((ms, me + 1 if text.startswith("\n", me) else me, ""))
+        edits.sort(key=lambda e: e[0])
+        out: list[str] = []
+        pos = 0
+        for start, end, new in edits:
+            out.append(text[pos:start])
+            out.append(new)
+            pos = end
+        out.append(text[pos:])
+        if span is None and metadata is not None:
+            # One newline always separates the body from the block, so decrypt can take both off.
+            out.append("\n" + _meta_block(metadata) + "\n")
+        return "".join(out)
+
+    def layout_hints(self, parsed: Any) -> dict[str, Any]:
+        assert isinstance(parsed, TfvarsFile)
+        hints: dict[str, Any] = {}
+        text = parsed.text
+        for leaf, ref in parsed.leaves:
+            if not leaf.enc:
+                continue
+            src = text[ref.start:ref.end]
+            try:
+                derived = derive(leaf.value, leaf.spelling)
+            except DumpError:
+                derived = None
+            if derived != src:
+                iv = iv_of(leaf.enc)
+                if iv is not None:
+                    hints[iv] = src
+        return hints
+
+    def emit(self, documents: list[Mapping]) -> str:
+        if not documents:
+            return ""
+        lines: list[str] = []
+        for k, v in documents[0].items:
+            if k is None:
+                if isinstance(v, Comment):
+                    lines.extend(f"#{t}" for t in v.text.split("\n"))
+                continue
+            if not _IDENT_FULL.match(k):
+                raise DumpError("a top-level key is not a valid tfvars attribute name")
+            lines.append(f"{k} = {_emit_node(v, '', literal=False)}")
+        return "\n".join(lines) + "\n" if lines else ""
+
+    def emit_value(self, value: Any) -> str:
+        return _emit_node(_from_plain(value), "", literal=False) + "\n"
+
+
+def _iter_nodes(node: Node) -> Any:
+    if isinstance(node, Mapping):
+        for _, v in node.items:
+            yield v
+            yield from _iter_nodes(v)
+    elif isinstance(node, Sequence):
+        for v in node.items:
+            yield v
+            yield from _iter_nodes(v)
+
+
+STORE = TfvarsStore()
