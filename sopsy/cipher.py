@@ -75,12 +75,7 @@ class ValueCipher:
         if iv is None:
             iv = _IVS.take()
         sealed = self._aead.encrypt(iv, plaintext, aad)
-        return "ENC[AES256_GCM,data:%s,iv:%s,tag:%s,type:%s]" % (
-            b64encode(sealed[:-TAG_SIZE]).decode(),
-            b64encode(iv).decode(),
-            b64encode(sealed[-TAG_SIZE:]).decode(),
-            type_tag,
-        )
+        return f"ENC[AES256_GCM,data:{b64encode(sealed[:-TAG_SIZE]).decode()},iv:{b64encode(iv).decode()},tag:{b64encode(sealed[-TAG_SIZE:]).decode()},type:{type_tag}]"
 
     def decrypt(self, enc: str, aad: bytes) -> tuple[bytes, str]:
         """Decrypt an ``ENC[...]`` string; returns (plaintext bytes, type tag)."""

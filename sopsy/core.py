@@ -17,7 +17,7 @@ from .errors import AlreadyEncrypted, DecryptTreeError, MacMismatch, MetadataNot
 from .keys import KeySpec
 from .metadata import Metadata, mac_aad, now_rfc3339
 from .model import Comment, Scalar
-from .rules import CryptRule, Matcher
+from .rules import DEFAULT_RULE, CryptRule, Matcher
 from .stores import ParsedFile, Store
 
 LAYOUT_FIELD = "sopsy_layout"  # encrypted spelling hints (a sopsy extension; sops ignores it)
@@ -62,7 +62,8 @@ def encrypt_parsed(store: Store, parsed: ParsedFile, opts: EncryptOptions,
         groups, threshold = datakey.wrap(data_key, opts.key_groups, opts.shamir_threshold)
         cipher = ValueCipher(data_key)
         metadata = Metadata(key_groups=groups, shamir_threshold=threshold, version=SOPS_FORMAT_VERSION)
-        metadata.crypt_rule = opts.crypt_rule
+        # sops writes the implied default rule into the metadata (the binary store has no rules)
+        metadata.crypt_rule = opts.crypt_rule or (None if store.name == "binary" else CryptRule(*DEFAULT_RULE))
         metadata.mac_only_encrypted = opts.mac_only_encrypted
     matcher = Matcher(metadata.crypt_rule)
     mac_hex = engine.encrypt_documents(parsed.documents, cipher, matcher, metadata.mac_only_encrypted)

@@ -109,10 +109,7 @@ def decrypt_documents(documents: list[Mapping], cipher: ValueCipher, matcher: Ma
             # A comment line sops wrote encrypted (``#ENC[...]``): the store sets ``enc``. sops keeps
             # a comment it cannot decrypt as it is, so a failure here is not an error either.
             if leaf.enc:
-                got = cipher.try_decrypt(leaf.enc, aad_of(path))
-                if got is not None and got[1] == COMMENT:
-                    leaf.text = got[0].decode("utf-8", "surrogateescape")
-                    leaf.enc = None
+                _decrypt_comment(leaf, path, cipher)
             continue
         value = leaf.value
         if value is None:

@@ -74,7 +74,7 @@ class Sequence:
         self.ref = ref
 
 
-Node = Union[Scalar, Comment, Mapping, Sequence]
+Node = Union[Scalar, Comment, Mapping, Sequence]  # noqa: UP007 (a runtime alias)
 
 
 def to_data(node: Node) -> Any:

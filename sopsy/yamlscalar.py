@@ -43,10 +43,7 @@ def _parse_go_int(text: str) -> int | None:
     if not m:
         return None
     sign, body = m.groups()
-    if len(body) > 1 and body[0] == "0" and body[1] not in "xXoObB":
-        v = int(body, 8)
-    else:
-        v = int(body, 0)
+    v = int(body, 8) if len(body) > 1 and body[0] == "0" and body[1] not in "xXoObB" else int(body, 0)
     return -v if sign == "-" else v
 
 
@@ -144,7 +141,7 @@ def resolve(text: str, tag: str | None, plain: bool) -> Value:
 _INDICATORS = set("-?:,[]{}#&*!|>'\"%@`")
 _FLOW_CHARS = set(",[]{}")
 # YAML 1.1 readers (PyYAML, older tools) read these as booleans; keep them quoted.
-_YAML11_BOOLS = frozenset("y Y yes Yes YES n N no No NO on On ON off Off OFF".split())
+_YAML11_BOOLS = frozenset(["y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF"])
 _PRINTABLE_EXTRA = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ufeff\ufffe\uffff\u2028\u2029]")
 _SEXAGESIMAL = re.compile(r"[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?\Z")
 
@@ -156,9 +153,8 @@ def plain_ok(value: str, flow: bool = False) -> bool:
     if _PRINTABLE_EXTRA.search(value) or "\t" in value:
         return False
     first = value[0]
-    if first in _INDICATORS:
-        if first not in "-?:" or len(value) == 1 or value[1] in " \t" or flow:
-            return False
+    if first in _INDICATORS and (first not in "-?:" or len(value) == 1 or value[1] in " \t" or flow):
+        return False
     if ": " in value or " #" in value or value.endswith(":"):
         return False
     if flow and any(ch in _FLOW_CHARS for ch in value):

@@ -12,15 +12,20 @@ from pathlib import Path
 
 import pytest
 import yaml
+from support.kms_sops_files import decrypt_value, sops_json
+from support.moto_server import DUMMY_AWS_ENV, REQUESTS, create_key, moto_server, sops_env
 
 from sopsy import datakey
 from sopsy.errors import EncryptionContextError, KeyUnavailable, SopsyError, UsageError
 from sopsy.keys import aws_kms
-from sopsy.keys.aws_kms import AwsKmsProvider, make_spec, parse_encryption_context, parse_kms_arg, session_name
+from sopsy.keys.aws_kms import (
+    AwsKmsProvider,
+    make_spec,
+    parse_encryption_context,
+    parse_kms_arg,
+    session_name,
+)
 from sopsy.metadata import KeyEntry, Metadata
-
-from support.kms_sops_files import decrypt_value, sops_json
-from support.moto_server import DUMMY_AWS_ENV, REQUESTS, create_key, moto_server, sops_env
 
 SOPS = str(Path(sys.executable).with_name("sops"))
 ROLE = "arn:aws:iam::123456789012:role/sopsy-test"
@@ -243,3 +248,24 @@ def test_sopsy_encrypts_sops_decrypts(aws: str, tmp_path: Path, context: dict[st
         del doc["sops"]["kms"][0]["context"]
         path.write_text(json.dumps(doc))
         assert _sops(["decrypt", str(path)], aws).returncode == 128
+
+
+def test_whole_file_through_core_both_ways(aws: str, tmp_path: Path) -> None:
+    """sopsy's core + JSON store with a KMS key (with context) ↔ sops, on one whole file."""
+    from sopsy import core
+    from sopsy.stores import get_store
+
+    arn = create_key(aws, "eu-west-1")
+    text = '{\n    "db": {"user": "admin", "password": "hunter2"},\n    "port": 5432\n}\n'
+    spec = parse_kms_arg(arn, parse_encryption_context("app:sopsy"))[0]
+    enc = core.encrypt_text(get_store("json"), text, core.EncryptOptions(key_groups=[[spec]]))
+    path = tmp_path / "ours.json"
+    path.write_text(enc)
+    proc = _sops(["decrypt", str(path)], aws)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == json.loads(text)
+    src = tmp_path / "plain.json"
+    src.write_text(text)
+    proc = _sops(["encrypt", "--kms", arn, "--encryption-context", "app:sopsy", str(src)], aws)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(core.decrypt_text(get_store("json"), proc.stdout).plaintext()) == json.loads(text)

@@ -71,7 +71,8 @@ def _decrypt_passphrase_file(data: bytes, origin: str) -> str:
 
 def _ssh_identity(path: Path) -> object | None:
     try:
-        return pyrage.ssh.Identity.from_buffer(path.read_bytes())
+        ident: object = pyrage.ssh.Identity.from_buffer(path.read_bytes())
+        return ident
     except OSError:
         return None
     except Exception:

@@ -29,7 +29,7 @@ RESOURCE_ID_RE = re.compile(r"^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cry
 ENDPOINT_ENV = "SOPSY_GCP_KMS_ENDPOINT"
 SCOPES = ("https://www.googleapis.com/auth/cloudkms",)
 _LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
-CALL_TIMEOUT = 30.0  # seconds; a stuck call must not hang `sopsy decrypt` forever
+CALL_TIMEOUT = 20.0  # seconds, retries included: a stuck endpoint must not hang `sopsy decrypt`
 
 
 def parse_gcp_arg(text: str) -> list[KeySpec]:
@@ -70,8 +70,7 @@ def _credentials(required: bool) -> Any:
             except OSError as exc:
                 raise KeyUnavailable(f"cannot read GOOGLE_CREDENTIALS: {exc.strerror}") from None
         try:
-            info = json.loads(raw)
-            creds, _ = google.auth.load_credentials_from_dict(info, scopes=list(SCOPES))  # type: ignore[no-untyped-call]
+            creds = _credentials_from_info(json.loads(raw))
         except (ValueError, google.auth.exceptions.GoogleAuthError) as exc:
             # the exception text may quote the JSON (a private key): give only its kind
             raise KeyUnavailable(f"GOOGLE_CREDENTIALS is not usable credentials JSON ({type(exc).__name__})") from None
@@ -81,6 +80,9 @@ def _credentials(required: bool) -> Any:
         import google.oauth2.credentials
 
         return google.oauth2.credentials.Credentials(token=token)  # type: ignore[no-untyped-call]
+    if not required and not _adc_file_exists():
+        # for a loopback emulator, skip the metadata-server probe of ADC (seconds of retries)
+        return None
     try:
         creds, _ = google.auth.default(scopes=list(SCOPES))
     except google.auth.exceptions.DefaultCredentialsError:
@@ -91,8 +93,42 @@ def _credentials(required: bool) -> Any:
     return creds
 
 
+def _credentials_from_info(info: Any) -> Any:
+    """Credentials from a JSON document of any type Go's WithCredentialsJSON accepts."""
+    if not isinstance(info, dict):
+        raise ValueError("not a JSON object")
+    kind = info.get("type")
+    if kind == "service_account":
+        from google.oauth2 import service_account
+
+        return service_account.Credentials.from_service_account_info(info, scopes=list(SCOPES))  # type: ignore[no-untyped-call]
+    if kind == "authorized_user":
+        import google.oauth2.credentials
+
+        return google.oauth2.credentials.Credentials.from_authorized_user_info(info, scopes=list(SCOPES))  # type: ignore[no-untyped-call]
+    import warnings
+
+    import google.auth
+
+    with warnings.catch_warnings():
+        # the generic loader warns about untrusted input; the user named this file as their credentials
+        warnings.simplefilter("ignore", DeprecationWarning)
+        creds, _ = google.auth.load_credentials_from_dict(info, scopes=list(SCOPES))  # type: ignore[no-untyped-call]
+    return creds
+
+
+def _adc_file_exists() -> bool:
+    if os.environ.get("GOOGLE_APPLICATION_CREDENTIALS"):
+        return True
+    config = os.environ.get("CLOUDSDK_CONFIG") or os.path.join(os.path.expanduser("~"), ".config", "gcloud")
+    if os.name == "nt":
+        config = os.environ.get("CLOUDSDK_CONFIG") or os.path.join(os.environ.get("APPDATA", ""), "gcloud")
+    return os.path.isfile(os.path.join(config, "application_default_credentials.json"))
+
+
 def _describe(exc: BaseException) -> str:
-    code = getattr(exc, "code", None)
+    # api_core errors carry the gRPC status (NOT_FOUND...) apart from their HTTP-style `code`
+    code = getattr(exc, "grpc_status_code", None) or getattr(exc, "code", None)
     name = getattr(code, "name", None) or type(exc).__name__
     message = getattr(exc, "message", None) or str(exc)
     first = str(message).splitlines()[0] if message else ""
@@ -137,10 +173,15 @@ class GcpKmsProvider:
     def _call(self, op: str, request: dict[str, Any]) -> Any:
         import google.api_core.exceptions
         import google.auth.exceptions
+        from google.api_core import retry as retries
 
         client = self._client()
+        # the client's default retry runs for 60 s; a dead endpoint should let the next key be tried sooner
+        retry = retries.Retry(initial=0.1, maximum=2.0, multiplier=2.0, timeout=CALL_TIMEOUT,
+                              predicate=retries.if_exception_type(google.api_core.exceptions.ServiceUnavailable,
+                                                                  google.api_core.exceptions.DeadlineExceeded))
         try:
-            return getattr(client, op)(request=request, timeout=CALL_TIMEOUT)
+            return getattr(client, op)(request=request, retry=retry, timeout=CALL_TIMEOUT)
         except google.api_core.exceptions.GoogleAPIError as exc:
             raise KeyUnavailable(f"GCP KMS {op} failed: {_describe(exc)}") from None
         except google.auth.exceptions.GoogleAuthError as exc:

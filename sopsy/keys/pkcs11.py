@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote_to_bytes
+from urllib.parse import unquote_to_bytes
 
 from ..errors import KeyUnavailable, UsageError
 from ..metadata import KeyEntry
@@ -577,13 +577,6 @@ def _token_matches(uri: Pkcs11Uri, token: Any) -> bool:
 def _token_key(uri: Pkcs11Uri, token: Any) -> tuple[str, str]:
     serial = token.serial.decode("ascii", "replace") if isinstance(token.serial, bytes) else str(token.serial)
     return (uri.get("module-path") or "", f"{token.label}/{serial}")
-
-
-def quote_attr(value: str | bytes) -> str:
-    """Percent-encode one attribute value for a URI (``id`` bytes become %XX)."""
-    if isinstance(value, bytes):
-        return "".join(f"%{b:02x}" for b in value)
-    return quote(value, safe="")
 
 
 PROVIDER = Pkcs11Provider()

@@ -47,7 +47,7 @@ def _go_json_string(s: str) -> str:
         elif ch == "\f":
             out.append("\\f")
         elif o < 0x20 or ch in "<>&" or o in (0x2028, 0x2029):
-            out.append("\\u%04x" % o)
+            out.append(f"\\u{o:04x}")
         elif 0xD800 <= o <= 0xDFFF:
             out.append("\\ufffd")
         else:

@@ -26,14 +26,16 @@ from ..cipher import iv_of
 from ..errors import DumpError, InputError
 from ..metadata import flatten, unflatten
 from ..model import Comment, Mapping, Scalar, Sequence
-from ..values import GoTime, format_float_f, format_float_g, same_value
+from ..values import GoTime, format_float_g, same_value
 
 META_PREFIX = "sops_"
+_WS = frozenset(" \t\r\v\f")
+_OPENERS = frozenset(" \t\"'`")
 _HINT_LINES = "dotenv:lines"  # not base64, so it cannot collide with an IV key
 _HINT_EOL = "dotenv:eol"
 
 # a quoted value's body: backslash pairs, or anything but the quote and backslash
-_BODY = {q: re.compile(r"(?:\\.|[^%s\\])*" % re.escape(q)) for q in "\"'`"}
+_BODY = {q: re.compile(r"(?:\\.|[^" + re.escape(q) + r"\\])*") for q in "\"'`"}
 
 
 class _Seg:
@@ -65,7 +67,8 @@ def _closing_line(lines: list[str], i: int, q: str) -> int:
     # a lone backslash at the end of a line escapes the line break, so each line starts fresh
     for j in range(i + 1, len(lines)):
         line = lines[j]
-        end = body.match(line).end()
+        m = body.match(line)
+        end = m.end() if m else 0
         if end < len(line) and line[end] == q:
             return j
     return -1
@@ -77,7 +80,8 @@ def _opens_multiline(rest: str) -> str | None:
     if not s or s[0] not in "\"'`":
         return None
     q = s[0]
-    end = _BODY[q].match(s, 1).end()
+    m = _BODY[q].match(s, 1)
+    end = m.end() if m else 1
     return None if end < len(s) and s[end] == q else q
 
 
@@ -146,8 +150,7 @@ class DotenvStore:
                 items.append((None, c))
                 continue
             pos = line.find("=")
-            stripped = line.lstrip()
-            if pos < 0 or not stripped or stripped[0] == "#":
+            if pos < 0 or (line[0] in _WS and line.lstrip()[:1] in ("", "#")):
                 segs.append(_Seg("raw", line))  # something sops cannot read; kept as it is
                 continue
             key, raw = line[:pos], line[pos + 1:]
@@ -155,7 +158,7 @@ class DotenvStore:
                 flat[key[len(META_PREFIX):]] = _unescape_meta(raw)
                 segs.append(_Seg("meta", key, raw))
                 continue
-            q = _opens_multiline(raw)
+            q = _opens_multiline(raw) if raw[:1] in _OPENERS else None
             if q is not None:
                 j = _closing_line(lines, i - 1, q)
                 if j >= 0:

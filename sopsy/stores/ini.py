@@ -129,7 +129,7 @@ class IniStore:
             if in_meta:
                 flat[key] = value.replace("\\n", "\n")
                 continue
-            leaf = Scalar(value, ref=_Val(base + vs if vs >= 0 else vs, ve, text[base + vs:ve], value))
+            leaf = Scalar(value, ref=_Val(base + vs, ve, text[base + vs:ve], value))
             leaves.append(leaf)
             current.append((key, leaf))
             current.extend((None, c) for c in pending)
@@ -239,6 +239,8 @@ class IniStore:
         edits: list[tuple[int, int, str]] = []
         for leaf in parsed.leaves:
             ref = leaf.ref
+            if leaf.enc == "" and ref.value0 == "":
+                continue  # an empty value stays as written ('""' too): sops reads it as empty
             if leaf.enc is not None:
                 new = leaf.enc
             elif same_value(leaf.value, ref.value0):
@@ -337,9 +339,9 @@ def _value_text(value: Any, hint: Any) -> str:
         return go_ini_quote(_scalar_text(value))
     if isinstance(hint, list) and all(isinstance(h, str) for h in hint):
         if len(hint) == 2:
-            return hint[0] + value + hint[1]
+            return str(hint[0]) + value + str(hint[1])
         if len(hint) == 1:
-            return hint[0]
+            return str(hint[0])
     return go_ini_quote(value)
 
 

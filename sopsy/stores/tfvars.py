@@ -38,10 +38,22 @@ _IDENT = re.compile(r"[^\W\d][\w-]*")
 _IDENT_FULL = re.compile(r"[^\W\d][\w-]*\Z")
 _NUMBER = re.compile(r"-?[0-9]+(?:(\.)[0-9]+)?(?:([eE])[+-]?[0-9]+)?")
 _NUMBER_FULL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?\Z")
+_FAST_ATTR = re.compile(
+    r'([^\W\d][\w-]*)[ \t]*=[ \t]*(?:("[^"\\$%\n]*")|(-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)|(true|false|null))'
+    r"(?![\w.])[ \t]*(#[^\n]*|//[^\n]*)?\r?(?=\n|\Z)"
+)
+_SIMPLE_ITEM = r'(?:"[^"\\$%\n]*"|-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?(?![\w.])|(?:true|false|null)(?![\w.]))'
+# a one-line list of simple literals, e.g. ["a", "b"]: common enough to skip the general path
+_FAST_LIST = re.compile(rf"\[[ \t]*(?:{_SIMPLE_ITEM}[ \t]*,[ \t]*)*(?:{_SIMPLE_ITEM}[ \t]*)?\]")
+_FAST_ITEM = re.compile(_SIMPLE_ITEM)
+_NEEDS_CARE = re.compile(r'[\x00-\x1f\x7f"\\$%\ud800-\udfff]')
+_SIMPLE_STRING = re.compile(r'"[^"\\$%\n]*"')
 _QUOTED_RUN = re.compile(r'[^"\\$%\n]+')
 _TEMPLATE_RUN = re.compile(r"[^$%]+")
-_BLANKS = re.compile(r"[ \t\r\f\v]*")
-_WS_NL = re.compile(r"[ \t\r\f\v\n]*")
+_SKIP = re.compile(r"(?:[ \t\r\f\v]+|#[^\n]*|//[^\n]*|/\*.*?\*/)*", re.S)
+_SKIP_NL = re.compile(r"(?:[ \t\r\f\v\n]+|#[^\n]*|//[^\n]*|/\*.*?\*/)*", re.S)
+_SKIP_START = frozenset(" \t\r\f\v\n#/")
+_COMMENT = re.compile(r"#[^\n]*|//[^\n]*|/\*.*?\*/", re.S)
 _ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\"}
 _CLOSE = {"(": ")", "[": "]", "{": "}"}
 _LITERAL_END = frozenset(("\n", "", ",", "]", "}"))
@@ -83,30 +95,24 @@ class _Parser:
 
     def skip(self, i: int, newlines: bool, comments: list[Node] | None = None) -> int:
         """Skip blanks and comments (and newlines when asked); comment texts go to ``comments``."""
-        text, n = self.text, self.n
-        blanks = _WS_NL if newlines else _BLANKS
-        while True:
-            m = blanks.match(text, i)
-            assert m is not None  # the pattern matches the empty string
-            i = m.end()
-            if i >= n:
-                return i
-            c = text[i]
-            if c == "#" or text.startswith("//", i):
-                j = text.find("\n", i)
-                j = n if j < 0 else j
-                if comments is not None:
-                    comments.append(Comment(text[i + (1 if c == "#" else 2):j].rstrip("\r")))
-                i = j
-            elif text.startswith("/*", i):
-                j = text.find("*/", i + 2)
-                if j < 0:
-                    raise self.fail(i, "unterminated /* comment")
-                if comments is not None:
-                    comments.append(Comment(text[i + 2:j]))
-                i = j + 2
-            else:
-                return i
+        text = self.text
+        if i >= self.n or text[i] not in _SKIP_START:
+            return i  # the common case, without a regex call
+        m = (_SKIP_NL if newlines else _SKIP).match(text, i)
+        assert m is not None  # the pattern matches the empty string
+        end = m.end()
+        if text.startswith("/*", end):
+            raise self.fail(end, "unterminated /* comment")
+        if comments is not None and ("#" in text[i:end] or "/" in text[i:end]):
+            for c in _COMMENT.finditer(text, i, end):
+                body = c.group()
+                if body[0] == "#":
+                    comments.append(Comment(body[1:].rstrip("\r")))
+                elif body[1] == "/":
+                    comments.append(Comment(body[2:].rstrip("\r")))
+                else:
+                    comments.append(Comment(body[2:-2]))
+        return end
 
     # -- body ---------------------------------------------------------------------------------
 
@@ -118,9 +124,14 @@ class _Parser:
         while True:
             found: list[Node] = []
             i = self.skip(i, True, found)
-            doc.items.extend((None, c) for c in found)
+            if found:
+                doc.items.extend((None, c) for c in found)
             if i >= self.n:
                 break
+            m = _FAST_ATTR.match(text, i)
+            if m and m.group(1) != META_KEY:  # `name = literal [# comment]`: most lines of a real file
+                i = self.fast_attr(m, doc)
+                continue
             m = _IDENT.match(text, i)
             if not m:
                 raise self.fail(i, "expected an attribute name")
@@ -139,14 +150,33 @@ class _Parser:
                 meta = _meta_data(node)
                 meta_span = (name_start, i)
             else:
-                doc.items.extend((None, c) for c in found)
+                if found:
+                    doc.items.extend((None, c) for c in found)
                 doc.items.append((name, node))
             found = []
             i = self.skip(i, False, found)
-            doc.items.extend((None, c) for c in found)
+            if found:
+                doc.items.extend((None, c) for c in found)
             if i < self.n and text[i] != "\n":
                 raise self.fail(i, "unexpected text after an attribute value")
         return doc, meta, meta_span
+
+    def fast_attr(self, m: re.Match[str], doc: Mapping) -> int:
+        name, q, num, word, comment = m.group(1, 2, 3, 4, 5)
+        if q is not None:
+            start = m.start(2)
+            node = self.leaf(q[1:-1], None, start, start + len(q))
+        elif num is not None:
+            nm = _NUMBER.match(self.text, m.start(3))
+            assert nm is not None
+            node = self.number(nm, m.start(3)) or self.leaf("${" + num + "}", None, m.start(3), m.end(3))
+        else:
+            node = self.leaf(None if word == "null" else word == "true", None, m.start(4), m.end(4))
+        doc.items.append((name, node))
+        if comment is not None:
+            doc.items.append((None, Comment(comment[1 if comment[0] == "#" else 2:].rstrip("\r"))))
+        end = m.end()
+        return end + 1 if end < self.n else end  # and the newline
 
     # -- expressions --------------------------------------------------------------------------
 
@@ -163,7 +193,11 @@ class _Parser:
         node: Node | None = None
         end = i
         if c == '"':
-            end, s = self.quoted(i)
+            m = _SIMPLE_STRING.match(text, i)
+            if m:
+                end, s = m.end(), m.group()[1:-1]
+            else:
+                end, s = self.quoted(i)
             node = self.leaf(s, None, i, end)
         elif text.startswith("<<", i):
             end, s = self.heredoc(i)
@@ -205,10 +239,13 @@ class _Parser:
             v = float(src)
             if math.isinf(v):
                 return None  # Terraform numbers are arbitrary precision; keep it as an expression
-        return self.leaf(v, src if spelling_is_exact(src, v) else None, start, m.end())
+        exact = (type(v) is int and src == str(v)) or spelling_is_exact(src, v)
+        return self.leaf(v, src if exact else None, start, m.end())
 
     def peek_end(self, i: int) -> str:
         """The character that follows a literal on its line (after blanks and comments)."""
+        if i < self.n and self.text[i] in "\n,]}":
+            return self.text[i]
         i = self.skip(i, False)
         return self.text[i] if i < self.n else ""
 
@@ -219,6 +256,12 @@ class _Parser:
 
     def parse_list(self, i: int, depth: int) -> tuple[Sequence, int]:
         seq, text, start = Sequence(), self.text, i
+        m = _FAST_LIST.match(text, i)
+        if m:
+            for item in _FAST_ITEM.finditer(text, i + 1, m.end() - 1):
+                node, _ = self.value(item.start(), depth + 1)
+                seq.items.append(node)
+            return seq, m.end()
         i += 1
         while True:
             found: list[Node] = []
@@ -484,7 +527,7 @@ def _escape_literal(s: str) -> str:
 
 def quote_template(value: str) -> str:
     """A quoted HCL string whose template-form value is ``value``."""
-    if not any(c in value for c in '\\"\n\r\t\x7f$%') and all(c >= " " for c in value):
+    if not _NEEDS_CARE.search(value):
         return '"' + value + '"'  # the common case: nothing to escape
     parts = _template_parts(value)
     if parts is None:  # an unclosed ${ cannot be template syntax: write it as literal text
@@ -522,8 +565,8 @@ def derive(value: Value, spelling: str | None) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
-        if spelling is not None and _NUMBER_FULL.match(spelling) and spelling_is_exact(spelling, value):
-            return spelling
+        if spelling is not None and _NUMBER_FULL.match(spelling):
+            return spelling  # a leaf's spelling always parses back to its value (model.Scalar)
         if isinstance(value, int):
             return str(value)
         if math.isnan(value) or math.isinf(value):
@@ -624,8 +667,7 @@ class TfvarsStore:
 
     def render(self, parsed: Any, metadata: dict[str, Any] | None, hints: dict[str, Any] | None = None) -> str:
         assert isinstance(parsed, TfvarsFile)
-        if parsed.documents and any(isinstance(v, Comment) and isinstance(v.ref, _Ref)
-                                    for v in _iter_nodes(parsed.documents[0])):
+        if parsed.documents and _has_leaf_comment(parsed.documents[0]):
             raise DumpError("a value decrypted to a sops comment, which a tfvars file cannot hold in place")
         text = parsed.text
         edits: list[tuple[int, int, str]] = []
@@ -691,15 +733,20 @@ class TfvarsStore:
         return _emit_node(_from_plain(value), "", literal=False) + "\n"
 
 
-def _iter_nodes(node: Node) -> Any:
-    if isinstance(node, Mapping):
-        for _, v in node.items:
-            yield v
-            yield from _iter_nodes(v)
-    elif isinstance(node, Sequence):
-        for v in node.items:
-            yield v
-            yield from _iter_nodes(v)
+def _has_leaf_comment(node: Node) -> bool:
+    """Whether the core turned a leaf into a Comment (its plaintext had the sops `comment` tag)."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        items = n.items if isinstance(n, Mapping | Sequence) else ()
+        for item in items:
+            v = item[1] if isinstance(item, tuple) else item
+            if isinstance(v, Comment):
+                if isinstance(v.ref, _Ref):
+                    return True
+            elif not isinstance(v, Scalar):
+                stack.append(v)
+    return False
 
 
 STORE = TfvarsStore()

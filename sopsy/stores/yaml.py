@@ -17,7 +17,6 @@ never changed). See docs/yaml-format.md.
 
 from __future__ import annotations
 
-import bisect
 import re
 from typing import Any
 
@@ -301,25 +300,25 @@ class YamlStore:
                 flow = bool(ev.flow_style)
                 if sops_depth >= 0:
                     sops_data_stack.append({} if cls is _MappingStart else [])
-                    stack.append([None, None, 0, flow])
+                    stack.append([None, None, 0, flow, None])
                     continue
                 ref = CRef(start, start, flow, None, ev.anchor)
-                node: Node = Mapping(ref=ref) if cls is _MappingStart else Sequence(ref=ref)
+                coll: Mapping | Sequence = Mapping(ref=ref) if cls is _MappingStart else Sequence(ref=ref)
                 if not stack:
-                    if cls is not _MappingStart:
+                    if not isinstance(coll, Mapping):
                         raise InputError("a YAML document must be a mapping at its top level")
                     assert doc is not None
-                    doc.root = node  # type: ignore[assignment]
-                    node.items.extend((None, c) for c in pending_comments)  # type: ignore[union-attr]
+                    doc.root = coll
+                    coll.items.extend((None, c) for c in pending_comments)
                     pending_comments = []
                     doc.column = ev.start_mark.column
                     doc.flow_root = flow
                 else:
-                    self._add(stack, node, parsed)
+                    self._add(stack, coll, parsed)
                 if ev.anchor and doc is not None:
-                    doc.anchors[ev.anchor] = node
+                    doc.anchors[ev.anchor] = coll
                 indent = ev.start_mark.column
-                stack.append([node, None, indent, flow])
+                stack.append([coll, None, indent, flow, set()])
             elif cls is _MappingEnd or cls is _SequenceEnd:
                 if sops_depth >= 0:
                     stack.pop()
@@ -416,8 +415,10 @@ class YamlStore:
         container = top[0]
         if isinstance(container, Mapping):
             key = top[1]
-            if key in container.keys():
+            seen: set[str] = top[4]
+            if key in seen:
                 parsed.duplicate_key = True
+            seen.add(key)
             container.items.append((key, node))
             top[1] = None
         else:
@@ -510,16 +511,15 @@ class YamlStore:
         if leaf.enc is not None:
             if leaf.enc == "":
                 return  # empty strings stay as they are
-            src = text[ref.start:ref.end]
-            rep = self._encrypted_form(leaf.enc, ref, text)
-            if rep != src:
-                edits.append((ref.start, ref.end, rep))
+            enc_form = self._encrypted_form(leaf.enc, ref, text)
+            if enc_form != text[ref.start:ref.end]:
+                edits.append((ref.start, ref.end, enc_form))
             return
         enc = _enc_in_source(text, ref)
         if enc is None:
             return  # plaintext in the source and still plaintext: keep its bytes
         hint = hints.get(iv_of(enc) or "") if enc else None
-        rep = None
+        rep: str | None = None
         if isinstance(hint, str):
             if hint.startswith("*"):
                 target = doc.anchors.get(hint[1:])
@@ -828,10 +828,7 @@ def _emit(data: Any, col: int, step: int, out: list[str], first_prefix: str | No
             lead = first_prefix if (first and first_prefix is not None) else pad
             first = False
             head = f"{lead}{_key_text(str(k))}:"
-            if isinstance(v, dict) and v:
-                out.append(head + "\n")
-                _emit(v, col + step, step, out)
-            elif isinstance(v, list) and v:
+            if isinstance(v, dict) and v or isinstance(v, list) and v:
                 out.append(head + "\n")
                 _emit(v, col + step, step, out)
             elif isinstance(v, dict):

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Install everything the tests need (system packages too) and run lint, types and tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! command -v softhsm2-util >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq softhsm2 >/dev/null
+fi
+python3 -m venv .venv
+.venv/bin/pip install -q --upgrade pip >/dev/null 2>&1 || true
+.venv/bin/pip install -q -e '.[test,aws,gcp,pkcs11,hcl]' 'moto[server]' grpcio
+.venv/bin/ruff check sopsy
+.venv/bin/mypy sopsy
+.venv/bin/python -m pytest -q -p no:cacheprovider "$@"

@@ -1,0 +1,170 @@
+"""What each subcommand does, independent of argument parsing (the CLI and the fast
+``decrypt`` path both call these)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import core
+from .errors import AlreadyEncrypted, ConflictingParameters, NoFile, UsageError
+from .fileio import atomic_write, read_text, write_stdout
+from .keys import KeySpec
+from .model import to_data
+from .rules import CryptRule
+from .stores import Store, get_store, store_name_for
+
+
+def stores_for(path: str | None, input_type: str | None, output_type: str | None) -> tuple[Store, Store]:
+    in_name = input_type or store_name_for(path)
+    return get_store(in_name), get_store(output_type or in_name)
+
+
+def _emit(text: str, output: str | None, in_place_path: str | None) -> None:
+    if in_place_path:
+        atomic_write(in_place_path, text)
+    elif output:
+        atomic_write(output, text)
+    else:
+        write_stdout(text)
+
+
+def _check_io(path: str | None, in_place: bool, output: str | None) -> None:
+    if in_place and output:
+        raise ConflictingParameters("--in-place cannot be combined with --output")
+    if in_place and (path is None or path == "-"):
+        raise ConflictingParameters("--in-place needs a file, not standard input")
+    if path not in (None, "-") and not os.path.exists(str(path)):
+        raise NoFile(f"no such file: {path}")
+
+
+def decrypt(path: str | None, *, input_type: str | None = None, output_type: str | None = None,
+            extract: str | None = None, ignore_mac: bool = False, in_place: bool = False,
+            output: str | None = None, decryption_order: str | None = None) -> None:
+    _check_io(path, in_place, output)
+    in_store, out_store = stores_for(path, input_type, output_type)
+    opened = core.decrypt_text(in_store, read_text(path), ignore_mac, decryption_order)
+    if extract is not None:
+        from .treepath import lookup, parse_path
+
+        parts = parse_path(extract)
+        data = [to_data(d) for d in opened.parsed.documents]
+        value = lookup(data[0] if data else {}, parts)
+        if isinstance(value, str):
+            text = value
+        elif isinstance(value, dict):
+            from .model import from_data
+
+            node = from_data(value)
+            text = out_store.emit([node])  # type: ignore[list-item]
+        else:
+            text = out_store.emit_value(value)
+    elif out_store is in_store:
+        text = opened.plaintext()
+    else:
+        text = out_store.emit(opened.parsed.documents)
+    _emit(text, output, path if in_place else None)
+
+
+@dataclass
+class KeyOptions:
+    age: Sequence[str] = ()
+    kms: str | None = None
+    gcp_kms: str | None = None
+    pkcs11: str | None = None
+    aws_profile: str | None = None
+    encryption_context: str | None = None
+    shamir_threshold: int | None = None
+    config: str | None = None
+    crypt: dict[str, str | None] = field(default_factory=dict)
+    mac_only_encrypted: bool | None = None
+
+
+def cli_key_specs(opts: KeyOptions) -> list[KeySpec]:
+    specs: list[KeySpec] = []
+    ages = [a for item in opts.age for a in item.split(",") if a.strip()]
+    if not ages and os.environ.get("SOPS_AGE_RECIPIENTS"):
+        ages = [a for a in os.environ["SOPS_AGE_RECIPIENTS"].split(",") if a.strip()]
+    specs += [KeySpec("age", a.strip()) for a in ages]
+    kms = opts.kms or os.environ.get("SOPS_KMS_ARN")
+    if kms:
+        from .keys import aws_kms
+
+        context = aws_kms.parse_encryption_context(opts.encryption_context) if opts.encryption_context else {}
+        specs += aws_kms.parse_kms_arg(kms, context, opts.aws_profile or "")
+    gcp = opts.gcp_kms or os.environ.get("SOPS_GCP_KMS_IDS")
+    if gcp:
+        from .keys import gcp_kms
+
+        specs += gcp_kms.parse_gcp_arg(gcp)
+    p11 = opts.pkcs11 or os.environ.get("SOPSY_PKCS11_URIS")
+    if p11:
+        from .keys import pkcs11
+
+        specs += pkcs11.parse_pkcs11_arg(p11)
+    return specs
+
+
+def encrypt_options(path: str | None, opts: KeyOptions) -> core.EncryptOptions:
+    """Keys and rules: the command line wins; otherwise the matching creation rule."""
+    specs = cli_key_specs(opts)
+    rule_groups: list[list[KeySpec]] = []
+    threshold = 0
+    crypt_rule = CryptRule.pick(opts.crypt)
+    mac_only = bool(opts.mac_only_encrypted)
+    from . import config
+
+    config_path = config.find_config(path if path not in (None, "-") else None, opts.config)
+    if config_path is not None and not specs:
+        rule = config.load_rule(config_path, path if path not in (None, "-") else "stdin")
+        if rule is not None:
+            rule_groups = rule.key_groups
+            threshold = rule.shamir_threshold
+            crypt_rule = crypt_rule or rule.crypt_rule
+            if opts.mac_only_encrypted is None:
+                mac_only = rule.mac_only_encrypted
+    groups = [specs] if specs else rule_groups
+    unsupported = sorted({s.type for g in groups for s in g if s.type not in ("age", "kms", "gcp_kms", "pkcs11")})
+    if unsupported:
+        raise UsageError(f"sopsy cannot encrypt for {', '.join(unsupported)} keys")
+    if not any(groups):
+        raise UsageError("no keys to encrypt for: give --age (or SOPS_AGE_RECIPIENTS), --kms, --gcp-kms, "
+                         "--pkcs11, or a creation rule in .sopsy.yaml")
+    if opts.shamir_threshold:
+        threshold = opts.shamir_threshold
+    return core.EncryptOptions(key_groups=groups, shamir_threshold=threshold, crypt_rule=crypt_rule,
+                               mac_only_encrypted=mac_only)
+
+
+def encrypt(path: str | None, keys: KeyOptions, *, input_type: str | None = None,
+            output_type: str | None = None, in_place: bool = False, output: str | None = None) -> None:
+    _check_io(path, in_place, output)
+    in_store, out_store = stores_for(path, input_type, output_type)
+    text = read_text(path)
+    parsed: Any = in_store.parse(text)
+    if parsed.metadata is not None:
+        raise AlreadyEncrypted("the file is already encrypted")
+    if out_store is not in_store:
+        parsed = out_store.parse(out_store.emit(parsed.documents))
+    opts = encrypt_options(path, keys)
+    result = core.encrypt_parsed(out_store, parsed, opts)
+    _emit(result, output, path if in_place else None)
+
+
+def rotate(path: str, *, add: Sequence[KeySpec] = (), remove: Sequence[KeySpec] = (),
+           input_type: str | None = None, in_place: bool = False, output: str | None = None,
+           decryption_order: str | None = None) -> None:
+    _check_io(path, in_place, output)
+    store, _ = stores_for(path, input_type, None)
+    opened = core.decrypt_text(store, read_text(path), False, decryption_order)
+    result = core.rotate(opened, add, remove)
+    _emit(result, output, path if in_place else None)
+
+
+def filestatus(path: str, input_type: str | None = None) -> bool:
+    store, _ = stores_for(path, input_type, None)
+    parsed = store.parse(read_text(path))
+    meta = parsed.metadata
+    return bool(meta and meta.get("version") and meta.get("mac"))

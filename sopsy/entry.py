@@ -1,0 +1,97 @@
+"""The console-script entry point.
+
+``git diff`` runs the textconv driver (``sopsy decrypt FILE``) once per changed file, so a
+plain decrypt must start fast: it is parsed here by hand and never imports typer (~40 ms).
+Anything else goes to the typer CLI. Both call the same :mod:`sopsy.commands` functions.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from .errors import SopsyError
+
+_FAST_VALUE_FLAGS = {"--input-type": "input_type", "--output-type": "output_type", "--extract": "extract",
+                     "--output": "output", "--decryption-order": "decryption_order"}
+_FAST_BOOL_FLAGS = {"--ignore-mac": "ignore_mac", "-i": "in_place", "--in-place": "in_place"}
+
+
+def _fast_decrypt_args(args: list[str]) -> dict[str, Any] | None:
+    """kwargs for commands.decrypt when ``args`` is a simple decrypt, else None (use typer)."""
+    if not args or args[0] != "decrypt":
+        return None
+    kwargs: dict[str, Any] = {}
+    path: str | None = None
+    i = 1
+    while i < len(args):
+        a = args[i]
+        if a in _FAST_BOOL_FLAGS:
+            kwargs[_FAST_BOOL_FLAGS[a]] = True
+        elif a in _FAST_VALUE_FLAGS and i + 1 < len(args):
+            kwargs[_FAST_VALUE_FLAGS[a]] = args[i + 1]
+            i += 1
+        elif "=" in a and a.split("=", 1)[0] in _FAST_VALUE_FLAGS:
+            k, v = a.split("=", 1)
+            kwargs[_FAST_VALUE_FLAGS[k]] = v
+        elif (a == "-" or not a.startswith("-")) and path is None:
+            path = a
+        else:
+            return None
+        i += 1
+    kwargs["path"] = path
+    return kwargs
+
+
+def run_guarded(fn: Callable[[], Any]) -> int:
+    """Run a command; map errors to sops's exit codes with a one-line message."""
+    try:
+        result = fn()
+        return result if isinstance(result, int) else 0
+    except SopsyError as exc:
+        print(f"sopsy: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("sopsy: interrupted", file=sys.stderr)
+        return 85
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    except Exception as exc:  # a bug: still one line, unless the user asks for the trace
+        if os.environ.get("SOPSY_DEBUG"):
+            raise
+        name = type(exc).__name__
+        if name in ("UsageError", "BadParameter", "NoSuchOption", "MissingParameter", "BadOptionUsage", "BadArgumentUsage"):
+            fmt = getattr(exc, "format_message", None)
+            msg = fmt() if callable(fmt) else str(exc)
+            print(f"sopsy: {msg}", file=sys.stderr)
+            return 1
+        if name == "NoArgsIsHelpError":
+            return 0
+        if name == "Abort":
+            print("sopsy: aborted", file=sys.stderr)
+            return 85
+        print(f"sopsy: internal error ({name}); set SOPSY_DEBUG=1 for details", file=sys.stderr)
+        return 1
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    fast = _fast_decrypt_args(args)
+    if fast is not None:
+        from . import commands
+
+        path = fast.pop("path")
+        code = run_guarded(lambda: commands.decrypt(path, **fast))
+    else:
+        from .cli import app
+
+        code = run_guarded(lambda: app(args=args, prog_name="sopsy", standalone_mode=False))
+    sys.stdout.flush()
+    raise SystemExit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+"""The INI store: go-ini value rules, byte-exact round trips, the [sops] section in any order,
+agreement with the real sops binary in both directions, robustness."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sopsy import core
+from sopsy.errors import SopsyError
+from sopsy.keys import KeySpec
+from sopsy.keys.age import PROVIDER
+from sopsy.model import to_data
+from sopsy.stores.ini import STORE
+
+REPO = Path(__file__).resolve().parent.parent
+SOPS = REPO / ".venv" / "bin" / "sops"
+VECTORS = Path("/work/shared/sops-vectors")
+KEY = REPO / "testdata" / "dotenv_ini_binary_throwaway_age_key.txt"  # throwaway test key
+A1 = "age1xk7drdl5aurh89q0an3e9jg9ddqv8wevsseh9avl9273azqhqetsl9k7xe"
+OPTS = core.EncryptOptions(key_groups=[[KeySpec("age", A1)]])
+
+SAMPLE = """; top comment
+top = 1
+[section1]
+key1 = value1
+; a comment
+key2 = 42 ; inline
+quoted = "  spaced  "
+sq = 'single'
+bt = `has;semi`
+colon: value
+multi = \"\"\"line1
+line2\"\"\"
+cont = abc\\
+  def
+empty =
+  indented = yes
+key_unencrypted = visible
+
+[section2]
+# hash comment
+foo = bar
+"""
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _age_env() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SOPS_AGE_KEY_FILE", str(KEY))
+        mp.delenv("SOPS_AGE_KEY", raising=False)
+        PROVIDER._identities = None
+        yield
+    PROVIDER._identities = None
+
+
+def sops(*args: str) -> subprocess.CompletedProcess[bytes]:
+    env = dict(os.environ, SOPS_AGE_KEY_FILE=str(KEY), SOPS_DISABLE_VERSION_CHECK="1")
+    return subprocess.run([str(SOPS), *args], capture_output=True, env=env, timeout=60)
+
+
+def sops_json(text: str, tmp_path: Path, name: str = "x.ini") -> object:
+    f = tmp_path / name
+    f.write_text(text)
+    r = sops("decrypt", "--output-type", "json", str(f))
+    assert r.returncode == 0, r.stderr.decode()[-400:]
+    return json.loads(r.stdout)
+
+
+def roundtrip(text: str) -> tuple[str, str]:
+    enc = core.encrypt_text(STORE, text, OPTS)
+    return enc, core.decrypt_text(STORE, enc).plaintext()
+
+
+@pytest.mark.parametrize("text", [SAMPLE, (VECTORS / "plain.ini").read_text(), "[a]\nx = 1", "", "\n\n",
+                                  "k = v\r\n[s]\r\nk2 = v2\r\n", "[a]\nx=1\n\n\n"])
+def test_round_trip_byte_exact(text: str) -> None:
+    assert roundtrip(text)[1] == text
+
+
+def test_sops_reads_sopsy_files_like_its_own(tmp_path: Path) -> None:
+    enc = core.encrypt_text(STORE, SAMPLE, OPTS)
+    ours = sops_json(enc, tmp_path)  # MAC checked by sops
+    plain = tmp_path / "orig.ini"
+    plain.write_text(SAMPLE)
+    r = sops("encrypt", "--age", A1, str(plain))
+    assert r.returncode == 0, r.stderr.decode()[-300:]
+    assert ours == sops_json(r.stdout.decode(), tmp_path, "theirs.ini")
+    assert "visible" in enc and "value1" not in enc
+
+
+def test_values_follow_go_ini(tmp_path: Path) -> None:
+    # expected by hand from go-ini's rules (reference §7.4)
+    data = to_data(STORE.parse(SAMPLE).documents[0])
+    assert data == {
+        "DEFAULT": {"top": "1"},
+        "section1": {"key1": "value1", "key2": "42", "quoted": "  spaced  ", "sq": "single", "bt": "has;semi",
+                     "colon": "value", "multi": "line1\nline2", "cont": "abcdef", "empty": "", "indented": "yes",
+                     "key_unencrypted": "visible"},
+        "section2": {"foo": "bar"},
+    }
+
+
+def test_vector_decrypts_to_sops_output(tmp_path: Path) -> None:
+    enc = (VECTORS / "enc.ini").read_text()
+    opened = core.decrypt_text(STORE, enc)
+    assert opened.plaintext() == (VECTORS / "dec.ini").read_text()  # its '; ENC[...]' comment included
+    assert to_data(opened.parsed.documents[0]) == sops_json(enc, tmp_path)
+
+
+def test_sops_section_in_any_order() -> None:
+    enc = (VECTORS / "enc.ini").read_text()
+    head, meta = enc.split("[sops]\n")
+    lines = meta.rstrip("\n").split("\n")
+    for seed in range(3):
+        random.Random(seed).shuffle(lines)
+        shuffled = head + "[sops]\n" + "\n".join(lines) + "\n"
+        assert core.decrypt_text(STORE, shuffled).plaintext() == (VECTORS / "dec.ini").read_text()
+
+
+def test_sops_made_file_with_quoting(tmp_path: Path) -> None:
+    plain = tmp_path / "q.ini"
+    plain.write_text("[s]\na = `x;y`\nb = \"  sp  \"\n")
+    r = sops("encrypt", "--age", A1, str(plain))
+    assert r.returncode == 0
+    out = core.decrypt_text(STORE, r.stdout.decode()).plaintext()
+    assert to_data(STORE.parse(out).documents[0]) == {"DEFAULT": {}, "s": {"a": "x;y", "b": "  sp  "}}
+
+
+_name = st.text(st.characters(min_codepoint=97, max_codepoint=122), min_size=1, max_size=6)
+_val = st.text(st.characters(min_codepoint=32, max_codepoint=126, exclude_characters="\\`\"'"), max_size=15)
+_line = st.one_of(
+    st.builds(lambda k, v: f"{k} = {v}", _name, _val),
+    st.builds(lambda k, v: f'{k}="{v}"', _name, _val.filter(lambda v: ";" not in v and "#" not in v)),
+    st.builds(lambda t: "; " + t, _val),
+    st.builds(lambda n: f"[{n}]", _name.filter(lambda n: n != "sops")),
+    st.just(""),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_line, max_size=10), st.sampled_from(["", "\n"]))
+def test_property_round_trip(lines: list[str], eol: str) -> None:
+    text = "\n".join(lines) + eol
+    assert roundtrip(text)[1] == text
+
+
+_ENC = core.encrypt_text(STORE, SAMPLE, OPTS)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, len(_ENC) - 1), st.sampled_from(["", "x", "=", "\n", "[", "]", ";", "`", '"""']), st.booleans())
+def test_property_damaged_input_only_sopsy_errors(pos: int, repl: str, truncate: bool) -> None:
+    damaged = _ENC[:pos] if truncate else _ENC[:pos] + repl + _ENC[pos + 1:]
+    with contextlib.suppress(SopsyError):
+        core.decrypt_text(STORE, damaged).plaintext()
