@@ -98,8 +98,12 @@ class ValueCipher:
             return None
 
 
+# The common, well-formed case without the greedy groups' backtracking.
+ENC_FAST = re.compile(r"ENC\[AES256_GCM,data:([A-Za-z0-9+/=]*),iv:([A-Za-z0-9+/=]+),tag:([A-Za-z0-9+/=]+),type:([a-z]+)\]")
+
+
 def parse_enc(enc: str) -> tuple[bytes, bytes, bytes, str]:
-    m = ENC_RE.match(enc)
+    m = ENC_FAST.match(enc) or ENC_RE.match(enc)
     if not m:
         raise DecryptTreeError("a value does not match sops' data format")
     try:
@@ -115,5 +119,5 @@ def parse_enc(enc: str) -> tuple[bytes, bytes, bytes, str]:
 
 def iv_of(enc: str) -> str | None:
     """The IV field text of an ENC string (a stable identity for a value's ciphertext)."""
-    m = ENC_RE.match(enc)
+    m = ENC_FAST.match(enc) or ENC_RE.match(enc)
     return m.group(2) if m else None

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from . import core
@@ -68,18 +67,24 @@ def decrypt(path: str | None, *, input_type: str | None = None, output_type: str
     _emit(text, output, path if in_place else None)
 
 
-@dataclass
 class KeyOptions:
-    age: Sequence[str] = ()
-    kms: str | None = None
-    gcp_kms: str | None = None
-    pkcs11: str | None = None
-    aws_profile: str | None = None
-    encryption_context: str | None = None
-    shamir_threshold: int | None = None
-    config: str | None = None
-    crypt: dict[str, str | None] = field(default_factory=dict)
-    mac_only_encrypted: bool | None = None
+    """Key and rule choices from the command line (None: not given)."""
+
+    def __init__(self, age: Sequence[str] = (), kms: str | None = None, gcp_kms: str | None = None,
+                 pkcs11: str | None = None, aws_profile: str | None = None,
+                 encryption_context: str | None = None, shamir_threshold: int | None = None,
+                 config: str | None = None, crypt: dict[str, str | None] | None = None,
+                 mac_only_encrypted: bool | None = None) -> None:
+        self.age = age
+        self.kms = kms
+        self.gcp_kms = gcp_kms
+        self.pkcs11 = pkcs11
+        self.aws_profile = aws_profile
+        self.encryption_context = encryption_context
+        self.shamir_threshold = shamir_threshold
+        self.config = config
+        self.crypt: dict[str, str | None] = crypt or {}
+        self.mac_only_encrypted = mac_only_encrypted
 
 
 def cli_key_specs(opts: KeyOptions) -> list[KeySpec]:

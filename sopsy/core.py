@@ -6,9 +6,7 @@ specs and options, and returns text.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from . import SOPS_FORMAT_VERSION, datakey, engine
@@ -24,24 +22,26 @@ LAYOUT_FIELD = "sopsy_layout"  # encrypted spelling hints (a sopsy extension; so
 LAYOUT_AAD = b"sopsy_layout:"
 
 
-@dataclass
 class EncryptOptions:
-    key_groups: Sequence[Sequence[KeySpec]]
-    shamir_threshold: int = 0
-    crypt_rule: CryptRule | None = None
-    mac_only_encrypted: bool = False
+    def __init__(self, key_groups: Sequence[Sequence[KeySpec]], shamir_threshold: int = 0,
+                 crypt_rule: CryptRule | None = None, mac_only_encrypted: bool = False) -> None:
+        self.key_groups = key_groups
+        self.shamir_threshold = shamir_threshold
+        self.crypt_rule = crypt_rule
+        self.mac_only_encrypted = mac_only_encrypted
 
 
-@dataclass
 class Opened:
     """A decrypted file: the parsed tree (plaintext values), its metadata and the data key."""
 
-    store: Store
-    parsed: ParsedFile
-    metadata: Metadata
-    cipher: ValueCipher
-    hints: dict[str, Any] = field(default_factory=dict)
-    mac_ok: bool = True
+    def __init__(self, store: Store, parsed: ParsedFile, metadata: Metadata, cipher: ValueCipher,
+                 hints: dict[str, Any] | None = None, mac_ok: bool = True) -> None:
+        self.store = store
+        self.parsed = parsed
+        self.metadata = metadata
+        self.cipher = cipher
+        self.hints: dict[str, Any] = hints if hints is not None else {}
+        self.mac_ok = mac_ok
 
     def plaintext(self) -> str:
         return self.store.render(self.parsed, None, self.hints)
@@ -72,6 +72,8 @@ def encrypt_parsed(store: Store, parsed: ParsedFile, opts: EncryptOptions,
     metadata.extra.pop(LAYOUT_FIELD, None)
     hints = store.layout_hints(parsed)
     if hints:
+        import json
+
         blob = json.dumps(hints, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
         metadata.extra[LAYOUT_FIELD] = cipher.encrypt(blob, LAYOUT_AAD, "str")
     return store.render(parsed, metadata.to_dict())
@@ -106,6 +108,8 @@ def open_parsed(store: Store, parsed: ParsedFile, ignore_mac: bool = False,
     hints: dict[str, Any] = {}
     blob = meta.extra.get(LAYOUT_FIELD)
     if isinstance(blob, str):
+        import json
+
         got = cipher.try_decrypt(blob, LAYOUT_AAD)
         if got is not None:
             try:

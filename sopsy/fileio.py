@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import tempfile
 
 from .errors import InputError, NoFile, OutputError
 
@@ -43,6 +42,8 @@ def atomic_write(path: str, text: str, mode: int | None = None) -> None:
             mode = os.stat(path).st_mode & 0o7777
         except FileNotFoundError:
             mode = 0o644 & ~_umask()
+    import tempfile  # not needed on the read-only decrypt path
+
     fd, tmp = tempfile.mkstemp(prefix=".sopsy-", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:

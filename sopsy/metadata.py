@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from . import SOPS_FORMAT_VERSION
@@ -25,12 +24,20 @@ ALL_KEY_TYPES = frozenset(GROUP_KEY_ORDER)
 ALWAYS_IN_GROUP = ("hc_vault", "age")
 
 
-@dataclass
 class KeyEntry:
     """One master key's metadata entry: its type and its fields in emission order."""
 
-    type: str
-    fields: dict[str, Any]
+    __slots__ = ("type", "fields")
+
+    def __init__(self, type: str, fields: dict[str, Any]) -> None:
+        self.type = type
+        self.fields = fields
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, KeyEntry) and (other.type, other.fields) == (self.type, self.fields)
+
+    def __repr__(self) -> str:
+        return f"KeyEntry({self.type!r}, {self.identity!r})"
 
     @property
     def identity(self) -> str:
@@ -46,17 +53,20 @@ class KeyEntry:
         return str(self.fields.get("enc") or "")
 
 
-@dataclass
 class Metadata:
-    key_groups: list[list[KeyEntry]]
-    lastmodified: str = ""
-    mac: str = ""
-    shamir_threshold: int = 0
-    crypt_rule: CryptRule | None = None
-    mac_only_encrypted: bool = False
-    version: str = SOPS_FORMAT_VERSION
-    # fields sops does not know (sopsy extensions); kept, written after `version`
-    extra: dict[str, Any] = field(default_factory=dict)
+    def __init__(self, key_groups: list[list[KeyEntry]], lastmodified: str = "", mac: str = "",
+                 shamir_threshold: int = 0, crypt_rule: CryptRule | None = None,
+                 mac_only_encrypted: bool = False, version: str = SOPS_FORMAT_VERSION,
+                 extra: dict[str, Any] | None = None) -> None:
+        self.key_groups = key_groups
+        self.lastmodified = lastmodified
+        self.mac = mac
+        self.shamir_threshold = shamir_threshold
+        self.crypt_rule = crypt_rule
+        self.mac_only_encrypted = mac_only_encrypted
+        self.version = version
+        # fields sops does not know (sopsy extensions); kept, written after `version`
+        self.extra: dict[str, Any] = extra if extra is not None else {}
 
     # -- serialisation -------------------------------------------------------------------
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from .errors import ConflictingParameters
 
@@ -18,10 +17,24 @@ RULE_NAMES = (
 DEFAULT_RULE = ("unencrypted_suffix", "_unencrypted")
 
 
-@dataclass(frozen=True)
 class CryptRule:
-    name: str
-    value: str
+    """One crypt rule: its metadata name and its value. (A plain class, not a dataclass: building
+    dataclasses costs start-up time, and every ``git diff`` pays it.)"""
+
+    __slots__ = ("name", "value")
+
+    def __init__(self, name: str, value: str) -> None:
+        self.name = name
+        self.value = value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CryptRule) and (other.name, other.value) == (self.name, self.value)
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.value))
+
+    def __repr__(self) -> str:
+        return f"CryptRule({self.name!r}, {self.value!r})"
 
     @staticmethod
     def pick(values: dict[str, str | None]) -> CryptRule | None:
@@ -44,6 +57,31 @@ class Matcher:
         name, value = self.rule.name, self.rule.value
         self._regex = re.compile(value) if name.endswith("regex") else None
         self._cache: dict[tuple[str, ...], bool] = {}
+        self._key_cache: dict[str, bool] = {}
+
+    def key_hit(self, key: str) -> bool:
+        """Whether one key matches the rule's suffix or regex (a hit anywhere on a path counts)."""
+        hit = self._key_cache.get(key)
+        if hit is None:
+            name, value = self.rule.name, self.rule.value
+            if name.endswith("suffix"):
+                hit = key.endswith(value)
+            elif self.rule.uses_comments:
+                hit = False
+            else:
+                assert self._regex is not None
+                hit = self._regex.search(key) is not None
+            self._key_cache[key] = hit
+        return hit
+
+    def decide(self, path_hit: bool, comments: list[str]) -> bool:
+        """The rule's verdict for a leaf, given whether any key on its path hit."""
+        name = self.rule.name
+        if self.rule.uses_comments:
+            assert self._regex is not None
+            hit = any(self._regex.search(c) for c in comments)
+            return not hit if name == "unencrypted_comment_regex" else hit
+        return path_hit if name.startswith("encrypted") else not path_hit
 
     def should_encrypt(self, path: tuple[str, ...], comments: list[str] | None = None) -> bool:
         if self.rule.uses_comments:

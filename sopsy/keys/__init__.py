@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib
 import time
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..errors import UsageError
@@ -29,13 +28,28 @@ PROVIDERS: dict[str, str] = {
 DEFAULT_DECRYPTION_ORDER = ("age", "pkcs11", "pgp", "kms", "gcp_kms", "azure_kv", "hc_vault", "hckms")
 
 
-@dataclass(frozen=True)
 class KeySpec:
-    """A master key named on the command line or in a creation rule, before it wraps anything."""
+    """A master key named on the command line or in a creation rule, before it wraps anything.
 
-    type: str
-    id: str  # recipient, ARN, resource id, PKCS#11 URI
-    options: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    ``id`` is the recipient, ARN, resource id or PKCS#11 URI; ``options`` carries per-type extras
+    (role, context, profile, PIN source) and takes no part in equality.
+    """
+
+    __slots__ = ("type", "id", "options")
+
+    def __init__(self, type: str, id: str, options: dict[str, Any] | None = None) -> None:
+        self.type = type
+        self.id = id
+        self.options: dict[str, Any] = options if options is not None else {}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, KeySpec) and (other.type, other.id) == (self.type, self.id)
+
+    def __hash__(self) -> int:
+        return hash((self.type, self.id))
+
+    def __repr__(self) -> str:
+        return f"KeySpec({self.type!r}, {self.id!r})"
 
     def __str__(self) -> str:
         return f"{self.type}:{self.id}"

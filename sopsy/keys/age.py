@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-from pathlib import Path
 
 import pyrage
 
@@ -26,14 +24,20 @@ def parse_recipient(text: str) -> object:
         raise UsageError(f"not a valid age recipient: {text[:80]}") from None
 
 
-def default_keys_file() -> Path:
+def default_keys_file() -> str:
+    home = os.path.expanduser("~")
     if sys.platform == "darwin" and not os.environ.get("XDG_CONFIG_HOME"):
-        base = Path.home() / "Library" / "Application Support"
+        base = os.path.join(home, "Library", "Application Support")
     elif os.name == "nt":
-        base = Path(os.environ.get("APPDATA", Path.home()))
+        base = os.environ.get("APPDATA", home)
     else:
-        base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
-    return base / "sops" / "age" / "keys.txt"
+        base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")
+    return os.path.join(base, "sops", "age", "keys.txt")
+
+
+def _read(path: str) -> str:
+    with open(path, encoding="utf-8") as f:
+        return f.read()
 
 
 def _identities_from_text(text: str, origin: str) -> list[object]:
@@ -69,9 +73,10 @@ def _decrypt_passphrase_file(data: bytes, origin: str) -> str:
         raise UsageError(f"could not decrypt {origin} with that passphrase") from None
 
 
-def _ssh_identity(path: Path) -> object | None:
+def _ssh_identity(path: str) -> object | None:
     try:
-        ident: object = pyrage.ssh.Identity.from_buffer(path.read_bytes())
+        with open(path, "rb") as f:
+            ident: object = pyrage.ssh.Identity.from_buffer(f.read())
         return ident
     except OSError:
         return None
@@ -87,26 +92,28 @@ def load_identities() -> list[object]:
     key_file = os.environ.get("SOPS_AGE_KEY_FILE")
     if key_file:
         try:
-            ids += _identities_from_text(Path(key_file).expanduser().read_text(), "SOPS_AGE_KEY_FILE")
+            ids += _identities_from_text(_read(os.path.expanduser(key_file)), "SOPS_AGE_KEY_FILE")
         except OSError as exc:
             raise UsageError(f"cannot read SOPS_AGE_KEY_FILE: {exc.strerror}") from None
     cmd = os.environ.get("SOPS_AGE_KEY_CMD")
     if cmd:
         # a shell command, as sops runs it (it may call a password manager)
+        import subprocess
+
         proc = subprocess.run(cmd, shell=True, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             raise UsageError(f"SOPS_AGE_KEY_CMD failed with exit code {proc.returncode}")
         ids += _identities_from_text(proc.stdout, "SOPS_AGE_KEY_CMD")
     ssh_file = os.environ.get("SOPS_AGE_SSH_PRIVATE_KEY_FILE")
-    ssh_paths = [Path(ssh_file).expanduser()] if ssh_file else []
-    ssh_paths += [Path.home() / ".ssh" / "id_ed25519", Path.home() / ".ssh" / "id_rsa"]
+    ssh_paths = [os.path.expanduser(ssh_file)] if ssh_file else []
+    ssh_paths += [os.path.expanduser("~/.ssh/id_ed25519"), os.path.expanduser("~/.ssh/id_rsa")]
     for p in ssh_paths:
         ident = _ssh_identity(p)
         if ident is not None:
             ids.append(ident)
     default = default_keys_file()
-    if default.is_file():
-        ids += _identities_from_text(default.read_text(), str(default))
+    if os.path.isfile(default):
+        ids += _identities_from_text(_read(default), default)
     return ids
 
 

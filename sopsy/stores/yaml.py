@@ -22,11 +22,12 @@ from typing import Any
 
 import yaml
 
-from ..cipher import ENC_RE, is_encrypted_value, iv_of
+from ..cipher import ENC_FAST, ENC_RE, is_encrypted_value, iv_of
 from ..errors import EncryptTreeError, InputError, NoDocument
 from ..model import Comment, Mapping, Node, Scalar, Sequence, to_data
 from ..values import Value, same_value, spelling_is_exact, to_bytes
 from ..yamlscalar import (
+    NULLS,
     NotResolvable,
     double_quoted,
     literal_lines_ok,
@@ -53,6 +54,8 @@ _DocStart = yaml.DocumentStartEvent
 _DocEnd = yaml.DocumentEndEvent
 
 _STR_TAG = "tag:yaml.org,2002:str"
+# first characters of plain scalars that may resolve to something other than a string
+_MAYBE_TYPED = frozenset("+-.0123456789~nNtTfF") | {""}
 _PROP_TOKEN = re.compile(r"[&!]\S*")
 _COMMENT = re.compile(r"#")
 _BLOCK_HEADER_INDENT = re.compile(r"([|>])([1-9]?)([+-]?)([1-9]?)")
@@ -251,18 +254,13 @@ class YamlStore:
                     sops_last_end = end
                     last_end = end
                     continue
-                if stack and isinstance(stack[-1][0], Mapping) and stack[-1][1] is None:
+                if stack and stack[-1][1] is None and stack[-1][5]:
                     top = stack[-1]
                     key = ev.value
-                    if not ev.style and ev.tag is None:
-                        rk = resolve(key, None, True)
-                        if not isinstance(rk, str):
-                            if key == "<<":
-                                pass
-                            else:
-                                parsed.nonstring_key = True
-                        if key in ("", "~", "null", "Null", "NULL"):
-                            parsed.nonstring_key = True
+                    # only a plain key that could resolve to a non-string needs the resolver
+                    if not ev.style and ev.tag is None and key[:1] in _MAYBE_TYPED and key != "<<" and (
+                            key in NULLS or not isinstance(resolve(key, None, True), str)):
+                        parsed.nonstring_key = True
                     top[1] = key
                     top[2] = ev.start_mark.column
                     if sops_depth < 0 and len(stack) == 1 and key == "sops" and doc is not None:
@@ -292,15 +290,16 @@ class YamlStore:
                 node = self._scalar(text, ev, start, end, stack)
                 self._add(stack, node, parsed)
                 last_end = end
-                le = text.find("\n", end)
-                last_line_end = le if le >= 0 else len(text)
+                if ncomments:
+                    le = text.find("\n", end)
+                    last_line_end = le if le >= 0 else len(text)
                 if ev.anchor and doc is not None:
                     doc.anchors[ev.anchor] = node
             elif cls is _MappingStart or cls is _SequenceStart:
                 flow = bool(ev.flow_style)
                 if sops_depth >= 0:
                     sops_data_stack.append({} if cls is _MappingStart else [])
-                    stack.append([None, None, 0, flow, None])
+                    stack.append([None, None, 0, flow, None, False])
                     continue
                 ref = CRef(start, start, flow, None, ev.anchor)
                 coll: Mapping | Sequence = Mapping(ref=ref) if cls is _MappingStart else Sequence(ref=ref)
@@ -318,7 +317,7 @@ class YamlStore:
                 if ev.anchor and doc is not None:
                     doc.anchors[ev.anchor] = coll
                 indent = ev.start_mark.column
-                stack.append([coll, None, indent, flow, set()])
+                stack.append([coll, None, indent, flow, set(), isinstance(coll, Mapping)])
             elif cls is _MappingEnd or cls is _SequenceEnd:
                 if sops_depth >= 0:
                     stack.pop()
@@ -778,6 +777,9 @@ def _enc_in_source(text: str, ref: SRef) -> str | None:
     i = text.find("ENC[AES256_GCM,", ref.body, ref.end)
     if i < 0:
         return None
+    fast = ENC_FAST.match(text, i, ref.end)
+    if fast:
+        return fast.group(0)
     m = ENC_RE.match(text, i, ref.end)
     if not m:
         return None
