@@ -184,6 +184,32 @@ def keygen(output: Output = None) -> None:
     print(f"Public key: {public}", file=sys.stderr)
 
 
+@app.command("exec-env", context_settings={"allow_interspersed_args": False})
+def exec_env(
+    file: Annotated[str, typer.Argument(help="The encrypted file.")],
+    command: Annotated[str, typer.Argument(help="Run with /bin/sh -c, the file's values in its environment.")],
+    pristine: Annotated[bool, typer.Option("--pristine", help="Only the file's values, no inherited environment.")] = False,
+    input_type: InType = None,
+    decryption_order: Order = None,
+) -> int:
+    """Run a command with the secrets in its environment and nowhere else; passes on its exit code."""
+    return commands.exec_env(file, command, pristine=pristine, input_type=input_type,
+                             decryption_order=decryption_order)
+
+
+@app.command()
+def updatekeys(
+    files: Annotated[list[str], typer.Argument(help="Encrypted files to re-key.")],
+    yes: Annotated[bool, typer.Option("-y", "--yes", help="Do not ask for confirmation.")] = False,
+    input_type: InType = None,
+    config: Config = None,
+    decryption_order: Order = None,
+) -> None:
+    """Re-wrap each file's data key for the keys its creation rule names now (values untouched)."""
+    for f in files:
+        commands.updatekeys(f, yes=yes, input_type=input_type, config_path=config, decryption_order=decryption_order)
+
+
 @app.command()
 def version() -> None:
     """Print the version."""

@@ -173,3 +173,118 @@ def filestatus(path: str, input_type: str | None = None) -> bool:
     parsed = store.parse(read_text(path))
     meta = parsed.metadata
     return bool(meta and meta.get("version") and meta.get("mac"))
+
+
+def environment_of(opened: core.Opened) -> dict[str, str]:
+    """The variables a decrypted file defines for ``exec-env``: top-level keys and their values.
+
+    dotenv values carry their meaning (quotes removed, escapes decoded, ``${VAR}`` expanded, as
+    python-dotenv does); other formats give each top-level scalar as sops's dotenv writer would.
+    """
+    if opened.store.name == "dotenv":
+        from .stores.dotenv import dotenv_environment
+
+        return dotenv_environment(opened.parsed, opened.hints, os.environ)
+    from .values import GoTime, format_float_g
+
+    env: dict[str, str] = {}
+    docs = opened.parsed.documents
+    for key, node in docs[0].items if docs else []:
+        if key is None:
+            continue
+        value = getattr(node, "value", None) if not hasattr(node, "items") else node
+        if hasattr(value, "items") and not isinstance(value, str):
+            raise UsageError(f"exec-env needs a flat file: {key!r} holds a nested value")
+        if value is None:
+            env[key] = ""
+        elif isinstance(value, bool):
+            env[key] = "true" if value else "false"
+        elif isinstance(value, float):
+            g = format_float_g(value).upper()
+            env[key] = g if ("." in g or "E" in g or "N" in g) else g + ".0"
+        elif isinstance(value, GoTime):
+            env[key] = value.text
+        else:
+            env[key] = str(value)
+    return env
+
+
+def exec_env(path: str, command: str, *, pristine: bool = False, input_type: str | None = None,
+             decryption_order: str | None = None) -> int:
+    """Run ``/bin/sh -c command`` with the file's values in its environment; returns its exit code.
+
+    The plaintext goes only into the child's environment: never to disk, never into argv."""
+    import subprocess
+
+    _check_io(path, False, None)
+    store, _ = stores_for(path, input_type, None)
+    opened = core.decrypt_text(store, read_text(path), False, decryption_order)
+    env = environment_of(opened)
+    full = env if pristine else {**os.environ, **env}
+    proc = subprocess.run(["/bin/sh", "-c", command], env=full, check=False)
+    return proc.returncode if proc.returncode >= 0 else 128 - proc.returncode
+
+
+def updatekeys(path: str, *, yes: bool = False, input_type: str | None = None, config_path: str | None = None,
+               decryption_order: str | None = None, confirm: Any = None) -> bool:
+    """Re-wrap the file's existing data key for the keys its creation rule names now.
+
+    Values, MAC and ``lastmodified`` stay byte-identical. Returns whether the file changed."""
+    import sys
+
+    from . import config, datakey
+    from .keys import provider
+    from .metadata import Metadata
+
+    _check_io(path, False, None)
+    store, _ = stores_for(path, input_type, None)
+    parsed: Any = store.parse(read_text(path))
+    if parsed.metadata is None:
+        from .errors import MetadataNotFound
+
+        raise MetadataNotFound(f"{path}: sops metadata not found")
+    meta = Metadata.from_dict(parsed.metadata)
+    found = config.find_config(path, config_path)
+    rule = config.load_rule(found, path) if found is not None else None
+    if rule is None or not any(rule.key_groups):
+        raise UsageError(f"{path}: no creation rule with keys applies to this file")
+    old = [[(e.type, provider(e.type).spec_of(e).id) if e.type in ("age", "kms", "gcp_kms", "pkcs11")
+            else (e.type, e.identity) for e in g] for g in meta.key_groups]
+    new = [[(s.type, s.id) for s in g] for g in rule.key_groups]
+    if old == new and (rule.shamir_threshold or 0) in (0, meta.shamir_threshold):
+        print(f"{path}: already up to date", file=sys.stderr)
+        return False
+    for gi in range(max(len(old), len(new))):
+        before = set(old[gi]) if gi < len(old) else set()
+        after = set(new[gi]) if gi < len(new) else set()
+        for t, ident in sorted(after - before):
+            print(f"{path}: group {gi}: + {t} {ident}", file=sys.stderr)
+        for t, ident in sorted(before - after):
+            print(f"{path}: group {gi}: - {t} {ident}", file=sys.stderr)
+    if not yes:
+        ask = confirm or (lambda: sys.stdin.isatty() and input("Apply these changes? [y/N] ").strip().lower() == "y")
+        if not ask():
+            print(f"{path}: left unchanged", file=sys.stderr)
+            return False
+    data_key = datakey.recover(meta, decryption_order)
+    if len(rule.key_groups) == 1 and len(meta.key_groups) == 1:
+        # one group: keys that stay keep their entries (a smaller diff); new ones wrap the key
+        kept = {k: e for k, e in zip(old[0], meta.key_groups[0], strict=True)}
+        meta.key_groups = [[kept.get((s.type, s.id)) or provider(s.type).wrap(s, data_key)
+                            for s in rule.key_groups[0]]]
+        meta.shamir_threshold = 0
+    else:
+        threshold = rule.shamir_threshold or meta.shamir_threshold
+        groups, threshold = datakey.wrap(data_key, rule.key_groups,
+                                         min(threshold, len(rule.key_groups)) if threshold else 0)
+        meta.key_groups = groups
+        meta.shamir_threshold = threshold if len(groups) > 1 else 0
+    from .cipher import is_encrypted_value
+    from .model import iter_leaves
+
+    for doc in parsed.documents:  # every value is written back exactly as it is
+        for leaf in iter_leaves(doc):
+            if is_encrypted_value(leaf.value):
+                leaf.enc = leaf.value  # type: ignore[assignment]
+    atomic_write(path, store.render(parsed, meta.to_dict()))
+    return True
