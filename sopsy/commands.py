@@ -62,6 +62,12 @@ def decrypt(path: str | None, *, input_type: str | None = None, output_type: str
             text = out_store.emit_value(value)
     elif out_store is in_store:
         text = opened.plaintext()
+    elif in_store.name == "dotenv":
+        # values leave the file: give their meaning (quotes removed, escapes decoded), not raw text
+        from .model import Mapping, Scalar
+
+        env = environment_of(opened)
+        text = out_store.emit([Mapping([(k, Scalar(v)) for k, v in env.items()])])
     else:
         text = out_store.emit(opened.parsed.documents)
     _emit(text, output, path if in_place else None)
@@ -104,11 +110,14 @@ def cli_key_specs(opts: KeyOptions) -> list[KeySpec]:
         from .keys import gcp_kms
 
         specs += gcp_kms.parse_gcp_arg(gcp)
-    p11 = opts.pkcs11 or os.environ.get("SOPSY_PKCS11_URIS")
-    if p11:
+    if opts.pkcs11:
         from .keys import pkcs11
 
-        specs += pkcs11.parse_pkcs11_arg(p11)
+        specs += pkcs11.parse_pkcs11_arg(opts.pkcs11)
+    elif os.environ.get("SOPSY_PKCS11_URIS"):
+        from .keys import pkcs11
+
+        specs += pkcs11.env_specs()  # the environment may carry pin-value; argv may not
     return specs
 
 
