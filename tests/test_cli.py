@@ -221,3 +221,48 @@ def test_filestatus(enc_file: Path, tmp_path: Path) -> None:
     p = tmp_path / "p.yaml"
     p.write_text("a: 1\n")
     assert run_sopsy("filestatus", str(p)).stdout.strip() == b'{"encrypted":false}'
+
+
+def test_edit_invalid_yaml_on_a_terminal_reopens_the_editor(enc_file: Path, tmp_path: Path) -> None:
+    """On a terminal, a broken edit is not lost: the error is shown and the same file reopens."""
+    import pty
+    import select
+
+    count = tmp_path / "count"
+    editor = _editor(tmp_path, f"""
+        import os, sys
+        n = int(open({str(count)!r}).read()) if os.path.exists({str(count)!r}) else 0
+        open({str(count)!r}, "w").write(str(n + 1))
+        text = open(sys.argv[1]).read()
+        if n == 0:
+            open(sys.argv[1], "w").write(text + "broken: [unclosed\\n")
+        else:
+            assert "broken: [unclosed" in text  # the user's previous edit is still there
+            open(sys.argv[1], "w").write(text.replace("broken: [unclosed", "fixed: done"))
+    """)
+    env = {**os.environ, "SOPS_EDITOR": editor, "SOPS_AGE_KEY_FILE": str(TESTDATA / "throwaway_age_keys_both.txt")}
+    pid, fd = pty.fork()
+    if pid == 0:  # child: run sopsy on the pseudo-terminal
+        os.execvpe(sys.executable, [sys.executable, "-m", "sopsy", "edit", str(enc_file)], env)
+    output = b""
+    answered = False
+    while True:
+        ready, _, _ = select.select([fd], [], [], 30)
+        if not ready:
+            break
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        output += chunk
+        if not answered and b"Press Enter" in output:
+            os.write(fd, b"\n")
+            answered = True
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, output
+    assert answered and b"invalid YAML" in output
+    assert count.read_text() == "2"
+    data = yaml.safe_load(run_sopsy("decrypt", str(enc_file)).stdout)
+    assert data["fixed"] == "done" and data["db"]["password"] == "hunter2"
