@@ -211,6 +211,20 @@ def updatekeys(
 
 
 @app.command()
+def merge(
+    base: Annotated[str, typer.Argument(help="git's %O (common ancestor).")],
+    ours: Annotated[str, typer.Argument(help="git's %A (ours; receives the result).")],
+    theirs: Annotated[str, typer.Argument(help="git's %B (theirs).")],
+    path: Annotated[str | None, typer.Argument(help="git's %P (the file's path, for its format).")] = None,
+    input_type: InType = None,
+) -> None:
+    """git merge driver: 3-way merge of encrypted files. Setup: see README."""
+    from .merge import merge_files
+
+    merge_files(base, ours, theirs, path, input_type)
+
+
+@app.command()
 def version() -> None:
     """Print the version."""
     print(f"sopsy {__version__}")
