@@ -220,3 +220,14 @@ def test_refusals_are_one_line() -> None:
         with pytest.raises(exc) as err:
             core.encrypt_text(STORE, bad, OPTS)
         assert isinstance(err.value, SopsyError) and "\n" not in str(err.value)
+
+
+def test_crlf_file_gets_crlf_metadata_and_sops_reads_it(tmp_path: Path) -> None:
+    for src in ["a: 1\r\nb: secret\r\n", "a: 1\r\nb: secret"]:
+        enc = core.encrypt_text(STORE, src, OPTS)
+        assert "\n" not in enc.replace("\r\n", "")  # no bare LF was added
+        assert core.decrypt_text(STORE, enc).plaintext() == src
+        f = tmp_path / "crlf.yaml"
+        f.write_bytes(enc.encode())
+        got = run_sops("decrypt", "--output-type", "json", str(f))
+        assert got.returncode == 0 and json.loads(got.stdout) == {"a": 1, "b": "secret"}

@@ -428,6 +428,8 @@ class YamlStore:
     def render(self, parsed: ParsedYaml, metadata: dict[str, Any] | None,
                hints: dict[str, Any] | None = None) -> str:
         text = parsed.text
+        first_nl = text.find("\n")
+        nl = "\r\n" if first_nl > 0 and text[first_nl - 1] == "\r" else "\n"  # metadata follows the file
         edits: list[tuple[int, int, str]] = []
         for doc in parsed.docs:
             alias_ids: set[int] = set()
@@ -436,19 +438,20 @@ class YamlStore:
                 self._collect_edits(doc.root, text, edits, alias_ids, hints or {}, doc)
             if doc.sops_region is not None:
                 s, e = doc.sops_region
-                block = "" if metadata is None else self.metadata_block(metadata, doc.column)
+                block = "" if metadata is None else self._metadata_text(metadata, doc.column, nl)
                 if not block and e >= len(text) and not text.endswith("\n") and s > 0:
-                    s -= 1  # the plaintext had no final newline: drop the one we added before "sops:"
+                    # the plaintext had no final newline: drop the one encryption added before "sops:"
+                    s -= 2 if text[s - 2:s] == "\r\n" else 1
                 elif block and e >= len(text) and not text.endswith("\n"):
-                    block = block[:-1]
+                    block = block[:-len(nl)]
                 edits.append((s, e, block))
             elif metadata is not None:
                 if doc.flow_root:
                     raise InputError("a top-level flow mapping ({...}) cannot hold the sops metadata; use block style")
-                block = self.metadata_block(metadata, doc.column)
+                block = self._metadata_text(metadata, doc.column, nl)
                 at = doc.insert_at
                 if at > 0 and text[at - 1] != "\n":
-                    block = "\n" + block[:-1]
+                    block = nl + block[:-len(nl)]
                 edits.append((at, at, block))
         if not edits:
             return text
@@ -623,6 +626,10 @@ class YamlStore:
         return hints
 
     # -- fresh output ----------------------------------------------------------------------
+
+    def _metadata_text(self, metadata: dict[str, Any], column: int, nl: str) -> str:
+        block = self.metadata_block(metadata, column)
+        return block.replace("\n", nl) if nl != "\n" else block
 
     def metadata_block(self, metadata: dict[str, Any], column: int = 0) -> str:
         return emit_block({"sops": metadata}, column, 4)
