@@ -99,7 +99,7 @@ class CommentRef:
 
 
 class DocInfo:
-    __slots__ = ("root", "insert_at", "sops_region", "column", "flow_root", "anchors", "aliases")
+    __slots__ = ("root", "insert_at", "sops_region", "column", "flow_root", "flow_insert", "anchors", "aliases")
 
     def __init__(self) -> None:
         self.root: Mapping | None = None
@@ -107,6 +107,7 @@ class DocInfo:
         self.sops_region: tuple[int, int] | None = None
         self.column = 0
         self.flow_root = False
+        self.flow_insert = 0  # a flow root ({...}): where its last item ends
         self.anchors: dict[str, Node] = {}
         self.aliases: list[Node] = []  # expanded copies standing where the source has an alias
 
@@ -265,8 +266,13 @@ class YamlStore:
                     top[2] = ev.start_mark.column
                     if sops_depth < 0 and len(stack) == 1 and key == "sops" and doc is not None:
                         sops_depth = len(stack)
-                        line_start = text.rfind("\n", 0, start) + 1
-                        doc.sops_region = (line_start, 0)
+                        if doc.flow_root:  # `{..., sops: {...}}`: the item goes with its comma
+                            comma = text.rfind(",", 0, start)
+                            doc.sops_region = (comma if comma >= 0 and not text[comma + 1:start].strip()
+                                               else start, 0)
+                        else:
+                            line_start = text.rfind("\n", 0, start) + 1
+                            doc.sops_region = (line_start, 0)
                         sops_data_stack = [{}]
                         sops_data_stack[0]["__key__"] = key
                     last_end = end
@@ -320,6 +326,8 @@ class YamlStore:
                 stack.append([coll, None, indent, flow, set(), isinstance(coll, Mapping)])
             elif cls is _MappingEnd or cls is _SequenceEnd:
                 if sops_depth >= 0:
+                    if stack[-1][3]:  # a flow collection ends at its bracket
+                        sops_last_end = ev.end_mark.index
                     stack.pop()
                     done = sops_data_stack.pop()
                     if isinstance(done, dict):
@@ -332,6 +340,8 @@ class YamlStore:
                 entry = stack.pop()
                 node = entry[0]
                 node.ref.end = ev.end_mark.index
+                if not stack and doc is not None and doc.flow_root:
+                    doc.flow_insert = last_end
                 last_end = ev.end_mark.index
             elif cls is _AliasEvent:
                 if stack and isinstance(stack[-1][0], Mapping) and stack[-1][1] is None:
@@ -384,6 +394,10 @@ class YamlStore:
         if parsed.metadata is None and isinstance(meta, dict):
             parsed.metadata = meta
         end = last_end
+        if doc.flow_root:
+            doc.sops_region = (doc.sops_region[0], end)
+            stack[-1][1] = None
+            return
         if end < len(text) and text[end - 1] != "\n":
             nl = text.find("\n", end)
             end = len(text) if nl < 0 else nl + 1
@@ -436,6 +450,9 @@ class YamlStore:
             if doc.root is not None:
                 self._collect_alias_edits(doc, text, edits, alias_ids, hints)
                 self._collect_edits(doc.root, text, edits, alias_ids, hints or {}, doc)
+            if doc.flow_root:
+                self._flow_root_metadata(doc, metadata, edits)
+                continue
             if doc.sops_region is not None:
                 s, e = doc.sops_region
                 block = "" if metadata is None else self._metadata_text(metadata, doc.column, nl)
@@ -446,8 +463,6 @@ class YamlStore:
                     block = block[:-len(nl)]
                 edits.append((s, e, block))
             elif metadata is not None:
-                if doc.flow_root:
-                    raise InputError("a top-level flow mapping ({...}) cannot hold the sops metadata; use block style")
                 block = self._metadata_text(metadata, doc.column, nl)
                 at = doc.insert_at
                 if at > 0 and text[at - 1] != "\n":
@@ -626,6 +641,23 @@ class YamlStore:
         return hints
 
     # -- fresh output ----------------------------------------------------------------------
+
+    @staticmethod
+    def _flow_root_metadata(doc: DocInfo, metadata: dict[str, Any] | None,
+                            edits: list[tuple[int, int, str]]) -> None:
+        """A document written as one flow mapping (JSON-style YAML): the metadata joins it as a
+        last JSON item, which YAML reads as a flow mapping too."""
+        import json
+
+        text_item = "" if metadata is None else '"sops": ' + json.dumps(metadata, ensure_ascii=False)
+        if doc.sops_region is not None:
+            s, e = doc.sops_region
+            edits.append((s, e, (", " + text_item) if text_item else ""))
+        elif text_item:
+            assert doc.root is not None
+            has_items = any(k is not None for k, _ in doc.root.items)
+            at = doc.flow_insert if has_items else doc.root.ref.end - 1
+            edits.append((at, at, (", " if has_items else "") + text_item))
 
     def _metadata_text(self, metadata: dict[str, Any], column: int, nl: str) -> str:
         block = self.metadata_block(metadata, column)
