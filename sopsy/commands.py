@@ -11,7 +11,7 @@ from . import core
 from .errors import AlreadyEncrypted, ConflictingParameters, NoFile, UsageError
 from .fileio import atomic_write, read_text, write_stdout
 from .keys import KeySpec
-from .model import to_data
+from .model import Scalar, to_data
 from .rules import CryptRule
 from .stores import Store, get_store, store_name_for
 
@@ -194,27 +194,16 @@ def environment_of(opened: core.Opened) -> dict[str, str]:
         from .stores.dotenv import dotenv_environment
 
         return dotenv_environment(opened.parsed, opened.hints, os.environ)
-    from .values import GoTime, format_float_g
+    from .stores.dotenv import scalar_text
 
     env: dict[str, str] = {}
     docs = opened.parsed.documents
     for key, node in docs[0].items if docs else []:
         if key is None:
             continue
-        value = getattr(node, "value", None) if not hasattr(node, "items") else node
-        if hasattr(value, "items") and not isinstance(value, str):
+        if not isinstance(node, Scalar):
             raise UsageError(f"exec-env needs a flat file: {key!r} holds a nested value")
-        if value is None:
-            env[key] = ""
-        elif isinstance(value, bool):
-            env[key] = "true" if value else "false"
-        elif isinstance(value, float):
-            g = format_float_g(value).upper()
-            env[key] = g if ("." in g or "E" in g or "N" in g) else g + ".0"
-        elif isinstance(value, GoTime):
-            env[key] = value.text
-        else:
-            env[key] = str(value)
+        env[key] = scalar_text(node.value)
     return env
 
 

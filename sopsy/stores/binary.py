@@ -17,6 +17,7 @@ from typing import Any
 from ..errors import DumpError, InputError
 from ..model import Mapping, Scalar
 from ..values import to_bytes
+from .json import go_quote, json_metadata
 
 DATA_KEY = "data"
 
@@ -27,42 +28,13 @@ class BinaryFile:
         self.metadata = metadata
 
 
-def _go_json_string(s: str) -> str:
-    """A JSON string as Go's encoding/json writes it (HTML-safe escapes, invalid UTF-8 → U+FFFD)."""
-    out = ['"']
-    for ch in s:
-        o = ord(ch)
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch == "\b":
-            out.append("\\b")
-        elif ch == "\f":
-            out.append("\\f")
-        elif o < 0x20 or ch in "<>&" or o in (0x2028, 0x2029):
-            out.append(f"\\u{o:04x}")
-        elif 0xD800 <= o <= 0xDFFF:
-            out.append("\\ufffd")
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
-
-
 def go_json_indent(value: Any, level: int = 0, indent: str = "\t") -> str:
     """``json.Marshal`` + ``json.Indent``: empty containers stay compact, ``": "`` separators."""
     pad = indent * (level + 1)
     if isinstance(value, dict):
         if not value:
             return "{}"
-        inner = ",\n".join(f"{pad}{_go_json_string(str(k))}: {go_json_indent(v, level + 1, indent)}"
+        inner = ",\n".join(f"{pad}{go_quote(str(k))}: {go_json_indent(v, level + 1, indent)}"
                            for k, v in value.items())
         return "{\n" + inner + "\n" + indent * level + "}"
     if isinstance(value, list):
@@ -76,18 +48,7 @@ def go_json_indent(value: Any, level: int = 0, indent: str = "\t") -> str:
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
-    return _go_json_string(str(value))
-
-
-def _json_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
-    """sops's JSON form writes an empty ``hc_vault``/``age`` list inside a key group as null."""
-    groups = metadata.get("key_groups")
-    if not isinstance(groups, list):
-        return metadata
-    out = dict(metadata)
-    out["key_groups"] = [{k: (None if v == [] else v) for k, v in g.items()} if isinstance(g, dict) else g
-                         for g in groups]
-    return out
+    return go_quote(str(value))
 
 
 class BinaryStore:
@@ -118,7 +79,7 @@ class BinaryStore:
             if not isinstance(leaf, Scalar):
                 raise DumpError("error emitting binary store: the tree has no 'data' value")
             data = leaf.enc if leaf.enc is not None else _text(leaf.value)
-            return go_json_indent({DATA_KEY: data, "sops": _json_metadata(metadata)}) + "\n"
+            return go_json_indent({DATA_KEY: data, "sops": json_metadata(metadata)}) + "\n"
         return self.emit([doc])
 
     def emit(self, documents: list[Mapping]) -> str:

@@ -106,8 +106,8 @@ def _real_newlines(raw: str) -> list[int]:
     return out
 
 
-def _scalar_text(value: Any) -> str:
-    """A typed value as sops's dotenv emitter writes it (format conversion, ``set``)."""
+def scalar_text(value: Any) -> str:
+    """A typed value as sops's dotenv emitter writes it (format conversion, ``set``, exec-env)."""
     if isinstance(value, str):
         return value
     if value is None:
@@ -240,7 +240,7 @@ class DotenvStore:
             if isinstance(node, Comment):
                 out.append("#" + node.text + "\n")
             elif isinstance(node, Scalar):
-                out.append(f"{key}={_scalar_text(node.value).replace(chr(10), chr(92) + 'n')}\n")
+                out.append(f"{key}={scalar_text(node.value).replace(chr(10), chr(92) + 'n')}\n")
             elif isinstance(node, (Mapping, Sequence)):
                 raise DumpError("cannot use complex value in dotenv file")
         return "".join(out)
@@ -248,7 +248,7 @@ class DotenvStore:
     def emit_value(self, value: Any) -> str:
         if isinstance(value, (dict, list, Mapping, Sequence)):
             raise DumpError("cannot use complex value in dotenv file")
-        return _scalar_text(value)
+        return scalar_text(value)
 
 
 def _raw_line_encrypted(line: str) -> str:
@@ -265,7 +265,7 @@ def _entry_text(seg: _Seg, hints: dict[str, Any] | None) -> str:
     if same_value(value, seg.value0):
         return seg.raw  # unchanged since parsing: the source text is exact
     if not isinstance(value, str):
-        return _scalar_text(value).replace("\n", "\\n")
+        return scalar_text(value).replace("\n", "\\n")
     real: Any = None
     if hints and seg.raw:
         iv = iv_of(seg.raw)

@@ -580,7 +580,7 @@ class JsonStore:
         text = parsed.text
         members = parsed.members
         if metadata is not None:
-            metadata = _json_metadata(metadata)
+            metadata = json_metadata(metadata)
         idx = parsed.sops_index
         if idx is not None:
             mem = members[idx]
@@ -730,7 +730,7 @@ def _last_comment_end(text: str, start: int, end: int) -> int:
     return last
 
 
-def _json_metadata(md: dict[str, Any]) -> dict[str, Any]:
+def json_metadata(md: dict[str, Any]) -> dict[str, Any]:
     """sops writes an empty ``hc_vault``/``age`` list inside a key group as JSON null (§4.3)."""
     groups = md.get("key_groups")
     if not isinstance(groups, list):
