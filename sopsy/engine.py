@@ -14,55 +14,16 @@ except ImportError:  # pragma: no cover - Python 3.12+ names it _sha2
         from _sha2 import sha512  # type: ignore[import-not-found]
     except ImportError:
         from hashlib import sha512
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 from .cipher import ValueCipher, is_encrypted_value
 from .errors import DecryptTreeError, EncryptTreeError
-from .model import Comment, Mapping, Node, Scalar, Sequence
+from .model import Comment, Mapping, Node, Scalar
 from .rules import Matcher
 from .values import COMMENT, INT64_MAX, INT64_MIN, from_bytes, to_bytes, type_tag
 
 # SHA-256("sops"), fed first when mac_only_encrypted is set
 MAC_ONLY_ENCRYPTED_PREFIX = bytes.fromhex("8a3fd2ad54ce66527b1034f3d147be0b0b975b3bf44f72c6fdadec8176f27d69")
-
-Visit = tuple[tuple[str, ...], Scalar | Comment, list[str]]
-
-
-def walk(documents: list[Mapping], with_comments: bool = False) -> Iterator[Visit]:
-    """(path keys, leaf or comment, active comments) for every leaf, in sops's order."""
-    for doc in documents:
-        yield from _walk(doc, (), [], with_comments)
-
-
-def _walk(node: Node, path: tuple[str, ...], outer: list[str], with_comments: bool) -> Iterator[Visit]:
-    active: list[str] = []
-    if isinstance(node, Mapping):
-        for key, child in node.items:
-            if isinstance(child, Comment):
-                if with_comments:
-                    yield path, child, outer + active
-                active.append(child.text)
-                continue
-            assert key is not None
-            yield from _walk_child(child, (*path, key), outer + active, with_comments)
-            active = []
-    elif isinstance(node, Sequence):
-        for child in node.items:
-            if isinstance(child, Comment):
-                if with_comments:
-                    yield path, child, outer + active
-                active.append(child.text)
-                continue
-            yield from _walk_child(child, path, outer + active, with_comments)
-            active = []
-
-
-def _walk_child(child: Node, path: tuple[str, ...], comments: list[str], with_comments: bool) -> Iterator[Visit]:
-    if isinstance(child, Scalar):
-        yield path, child, comments
-    else:
-        yield from _walk(child, path, comments, with_comments)
-
 
 def aad_of(path: tuple[str, ...]) -> bytes:
     return (":".join(path) + ":").encode("utf-8", "surrogateescape")

@@ -50,13 +50,14 @@ class CryptRule:
 
 
 class Matcher:
-    """``should_encrypt(path_keys, comment_stack)`` per reference §2.5 (rule None = the implied default)."""
+    """The rule of reference §2.5 (None = the implied default), evaluated the way the tree walk
+    needs it: whether one key hits (cached per key), then the verdict for a leaf given whether
+    any key on its path hit, or which comments stand before it."""
 
     def __init__(self, rule: CryptRule | None) -> None:
         self.rule = rule or CryptRule(*DEFAULT_RULE)
         name, value = self.rule.name, self.rule.value
         self._regex = re.compile(value) if name.endswith("regex") else None
-        self._cache: dict[tuple[str, ...], bool] = {}
         self._key_cache: dict[str, bool] = {}
 
     def key_hit(self, key: str) -> bool:
@@ -82,23 +83,3 @@ class Matcher:
             hit = any(self._regex.search(c) for c in comments)
             return not hit if name == "unencrypted_comment_regex" else hit
         return path_hit if name.startswith("encrypted") else not path_hit
-
-    def should_encrypt(self, path: tuple[str, ...], comments: list[str] | None = None) -> bool:
-        if self.rule.uses_comments:
-            assert self._regex is not None
-            hit = any(self._regex.search(c) for c in comments or ())
-            return not hit if self.rule.name == "unencrypted_comment_regex" else hit
-        cached = self._cache.get(path)
-        if cached is not None:
-            return cached
-        name, value = self.rule.name, self.rule.value
-        if name == "unencrypted_suffix":
-            result = not any(k.endswith(value) for k in path)
-        elif name == "encrypted_suffix":
-            result = any(k.endswith(value) for k in path)
-        else:
-            assert self._regex is not None
-            hit = any(self._regex.search(k) for k in path)
-            result = not hit if name == "unencrypted_regex" else hit
-        self._cache[path] = result
-        return result
