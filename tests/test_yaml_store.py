@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -231,3 +232,44 @@ def test_crlf_file_gets_crlf_metadata_and_sops_reads_it(tmp_path: Path) -> None:
         f.write_bytes(enc.encode())
         got = run_sops("decrypt", "--output-type", "json", str(f))
         assert got.returncode == 0 and json.loads(got.stdout) == {"a": 1, "b": "secret"}
+
+
+@pytest.mark.parametrize("flag", ["--encrypted-comment-regex", "--unencrypted-comment-regex"])
+def test_comment_rules_pick_the_same_values_as_sops(flag: str, tmp_path: Path) -> None:
+    src = textwrap.dedent("""\
+        plain: one
+        # sops:mark
+        marked: two
+        after: three
+        nested:
+          # sops:mark
+          inner: four
+          other: five
+        line: six # sops:mark
+        last: seven
+    """)
+    f = tmp_path / "c.yaml"
+    f.write_text(src)
+    theirs = run_sops(flag, "sops:mark", "--age", RECIPIENT, "-e", str(f))
+    assert theirs.returncode == 0, theirs.stderr
+    ours = run_sopsy("encrypt", flag, "sops:mark", "--age", RECIPIENT, str(f))
+    assert ours.returncode == 0, ours.stderr
+
+    def encrypted_paths(text: str) -> set[str]:
+        data = yaml.safe_load(text)
+        data.pop("sops")
+        out: set[str] = set()
+
+        def walk(d: object, path: str) -> None:
+            if isinstance(d, dict):
+                for k, v in d.items():
+                    walk(v, f"{path}.{k}")
+            elif isinstance(d, str) and d.startswith("ENC["):
+                out.add(path)
+
+        walk(data, "")
+        return out
+
+    assert encrypted_paths(ours.stdout.decode()) == encrypted_paths(theirs.stdout.decode())
+    back = run_sops("decrypt", "--input-type", "yaml", "--output-type", "json", "/dev/stdin", input=ours.stdout)
+    assert back.returncode == 0 and json.loads(back.stdout)["last"] == "seven"

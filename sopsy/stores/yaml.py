@@ -174,6 +174,9 @@ class YamlStore:
             raise InputError(f"invalid YAML: {str(exc).splitlines()[0] if str(exc) else 'parse error'}") from None
         except NotResolvable as exc:
             raise InputError(f"invalid YAML value: {exc}") from None
+        except UnicodeError:
+            # bytes that are not UTF-8 arrive as surrogate escapes, which libyaml cannot take
+            raise InputError("invalid YAML: the file is not valid UTF-8") from None
         if not parsed.docs:
             raise NoDocument("the file has no YAML document")
         if parsed.nonstring_key:
@@ -183,6 +186,11 @@ class YamlStore:
         return parsed
 
     def _parse(self, parsed: ParsedYaml) -> None:
+        if parsed.text.startswith("\ufeff"):
+            # libyaml leaves a leading byte-order mark out of its marks (the pure parser counts
+            # it, as Python's string indexes do): splicing needs the pure parser's marks
+            self._parse_with(parsed, yaml.SafeLoader(parsed.text))
+            return
         try:
             self._parse_with(parsed, _Parser(parsed.text))
         except yaml.scanner.ScannerError:
@@ -233,6 +241,12 @@ class YamlStore:
                         continue
                     top = stack[-1]
                     container = top[0]
+                    if (cls is _MappingStart or cls is _SequenceStart) and isinstance(container, Mapping) \
+                            and top[1] is not None and text.find("\n", last_end, cpos) >= 0:
+                        # below `key:` and before its block value's first item: a head comment
+                        # of that item, inside the new collection (as go-yaml attaches it)
+                        pending_comments.append(comment)
+                        continue
                     if isinstance(container, Mapping):
                         # a comment on the line of the last value: sops puts it before that item
                         if cpos < last_line_end and container.items and top[1] is None:
@@ -320,6 +334,12 @@ class YamlStore:
                     doc.flow_root = flow
                 else:
                     self._add(stack, coll, parsed)
+                    if pending_comments:
+                        if isinstance(coll, Mapping):
+                            coll.items.extend((None, c) for c in pending_comments)
+                        else:
+                            coll.items.extend(pending_comments)
+                        pending_comments = []
                 if ev.anchor and doc is not None:
                     doc.anchors[ev.anchor] = coll
                 indent = ev.start_mark.column
