@@ -146,3 +146,20 @@ def test_decryption_order_duplicate_is_112(tmp_path: Path) -> None:
     assert run_sopsy("encrypt", "--age", RECIPIENT, "-i", str(f)).returncode == 0
     assert run_sopsy("decrypt", "--decryption-order", "age,age", str(f)).returncode == 112
     assert run_sopsy("decrypt", "--decryption-order", "kms,age", str(f)).stdout == b"k: v\n"
+
+
+def test_rotate_adds_and_removes_kms(moto: str, tmp_path: Path) -> None:
+    arn = create_key(moto)
+    env = sops_env(moto)
+    f = tmp_path / "r.yaml"
+    f.write_text("a: secret\n")
+    assert run_sopsy("encrypt", "--age", RECIPIENT, "-i", str(f)).returncode == 0
+    r = run_sopsy("rotate", "-i", "--add-kms", arn, str(f), env={**env, "SOPS_AGE_KEY_FILE": KEY1})
+    assert r.returncode == 0, r.stderr
+    # the KMS key alone now opens the file, for sopsy and for sops
+    kms_only = {**env, "SOPS_AGE_KEY_FILE": os.devnull}
+    assert run_sopsy("decrypt", str(f), env=kms_only).stdout == b"a: secret\n"
+    assert run_sops("decrypt", str(f), env=kms_only).stdout == b"a: secret\n"
+    r = run_sopsy("rotate", "-i", "--rm-kms", arn, str(f), env={**env, "SOPS_AGE_KEY_FILE": KEY1})
+    assert r.returncode == 0 and arn not in f.read_text()
+    assert run_sopsy("decrypt", str(f), env=kms_only).returncode == 128
