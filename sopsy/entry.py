@@ -79,6 +79,11 @@ def run_guarded(fn: Callable[[], Any]) -> int:
 
 def main() -> None:
     args = sys.argv[1:]
+    if args in (["--version"], ["-v"]):
+        from . import __version__
+
+        print(f"sopsy {__version__}")
+        raise SystemExit(0)
     fast = _fast_decrypt_args(args)
     if fast is not None:
         from . import commands
