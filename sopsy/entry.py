@@ -45,6 +45,26 @@ def _fast_decrypt_args(args: list[str]) -> dict[str, Any] | None:
     return kwargs
 
 
+_LEGACY_MODES = {"-d": "decrypt", "--decrypt": "decrypt", "-e": "encrypt", "--encrypt": "encrypt",
+                 "-r": "rotate", "--rotate": "rotate"}
+_SUBCOMMANDS = {"encrypt", "decrypt", "edit", "rotate", "exec-env", "updatekeys", "merge", "filestatus",
+                "keygen", "version"}
+
+
+def legacy_to_subcommand(args: list[str]) -> list[str]:
+    """sops's global form (``sops -d FILE``, ``sops -e -i FILE``, ``sops FILE`` to edit), which
+    many scripts still use, turned into the matching subcommand."""
+    if not args or args[0] in _SUBCOMMANDS or args[0] in ("--help", "-h"):
+        return args
+    modes = [a for a in args if a in _LEGACY_MODES]
+    if len(modes) == 1:
+        rest = [a for a in args if a not in _LEGACY_MODES]
+        return [_LEGACY_MODES[modes[0]], *rest]
+    if not modes and args[-1] and not args[-1].startswith("-"):
+        return ["edit", *args]
+    return args
+
+
 def run_guarded(fn: Callable[[], Any]) -> int:
     """Run a command; map errors to sops's exit codes with a one-line message."""
     try:
@@ -84,6 +104,7 @@ def main() -> None:
 
         print(f"sopsy {__version__}")
         raise SystemExit(0)
+    args = legacy_to_subcommand(args)
     fast = _fast_decrypt_args(args)
     if fast is not None:
         from . import commands

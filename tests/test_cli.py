@@ -266,3 +266,13 @@ def test_edit_invalid_yaml_on_a_terminal_reopens_the_editor(enc_file: Path, tmp_
     assert count.read_text() == "2"
     data = yaml.safe_load(run_sopsy("decrypt", str(enc_file)).stdout)
     assert data["fixed"] == "done" and data["db"]["password"] == "hunter2"
+
+
+def test_sops_legacy_global_form(enc_file: Path, tmp_path: Path) -> None:
+    """Scripts written for `sops -d FILE` / `sops -e FILE` keep working."""
+    assert run_sopsy("-d", str(enc_file)).stdout.decode() == PLAIN
+    assert run_sopsy("--decrypt", "--extract", '["port"]', str(enc_file)).stdout == b"5432\n"
+    f = tmp_path / "legacy.yaml"
+    f.write_text("k: v\n")
+    assert run_sopsy("-e", "--age", RECIPIENT, "-i", str(f)).returncode == 0
+    assert run_sops("decrypt", str(f)).stdout == b"k: v\n"
