@@ -193,9 +193,12 @@ class YamlStore:
             return
         try:
             self._parse_with(parsed, _Parser(parsed.text))
-        except yaml.scanner.ScannerError:
-            # libyaml is stricter than the YAML spec in a few places (tabs in block scalar
-            # indentation); PyYAML's pure-Python parser reports the same marks, only slower.
+        except yaml.scanner.ScannerError as exc:
+            # libyaml is stricter than the YAML spec about tabs in block scalars; PyYAML's
+            # pure-Python parser reads those (and reports the same marks, only slower). Any
+            # other scanner error stands: the pure parser accepts some YAML sops refuses.
+            if "tab character" not in str(exc):
+                raise
             fresh = ParsedYaml(parsed.text)
             self._parse_with(fresh, yaml.SafeLoader(parsed.text))
             parsed.__dict__.update(fresh.__dict__)
@@ -555,7 +558,7 @@ class YamlStore:
         enc = _enc_in_source(text, ref)
         if enc is None:
             return  # plaintext in the source and still plaintext: keep its bytes
-        hint = hints.get(iv_of(enc) or "") if enc else None
+        hint = hints.get(iv_of(enc) or "") if enc and hints else None
         rep: str | None = None
         if isinstance(hint, str):
             if hint.startswith("*"):
@@ -644,6 +647,10 @@ class YamlStore:
                 if not leaf.enc or not isinstance(ref, SRef):
                     continue
                 original = text[ref.start:ref.end]
+                value = leaf.value
+                if (ref.style is None and ref.start == ref.body and type(value) is str and original == value
+                        and plain_ok(value, ref.flow)):
+                    continue  # the common plain string: what _derive gives back is the original
                 form = _Form(_kept_props(text[ref.start:ref.body]), ref.style, ref.flow, ref.indent)
                 if ref.style in ("|", ">"):
                     header_end = text.find("\n", ref.body, ref.end)
