@@ -9,7 +9,6 @@ from __future__ import annotations
 import binascii
 import os
 import re
-from base64 import b64encode
 from typing import Any
 
 from .errors import DecryptTreeError
@@ -23,6 +22,9 @@ except (ImportError, AttributeError):  # pragma: no cover - other cryptography l
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from cryptography.exceptions import InvalidTag
+
+_b64 = binascii.b2a_base64  # base64.b64encode is a Python wrapper around it
+_a2b = binascii.a2b_base64
 
 # sops parses with this regex anchored at the start only (greedy groups); we do the same.
 ENC_RE = re.compile(r"ENC\[AES256_GCM,data:(.+),iv:(.+),tag:(.+),type:(.+)\]")
@@ -75,7 +77,9 @@ class ValueCipher:
         if iv is None:
             iv = _IVS.take()
         sealed = self._aead.encrypt(iv, plaintext, aad)
-        return f"ENC[AES256_GCM,data:{b64encode(sealed[:-TAG_SIZE]).decode()},iv:{b64encode(iv).decode()},tag:{b64encode(sealed[-TAG_SIZE:]).decode()},type:{type_tag}]"
+        return (f"ENC[AES256_GCM,data:{_b64(sealed[:-TAG_SIZE], newline=False).decode()},"
+                f"iv:{_b64(iv, newline=False).decode()},tag:{_b64(sealed[-TAG_SIZE:], newline=False).decode()},"
+                f"type:{type_tag}]")
 
     def decrypt(self, enc: str, aad: bytes) -> tuple[bytes, str]:
         """Decrypt an ``ENC[...]`` string; returns (plaintext bytes, type tag)."""
@@ -106,15 +110,16 @@ def parse_enc(enc: str) -> tuple[bytes, bytes, bytes, str]:
     m = ENC_FAST.match(enc) or ENC_RE.match(enc)
     if not m:
         raise DecryptTreeError("a value does not match sops' data format")
+    d, i, t, type_tag = m.groups()
     try:
-        data = binascii.a2b_base64(m.group(1), strict_mode=True)
-        iv = binascii.a2b_base64(m.group(2), strict_mode=True)
-        tag = binascii.a2b_base64(m.group(3), strict_mode=True)
+        data = _a2b(d, strict_mode=True)
+        iv = _a2b(i, strict_mode=True)
+        tag = _a2b(t, strict_mode=True)
     except (binascii.Error, ValueError):
         raise DecryptTreeError("a value has invalid base64 in its ENC[] string") from None
     if len(tag) != TAG_SIZE or not iv:
         raise DecryptTreeError("a value has an invalid GCM tag or IV")
-    return data, iv, tag, m.group(4)
+    return data, iv, tag, type_tag
 
 
 def iv_of(enc: str) -> str | None:

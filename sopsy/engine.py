@@ -16,7 +16,7 @@ except ImportError:  # pragma: no cover - Python 3.12+ names it _sha2
         from hashlib import sha512
 from collections.abc import Callable
 
-from .cipher import ValueCipher, is_encrypted_value
+from .cipher import ValueCipher
 from .errors import DecryptTreeError, EncryptTreeError
 from .model import Comment, Mapping, Node, Scalar
 from .rules import Matcher
@@ -46,40 +46,46 @@ def _traverse(documents: list[Mapping], matcher: Matcher, on_leaf: LeafFn,
     key_hit = matcher.key_hit
     decide = matcher.decide
     by_comments = matcher.rule.uses_comments
+    # without comment rules the verdict depends on the path hit alone: ask the matcher once
+    verdict = (decide(False, []), decide(True, []))
 
     def visit(node: Node, path: tuple[str, ...], prefix: str, hit: bool, outer: list[str]) -> None:
         active: list[str] = []
-        is_map = isinstance(node, Mapping)
+        is_map = type(node) is Mapping
         for item in node.items:  # type: ignore[union-attr]
             if is_map:
                 key, child = item  # type: ignore[misc]
             else:
                 key, child = None, item
-            if isinstance(child, Comment):
+            cls = type(child)
+            if cls is Scalar:  # the hot case first (model classes are never subclassed)
+                if key is not None:
+                    child_prefix = prefix + key + ":"
+                    child_hit = hit or key_hit(key)
+                else:
+                    child_prefix, child_hit = prefix, hit
+                if by_comments:
+                    on_leaf(child, child_prefix, decide(child_hit, outer + active))  # type: ignore[arg-type]
+                else:
+                    on_leaf(child, child_prefix, verdict[child_hit])  # type: ignore[arg-type]
+                if active:
+                    active = []
+                continue
+            if cls is Comment:
                 if on_comment is not None:
-                    on_comment(child, path)
-                active.append(child.text)
+                    on_comment(child, path)  # type: ignore[arg-type]
+                active.append(child.text)  # type: ignore[union-attr]
                 continue
             if key is not None:
-                child_path = (*path, key)
-                child_prefix = prefix + key + ":"
-                child_hit = hit or key_hit(key)
+                visit(child, (*path, key), prefix + key + ":", hit or key_hit(key),
+                      (outer + active) if by_comments else outer)
             else:
-                child_path, child_prefix, child_hit = path, prefix, hit
-            comments = (outer + active) if by_comments else outer
-            if isinstance(child, Scalar):
-                on_leaf(child, child_prefix, decide(child_hit, comments))
-            else:
-                visit(child, child_path, child_prefix, child_hit, comments)
+                visit(child, path, prefix, hit, (outer + active) if by_comments else outer)
             if active:
                 active = []
 
     for doc in documents:
         visit(doc, (), "", False, [])
-
-
-def _aad(prefix: str) -> bytes:
-    return (prefix or ":").encode("utf-8", "surrogateescape")
 
 
 def encrypt_documents(documents: list[Mapping], cipher: ValueCipher, matcher: Matcher,
@@ -95,11 +101,16 @@ def encrypt_documents(documents: list[Mapping], cipher: ValueCipher, matcher: Ma
         value = leaf.value
         if value is None:
             return
-        _check_encryptable(leaf)
-        canonical = to_bytes(value)
+        if type(value) is str:  # the common case, without the type dispatch
+            canonical = value.encode("utf-8", "surrogateescape")
+            tag = "str"
+        else:
+            _check_encryptable(leaf)
+            canonical = to_bytes(value)
+            tag = type_tag(value)
         if should:
             plaintext = leaf.spelling.encode("utf-8", "surrogateescape") if leaf.spelling is not None else canonical
-            leaf.enc = encrypt(plaintext, _aad(prefix), type_tag(value))
+            leaf.enc = encrypt(plaintext, (prefix or ":").encode("utf-8", "surrogateescape"), tag)
             update(canonical)
         else:
             leaf.enc = None
@@ -143,9 +154,16 @@ def decrypt_documents(documents: list[Mapping], cipher: ValueCipher, matcher: Ma
         if not value:
             leaf.enc = None
             return
-        if not is_encrypted_value(value):
+        if not value.startswith("ENC[AES256_GCM,"):
             raise DecryptTreeError(f"a value at {where(prefix)} should be encrypted but is not")
-        plaintext, tag = decrypt(value, _aad(prefix))
+        plaintext, tag = decrypt(value, (prefix or ":").encode("utf-8", "surrogateescape"))
+        if tag == "str":  # the common case: the text is the value, and its bytes are the MAC's
+            text = plaintext.decode("utf-8", "surrogateescape")
+            leaf.enc = None
+            leaf.value = text
+            leaf.spelling = text
+            update(plaintext)
+            return
         if tag == COMMENT:
             if on_comment is not None:
                 on_comment(leaf, plaintext.decode("utf-8", "surrogateescape"))
