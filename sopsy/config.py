@@ -22,15 +22,16 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConflictingParameters, SopsyError, UsageError
 from .keys import KeySpec
 from .rules import RULE_NAMES, CryptRule
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import yaml
 
 CONFIG_NAMES = (".sopsy.yaml", ".sops.yaml")  # preference order within one directory
 MAX_DEPTH = 100  # directories searched, as in sops
@@ -43,16 +44,22 @@ class ConfigError(SopsyError):
     exit_code = 5  # sops's ErrorReadingConfig code
 
 
-@dataclass(frozen=True)
 class CreationRule:
-    """What a matching creation rule asks for when a new file is encrypted."""
+    """What a matching creation rule asks for when a new file is encrypted.
 
-    key_groups: list[list[KeySpec]] = field(default_factory=list)
-    shamir_threshold: int = 0  # 0 = as many groups as there are (decided by the data-key code)
-    crypt_rule: CryptRule | None = None
-    mac_only_encrypted: bool = False
-    config_path: Path | None = None
-    index: int = 0  # position of the rule in creation_rules, for messages
+    (A plain class: this module is imported by every encrypt, and building dataclasses costs
+    start-up time.)"""
+
+    def __init__(self, key_groups: list[list[KeySpec]] | None = None, shamir_threshold: int = 0,
+                 crypt_rule: CryptRule | None = None, mac_only_encrypted: bool = False,
+                 config_path: Path | None = None, index: int = 0) -> None:
+        self.key_groups: list[list[KeySpec]] = key_groups if key_groups is not None else []
+        # 0 = as many groups as there are (decided by the data-key code)
+        self.shamir_threshold = shamir_threshold
+        self.crypt_rule = crypt_rule
+        self.mac_only_encrypted = mac_only_encrypted
+        self.config_path = config_path
+        self.index = index  # position of the rule in creation_rules, for messages
 
     @property
     def has_keys(self) -> bool:
@@ -69,21 +76,26 @@ def find_config(file_path: str | os.PathLike[str] | None, explicit: str | os.Pat
     """
     chosen = explicit if explicit is not None and str(explicit) else os.environ.get(ENV_VAR) or None
     if chosen is not None:
-        path = Path(chosen)
-        if not path.is_file():
-            raise ConfigError(f"config file {path} does not exist or is not a file")
-        return path
-    start = Path(os.path.abspath(file_path)).parent if file_path is not None else Path(os.path.abspath(os.getcwd()))
-    directory = start
+        if not os.path.isfile(chosen):
+            raise ConfigError(f"config file {chosen} does not exist or is not a file")
+        return _path(chosen)
+    directory = os.path.dirname(os.path.abspath(file_path)) if file_path is not None else os.path.abspath(os.getcwd())
     for _ in range(MAX_DEPTH):
         for name in CONFIG_NAMES:
-            candidate = directory / name
-            if candidate.is_file():
-                return candidate
-        if directory.parent == directory:
+            candidate = os.path.join(directory, name)
+            if os.path.isfile(candidate):
+                return _path(candidate)
+        parent = os.path.dirname(directory)
+        if parent == directory:
             break
-        directory = directory.parent
+        directory = parent
     return None
+
+
+def _path(p: str | os.PathLike[str]) -> Path:
+    from pathlib import Path  # imported only when a config exists: most encrypts need none
+
+    return Path(p)
 
 
 def load_rule(config_path: str | os.PathLike[str], file_path: str | os.PathLike[str], *,
@@ -96,6 +108,8 @@ def load_rule(config_path: str | os.PathLike[str], file_path: str | os.PathLike[
     ``encryption_context`` (``--encryption-context``) goes to the flat ``kms`` entries, which
     cannot carry one in the file; ``key_groups`` kms objects have their own ``context``.
     """
+    from pathlib import Path
+
     config = Path(config_path)
     doc = _read_yaml(config)
     if doc is None:
@@ -127,26 +141,37 @@ def match_path(config_path: str | os.PathLike[str], file_path: str | os.PathLike
 
 # --- YAML ----------------------------------------------------------------------------------
 
-try:  # the C parser (libyaml) is much faster; the constructor stays PyYAML's safe one
-    from yaml import CSafeLoader as _BaseLoader
-except ImportError:  # PyYAML built without libyaml
-    from yaml import SafeLoader as _BaseLoader  # type: ignore[assignment]
+_LOADER: Any = None
 
 
-class _Loader(_BaseLoader):
-    """Safe loader that rejects duplicate keys, as Go's yaml.v3 does (PyYAML keeps the last one,
-    which would silently pick other keys than sops)."""
+def _loader() -> Any:
+    """A safe loader that rejects duplicate keys, as Go's yaml.v3 does (PyYAML keeps the last
+    one, which would silently pick other keys than sops). Built on first use: encrypting with
+    keys on the command line and no config needs no YAML machinery."""
+    global _LOADER
+    if _LOADER is not None:
+        return _LOADER
+    import yaml
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[tuple[str, str]] = set()
-        for key_node, _ in node.value:
-            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
-                ident = (key_node.tag, key_node.value)
-                if ident in seen:
-                    line = key_node.start_mark.line + 1
-                    raise ConfigError(f"duplicate key {key_node.value[:60]!r} at line {line}")
-                seen.add(ident)
-        return dict(super().construct_mapping(node, deep))
+    try:  # the C parser (libyaml) is much faster; the constructor stays PyYAML's safe one
+        base: Any = yaml.CSafeLoader
+    except AttributeError:  # PyYAML built without libyaml
+        base = yaml.SafeLoader
+
+    class _Loader(base):  # type: ignore[misc,valid-type]
+        def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+            seen: set[tuple[str, str]] = set()
+            for key_node, _ in node.value:
+                if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                    ident = (key_node.tag, key_node.value)
+                    if ident in seen:
+                        line = key_node.start_mark.line + 1
+                        raise ConfigError(f"duplicate key {key_node.value[:60]!r} at line {line}")
+                    seen.add(ident)
+            return dict(super().construct_mapping(node, deep))
+
+    _LOADER = _Loader
+    return _LOADER
 
 
 def _read_yaml(config: Path) -> Any:
@@ -155,8 +180,10 @@ def _read_yaml(config: Path) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8"
         raise ConfigError(f"cannot read config file {config}: {reason}") from None
+    import yaml
+
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+        return yaml.load(text, Loader=_loader())  # noqa: S506 - a SafeLoader
     except ConfigError as exc:
         raise ConfigError(f"{config}: {exc}") from None
     except yaml.YAMLError as exc:

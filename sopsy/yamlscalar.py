@@ -72,6 +72,9 @@ def resolve_plain(text: str) -> Value:
 
     Integers beyond int64 come back as Python ints (sops rejects them when encrypting).
     """
+    c = text[:1]
+    if c.isalpha() and c not in "nNtTfF":
+        return text  # the common case (and every ENC[...] value): only null/bool words start so
     if text in NULLS:
         return None
     b = BOOLS.get(text)
@@ -146,8 +149,16 @@ _PRINTABLE_EXTRA = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ufeff\ufffe\uffff\u
 _SEXAGESIMAL = re.compile(r"[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?\Z")
 
 
+# Words that read as something else than a string somewhere in YAML 1.1 or 1.2.
+_RESERVED = NULLS | set(BOOLS) | _YAML11_BOOLS
+# The common case, decided without the resolver: letters first, then word characters.
+_SIMPLE_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_./-]*\Z")
+
+
 def plain_ok(value: str, flow: bool = False) -> bool:
     """Whether ``value`` can be written as a plain scalar and read back as the same string."""
+    if _SIMPLE_PLAIN.match(value):
+        return value not in _RESERVED
     if not value or value != value.strip(" \t") or "\n" in value or "\r" in value:
         return False
     if _PRINTABLE_EXTRA.search(value) or "\t" in value:

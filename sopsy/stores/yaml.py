@@ -33,6 +33,7 @@ from ..yamlscalar import (
     literal_lines_ok,
     plain_ok,
     resolve,
+    resolve_plain,
     scalar_text,
     single_quoted,
     single_quoted_ok,
@@ -64,7 +65,7 @@ _BLOCK_HEADER_INDENT = re.compile(r"([|>])([1-9]?)([+-]?)([1-9]?)")
 class SRef:
     """Where a scalar sits in the source."""
 
-    __slots__ = ("start", "body", "end", "style", "flow", "indent", "line_end_at")
+    __slots__ = ("start", "body", "end", "style", "flow", "indent", "enc")
 
     def __init__(self, start: int, body: int, end: int, style: str | None, flow: bool, indent: int) -> None:
         self.start = start  # first character of the node, properties included
@@ -73,7 +74,7 @@ class SRef:
         self.style = style
         self.flow = flow
         self.indent = indent  # column of the owning key or "-"
-        self.line_end_at = 0
+        self.enc: str | None = None  # the ENC[...] string the source holds here, if any
 
 
 class CRef:
@@ -310,8 +311,39 @@ class YamlStore:
                         last_end = end
                         continue
                     raise InputError("a YAML document must be a mapping at its top level")
-                node = self._scalar(text, ev, start, end, stack)
-                self._add(stack, node, parsed)
+                # a leaf value: _scalar and _add inlined, as this runs once per value
+                top = stack[-1]
+                src = ev.value
+                style = ev.style or None  # libyaml reports plain as ""
+                tag = ev.tag
+                body = _props_end(text, start, end) if (ev.anchor or tag) else start
+                region_end = end
+                if style == "|" or style == ">":
+                    header_end = text.find("\n", body, end)
+                    if header_end >= 0:
+                        region_end = _block_region_end(text, header_end, end)
+                ref = SRef(start, body, region_end, style, top[3], top[2])
+                if src.startswith("ENC[AES256_GCM,"):
+                    m = ENC_FAST.match(src)
+                    ref.enc = m.group(0) if m else _enc_in_source(text, ref)
+                if tag is None:
+                    value = resolve_plain(src) if style is None else src
+                else:
+                    value = resolve(src, tag, style is None)
+                if value is src or value is None or style is not None:
+                    node = Scalar(value, None, None, ref)
+                else:
+                    node = Scalar(value, _exact_spelling(src, value), None, ref)
+                if top[5]:
+                    key = top[1]
+                    seen = top[4]
+                    if key in seen:
+                        parsed.duplicate_key = True
+                    seen.add(key)
+                    top[0].items.append((key, node))
+                    top[1] = None
+                else:
+                    top[0].items.append(node)
                 last_end = end
                 if ncomments:
                     le = text.find("\n", end)
@@ -324,8 +356,8 @@ class YamlStore:
                     sops_data_stack.append({} if cls is _MappingStart else [])
                     stack.append([None, None, 0, flow, None, False])
                     continue
-                ref = CRef(start, start, flow, None, ev.anchor)
-                coll: Mapping | Sequence = Mapping(ref=ref) if cls is _MappingStart else Sequence(ref=ref)
+                cref = CRef(start, start, flow, None, ev.anchor)
+                coll: Mapping | Sequence = Mapping(ref=cref) if cls is _MappingStart else Sequence(ref=cref)
                 if not stack:
                     if not isinstance(coll, Mapping):
                         raise InputError("a YAML document must be a mapping at its top level")
@@ -426,24 +458,6 @@ class YamlStore:
             end = len(text) if nl < 0 else nl + 1
         doc.sops_region = (doc.sops_region[0], end)
         stack[-1][1] = None
-
-    def _scalar(self, text: str, ev: Any, start: int, end: int, stack: list[list[Any]]) -> Scalar:
-        style = ev.style or None  # libyaml reports plain as ""
-        flow = bool(stack and stack[-1][3])
-        body = _props_end(text, start, end) if (ev.anchor or ev.tag) else start
-        if style in ("|", ">"):
-            header_end = text.find("\n", body, end)
-            if header_end >= 0:
-                end = _block_region_end(text, header_end, end)
-        top = stack[-1] if stack else None
-        indent = top[2] if top is not None else 0
-        ref = SRef(start, body, end, style, flow, indent)
-        value = resolve(ev.value, ev.tag, style is None)
-        spelling = None
-        if style is None and not isinstance(value, str) and value is not None:
-            src = ev.value
-            spelling = src if spelling_is_exact(src, value) else None
-        return Scalar(value, spelling, None, ref)
 
     @staticmethod
     def _add(stack: list[list[Any]], node: Node, parsed: ParsedYaml) -> None:
@@ -555,10 +569,10 @@ class YamlStore:
             if enc_form != text[ref.start:ref.end]:
                 edits.append((ref.start, ref.end, enc_form))
             return
-        enc = _enc_in_source(text, ref)
+        enc = ref.enc
         if enc is None:
             return  # plaintext in the source and still plaintext: keep its bytes
-        hint = hints.get(iv_of(enc) or "") if enc and hints else None
+        hint = hints.get(iv_of(enc) or "") if hints else None
         rep: str | None = None
         if isinstance(hint, str):
             if hint.startswith("*"):
@@ -568,16 +582,19 @@ class YamlStore:
             elif _hint_matches(hint + _blank_text_after(text, ref.end), leaf.value):
                 rep = hint
         if rep is None:
-            rep = self._derive(leaf, ref, text)
+            if ref.style is None and ref.start == ref.body:  # the common case, without a _Form
+                v = leaf.value
+                rep = scalar_text(v, ref.indent + 2, ref.flow) if type(v) is str else typed_text(v, leaf.spelling)
+            else:
+                rep = self._derive(leaf, ref, text)
         edits.append((ref.start, ref.end, rep))
 
     def _alias_restore(self, node: Node, text: str, hints: dict[str, Any], doc: DocInfo) -> str | None:
         """The ``*alias`` an encrypted flow copy came from, if the copy still equals its anchor."""
-        first = next((leaf for leaf in _leaves(node) if isinstance(leaf.ref, SRef)
-                      and _enc_in_source(text, leaf.ref)), None)
+        first = next((leaf for leaf in _leaves(node) if isinstance(leaf.ref, SRef) and leaf.ref.enc), None)
         if first is None:
             return None
-        enc = _enc_in_source(text, first.ref)
+        enc = first.ref.enc
         hint = hints.get(iv_of(enc) or "") if enc else None
         if not isinstance(hint, str) or not hint.startswith("*"):
             return None
@@ -648,9 +665,15 @@ class YamlStore:
                     continue
                 original = text[ref.start:ref.end]
                 value = leaf.value
-                if (ref.style is None and ref.start == ref.body and type(value) is str and original == value
-                        and plain_ok(value, ref.flow)):
-                    continue  # the common plain string: what _derive gives back is the original
+                if ref.style is None and ref.start == ref.body and original == (
+                        value if type(value) is str else leaf.spelling):
+                    # the common plain value: a string that stays plain, or a number/bool kept in
+                    # its own spelling (only sops's "True"/"False" are respelled)
+                    if type(value) is str:
+                        if plain_ok(value, ref.flow):
+                            continue
+                    elif original not in ("True", "False"):
+                        continue
                 form = _Form(_kept_props(text[ref.start:ref.body]), ref.style, ref.flow, ref.indent)
                 if ref.style in ("|", ">"):
                     header_end = text.find("\n", ref.body, ref.end)
@@ -779,6 +802,15 @@ def _leaves(node: Node, skip: set[int] | None = None) -> list[Scalar]:
 
     walk(node)
     return out
+
+
+def _exact_spelling(src: str, value: Value) -> str | None:
+    """The source text of a typed value when sops, decrypting it, gets the same value back."""
+    if type(value) is int and src.isdigit() and (len(src) == 1 or src[0] != "0"):
+        return src  # the common case, without the Go-parser round trip
+    if type(value) is bool and src in ("true", "false"):
+        return src
+    return src if spelling_is_exact(src, value) else None
 
 
 def _kept_props(props: str) -> str:
