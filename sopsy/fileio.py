@@ -35,7 +35,24 @@ def encode(text: str) -> bytes:
 
 def atomic_write(path: str, text: str, mode: int | None = None) -> None:
     """Write via a temp file in the same directory, fsync, rename: the file is either the old
-    one or the new one, never half-written."""
+    one or the new one, never half-written. A target that exists and is not a regular file
+    (``/dev/null``, ``/dev/stdout``, a FIFO) is written to directly: renaming over it would
+    replace the device."""
+    import stat
+
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror}") from None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        try:
+            with open(path, "wb") as f:
+                f.write(encode(text))
+        except OSError as exc:
+            raise OutputError(f"cannot write {path}: {exc.strerror}") from None
+        return
     directory = os.path.dirname(os.path.abspath(path))
     if mode is None:
         try:

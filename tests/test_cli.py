@@ -276,3 +276,18 @@ def test_sops_legacy_global_form(enc_file: Path, tmp_path: Path) -> None:
     f.write_text("k: v\n")
     assert run_sopsy("-e", "--age", RECIPIENT, "-i", str(f)).returncode == 0
     assert run_sops("decrypt", str(f)).stdout == b"k: v\n"
+
+
+def test_output_to_a_device_writes_through_it(enc_file: Path, tmp_path: Path) -> None:
+    """--output /dev/null (or a FIFO) must write to the device, never rename a file over it."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    import threading
+
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    r = run_sopsy("decrypt", "--output", str(fifo), str(enc_file))
+    reader.join(10)
+    assert r.returncode == 0 and got == [PLAIN.encode()]
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
