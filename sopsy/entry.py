@@ -151,6 +151,12 @@ def run_guarded(fn: Callable[[], Any]) -> int:
 
 
 def main() -> None:
+    # A short-lived process that builds one object per value and frees them by reference
+    # counting (the document model has no cycles): the cyclic collector would only re-scan
+    # the growing heap again and again (~25 ms on a 10,000-value file).
+    import gc
+
+    gc.disable()
     args = sys.argv[1:]
     if args in (["--version"], ["-v"]):
         from . import __version__
@@ -174,8 +180,14 @@ def main() -> None:
         from .cli import app
 
         code = run_guarded(lambda: app(args=args, prog_name="sopsy", standalone_mode=False))
-    sys.stdout.flush()
-    raise SystemExit(code)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:
+        pass
+    # Every file is written and closed and every temp file removed by now; skipping the
+    # interpreter's teardown (freeing each object one by one) saves ~20 ms per large file.
+    os._exit(code)
 
 
 if __name__ == "__main__":
