@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import re
-from decimal import Decimal
 from typing import Final
 
 # sops type tags
@@ -73,6 +72,8 @@ def format_float_f(v: float) -> str:
         return "NaN"
     if math.isinf(v):
         return "+Inf" if v > 0 else "-Inf"
+    from decimal import Decimal  # floats are rare; the module costs ~2 ms to import
+
     return format(Decimal(repr(v)).normalize(), "f")
 
 
@@ -84,6 +85,8 @@ def format_float_g(v: float) -> str:
         return "+Inf" if v > 0 else "-Inf"
     if v == 0:
         return "-0" if math.copysign(1.0, v) < 0 else "0"
+    from decimal import Decimal
+
     d = Decimal(repr(v)).normalize()
     exp = d.adjusted()
     # Go: with the shortest precision, %e is used when the exponent is < -4 or >= 6.

@@ -151,8 +151,9 @@ _SEXAGESIMAL = re.compile(r"[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?\Z")
 
 # Words that read as something else than a string somewhere in YAML 1.1 or 1.2.
 _RESERVED = NULLS | set(BOOLS) | _YAML11_BOOLS
-# The common case, decided without the resolver: letters first, then word characters.
-_SIMPLE_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_./-]*\Z")
+# The common case, decided without the resolver: a letter first, then word characters and
+# inner spaces (no ": " or " #" can occur without ":" or "#").
+_SIMPLE_PLAIN = re.compile(r"[A-Za-z_](?:[A-Za-z0-9_./ -]*[A-Za-z0-9_./-])?\Z")
 
 
 def plain_ok(value: str, flow: bool = False) -> bool:

@@ -28,13 +28,12 @@ from __future__ import annotations
 
 import math
 import re
-from decimal import Decimal
 from typing import Any
 
 from ..cipher import iv_of
 from ..errors import DumpError, InputError, NoDocument
 from ..model import Comment, Mapping, Node, Scalar, Sequence
-from ..values import GoTime, same_value
+from ..values import GoTime, format_float_f, format_float_g, same_value
 
 # -- scanner ------------------------------------------------------------------------------------
 
@@ -333,19 +332,13 @@ def go_quote(s: str) -> str:
 
 
 def go_number(v: float) -> str:
-    """A float as Go's encoding/json writes it."""
+    """A float as Go's encoding/json writes it: the 'f' form, but 'e' below 1e-6 and from 1e21."""
     if math.isnan(v) or math.isinf(v):
         raise DumpError("JSON cannot hold NaN or infinite numbers")
     a = abs(v)
     if a != 0 and (a < 1e-6 or a >= 1e21):
-        d = Decimal(repr(v)).normalize()
-        digits = "".join(map(str, d.as_tuple().digits))
-        exp = d.adjusted()
-        mant = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
-        return f"{'-' if v < 0 else ''}{mant}e{'-' if exp < 0 else '+'}{abs(exp):02d}".replace("e-0", "e-")
-    if v == 0:
-        return "-0" if math.copysign(1.0, v) < 0 else "0"
-    return format(Decimal(repr(v)).normalize(), "f")
+        return format_float_g(v).replace("e-0", "e-")
+    return format_float_f(v)
 
 
 def _value_text(value: Any, spelling: str | None = None) -> str:

@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from ..cipher import ENC_FAST, ENC_RE, is_encrypted_value, iv_of
+from ..cipher import is_encrypted_value, iv_of
 from ..errors import EncryptTreeError, InputError, NoDocument
 from ..model import Comment, Mapping, Node, Scalar, Sequence, to_data
 from ..values import Value, same_value, spelling_is_exact, to_bytes
@@ -324,8 +324,7 @@ class YamlStore:
                         region_end = _block_region_end(text, header_end, end)
                 ref = SRef(start, body, region_end, style, top[3], top[2])
                 if src.startswith("ENC[AES256_GCM,"):
-                    m = ENC_FAST.match(src)
-                    ref.enc = m.group(0) if m else _enc_in_source(text, ref)
+                    ref.enc = src  # as read (a block scalar's keeps its newline); iv_of copes
                 if tag is None:
                     value = resolve_plain(src) if style is None else src
                 else:
@@ -869,22 +868,6 @@ def _blank_lines_after(text: str, pos: int) -> int:
         n += 1
         pos = nl + 1
     return n
-
-
-def _enc_in_source(text: str, ref: SRef) -> str | None:
-    i = text.find("ENC[AES256_GCM,", ref.body, ref.end)
-    if i < 0:
-        return None
-    fast = ENC_FAST.match(text, i, ref.end)
-    if fast:
-        return fast.group(0)
-    m = ENC_RE.match(text, i, ref.end)
-    if not m:
-        return None
-    # the greedy grammar may run to a later "]": cut at the first "]" after "type:"
-    t = text.find("type:", i, ref.end)
-    close = text.find("]", t, ref.end)
-    return text[i:close + 1] if t >= 0 and close >= 0 else None
 
 
 def _hint_matches(hint: str, value: Value) -> bool:
