@@ -72,9 +72,13 @@ def format_float_f(v: float) -> str:
         return "NaN"
     if math.isinf(v):
         return "+Inf" if v > 0 else "-Inf"
-    from decimal import Decimal  # floats are rare; the module costs ~2 ms to import
+    r = repr(v)
+    if "e" not in r:
+        # Python's repr is the shortest round-trip form too, and fixed-point below 1e16
+        return r[:-2] if r.endswith(".0") else r
+    from decimal import Decimal  # only exponent forms need it (and it costs ~2 ms to import)
 
-    return format(Decimal(repr(v)).normalize(), "f")
+    return format(Decimal(r).normalize(), "f")
 
 
 def format_float_g(v: float) -> str:
