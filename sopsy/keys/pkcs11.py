@@ -527,7 +527,9 @@ class Pkcs11Provider:
                 raise KeyUnavailable("the entry was not made for this RSA key (size differs)")
             try:
                 raw = bytes(key.decrypt(blob, mechanism=Mechanism.RSA_X_509))
-            except (px.EncryptedDataInvalid, px.EncryptedDataLenRange):
+            except (px.EncryptedDataInvalid, px.EncryptedDataLenRange, px.GeneralError, px.FunctionFailed):
+                # SoftHSM answers a ciphertext above the key's modulus (someone else's key) with
+                # CKR_GENERAL_ERROR, below it with a wrong padding: both mean "not this key"
                 raise KeyUnavailable("the token's RSA key did not decrypt this entry (wrong key?)") from None
             return oaep_sha256_decode(raw, k)
 
