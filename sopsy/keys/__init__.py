@@ -13,7 +13,7 @@ import importlib
 import time
 from typing import Any, Protocol
 
-from ..errors import UsageError
+from ..errors import KeyUnavailable, UsageError
 from ..metadata import KeyEntry
 
 # key type (as named in the metadata) -> module holding PROVIDER
@@ -79,3 +79,16 @@ def provider(type_name: str) -> KeyProvider:
 
 def created_at() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def enc_bytes(entry: KeyEntry) -> bytes:
+    """The wrapped payload of a KMS-style entry (standard base64 in ``enc``), or KeyUnavailable."""
+    import binascii
+
+    try:
+        blob = binascii.a2b_base64(entry.enc, strict_mode=True)
+    except (binascii.Error, ValueError):
+        raise KeyUnavailable("the enc field is not valid base64") from None
+    if not blob:
+        raise KeyUnavailable("the enc field is empty")
+    return blob

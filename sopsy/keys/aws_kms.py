@@ -11,7 +11,6 @@ boto3 costs ~200 ms to import, so it is imported only when a KMS key is actually
 from __future__ import annotations
 
 import base64
-import binascii
 import os
 import re
 import socket
@@ -19,7 +18,7 @@ from typing import Any
 
 from ..errors import EncryptionContextError, KeyUnavailable, SopsyError, UsageError
 from ..metadata import KeyEntry
-from . import KeySpec, created_at
+from . import KeySpec, created_at, enc_bytes
 
 # Same patterns as sops (kms/keysource.go), so the same ARNs are accepted and rejected.
 ARN_RE = re.compile(r"^arn:aws[\w-]*:kms:(.+):[0-9]+:(key|alias)/.+$")
@@ -186,12 +185,7 @@ class AwsKmsProvider:
         if context is None:
             # sops drops a context with non-string values, so KMS would refuse it there too
             context = {}
-        try:
-            blob = base64.b64decode(entry.enc, validate=True)
-        except (binascii.Error, ValueError):
-            raise KeyUnavailable("the enc field is not valid base64") from None
-        if not blob:
-            raise KeyUnavailable("the enc field is empty")
+        blob = enc_bytes(entry)
         out = self._call(arn, role, profile, "decrypt", KeyId=arn, CiphertextBlob=blob, EncryptionContext=context)
         return bytes(out["Plaintext"])
 

@@ -14,7 +14,6 @@ google-cloud-kms costs ~300 ms to import, so it is imported only when a GCP key 
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import os
 import re
@@ -22,7 +21,7 @@ from typing import Any
 
 from ..errors import KeyUnavailable, SopsyError, UsageError
 from ..metadata import KeyEntry
-from . import KeySpec, created_at
+from . import KeySpec, created_at, enc_bytes
 
 # Same pattern as sops (gcpkms/keysource.go).
 RESOURCE_ID_RE = re.compile(r"^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$")
@@ -204,12 +203,7 @@ class GcpKmsProvider:
         resource_id = str(entry.fields.get("resource_id") or "")
         if not RESOURCE_ID_RE.match(resource_id):
             raise KeyUnavailable(f"no valid resource id found in {resource_id[:160]!r}")
-        try:
-            blob = base64.b64decode(entry.enc, validate=True)
-        except (binascii.Error, ValueError):
-            raise KeyUnavailable("the enc field is not valid base64") from None
-        if not blob:
-            raise KeyUnavailable("the enc field is empty")
+        blob = enc_bytes(entry)
         resp = self._call("decrypt", {"name": resource_id, "ciphertext": blob})
         return bytes(resp.plaintext)
 
