@@ -150,7 +150,20 @@ _line = st.one_of(
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_line, max_size=10), st.sampled_from(["", "\n"]))
 def test_property_round_trip(lines: list[str], eol: str) -> None:
-    text = "\n".join(lines) + eol
+    # a key repeated within one section is refused (see below): keep the first of each
+    seen: set[tuple[int, str]] = set()
+    section = 0
+    kept = []
+    for line in lines:
+        if line.startswith("["):
+            section += 1
+        elif "=" in line:
+            key = (section, line.split("=", 1)[0].strip())
+            if key in seen:
+                continue
+            seen.add(key)
+        kept.append(line)
+    text = "\n".join(kept) + eol
     assert roundtrip(text)[1] == text
 
 
@@ -163,3 +176,14 @@ def test_property_damaged_input_only_sopsy_errors(pos: int, repl: str, truncate:
     damaged = _ENC[:pos] if truncate else _ENC[:pos] + repl + _ENC[pos + 1:]
     with contextlib.suppress(SopsyError):
         core.decrypt_text(STORE, damaged).plaintext()
+
+
+def test_repeated_key_in_a_section_is_refused() -> None:
+    """go-ini keeps only the last of a repeated key, so sops would read other data (and reject
+    the MAC): such a file gets a one-line error instead of an encryption sops misreads."""
+    from sopsy.errors import InputError
+
+    with pytest.raises(InputError) as err:
+        STORE.parse("--module=a\n--module=b\n[s]\nk=1\n")
+    assert "appears twice" in str(err.value) and "\n" not in str(err.value)
+    STORE.parse("[a]\nk=1\n[b]\nk=2\n")  # the same key in two sections is fine

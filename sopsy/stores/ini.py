@@ -129,6 +129,11 @@ class IniStore:
             if in_meta:
                 flat[key] = value.replace("\\n", "\n")
                 continue
+            if any(k == key for k, _ in current):
+                # go-ini (and so sops) keeps only a repeated key's last value: the MAC and the
+                # data sops reads would not be what this file says
+                raise InputError(f"key {key[:60]!r} appears twice in one section on line {i}; "
+                                 "sops keeps only the last value, so the file cannot be encrypted as it is")
             leaf = Scalar(value, ref=_Val(base + vs, ve, text[base + vs:ve], value))
             leaves.append(leaf)
             current.append((key, leaf))
