@@ -60,8 +60,9 @@ def legacy_to_subcommand(args: list[str]) -> list[str]:
     if len(modes) == 1:
         rest = [a for a in args if a not in _LEGACY_MODES]
         return [_LEGACY_MODES[modes[0]], *rest]
-    if not modes and args[-1] and not args[-1].startswith("-"):
-        return ["edit", *args]
+    last = args[-1]
+    if not modes and last and not last.startswith("-") and (os.path.exists(last) or "." in os.path.basename(last)):
+        return ["edit", *args]  # `sops FILE` edits (a new file needs a name with an extension here)
     return args
 
 

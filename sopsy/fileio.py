@@ -61,7 +61,10 @@ def atomic_write(path: str, text: str, mode: int | None = None) -> None:
             mode = 0o644 & ~_umask()
     import tempfile  # not needed on the read-only decrypt path
 
-    fd, tmp = tempfile.mkstemp(prefix=".sopsy-", suffix=".tmp", dir=directory)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".sopsy-", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror}") from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(encode(text))

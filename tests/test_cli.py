@@ -291,3 +291,9 @@ def test_output_to_a_device_writes_through_it(enc_file: Path, tmp_path: Path) ->
     reader.join(10)
     assert r.returncode == 0 and got == [PLAIN.encode()]
     assert stat.S_ISFIFO(fifo.stat().st_mode)
+
+
+def test_output_into_a_missing_directory_is_exit_3(enc_file: Path, tmp_path: Path) -> None:
+    r = run_sopsy("decrypt", "--output", str(tmp_path / "missing" / "out.yaml"), str(enc_file))
+    assert r.returncode == 3 and r.stdout == b""
+    assert len(r.stderr.decode().strip().splitlines()) == 1 and b"Traceback" not in r.stderr
