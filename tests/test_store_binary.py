@@ -23,7 +23,7 @@ from sopsy.stores.binary import STORE
 REPO = Path(__file__).resolve().parent.parent
 SOPS = REPO / ".venv" / "bin" / "sops"
 VECTORS = Path("/work/shared/sops-vectors")
-KEY = REPO / "testdata" / "dotenv_ini_binary_throwaway_age_key.txt"  # throwaway test key
+KEY = REPO / "testdata" / "throwaway_age_key.txt"  # throwaway test key
 A1 = "age1xk7drdl5aurh89q0an3e9jg9ddqv8wevsseh9avl9273azqhqetsl9k7xe"
 OPTS = core.EncryptOptions(key_groups=[[KeySpec("age", A1)]])
 

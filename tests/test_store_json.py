@@ -28,7 +28,7 @@ SOPS = REPO / ".venv" / "bin" / "sops"
 CORPUS = Path("/work/shared/corpus/json")
 VECTORS = Path("/work/shared/sops-vectors")
 # Both throwaway test identities (copied from the sops vectors; they protect nothing).
-KEYS = REPO / "testdata" / "json_store_throwaway_age_keys.txt"
+KEYS = REPO / "testdata" / "throwaway_age_keys_both.txt"
 A1 = "age1xk7drdl5aurh89q0an3e9jg9ddqv8wevsseh9avl9273azqhqetsl9k7xe"
 OPTS = core.EncryptOptions(key_groups=[[KeySpec("age", A1)]])
 JSONC = {"microsoft__TypeScript-Node-Starter__.vscode_launch.json"}  # has // comments

@@ -25,7 +25,7 @@ from sopsy.keys.age import PROVIDER
 from sopsy.stores.tfvars import STORE
 
 ROOT = Path(__file__).resolve().parent.parent
-KEY_FILE = ROOT / "testdata" / "tfvars_throwaway_age_key.txt"  # a throwaway test key, protects nothing
+KEY_FILE = ROOT / "testdata" / "throwaway_age_key.txt"  # a throwaway test key, protects nothing
 CORPUS = Path("/work/shared/corpus/tfvars")
 CORPUS_FILES = sorted(CORPUS.iterdir()) if CORPUS.is_dir() else []
 SOPS = ROOT / ".venv" / "bin" / "sops"
