@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import RECIPIENT, RECIPIENT2, TESTDATA, run_sops, run_sopsy
 
 PLAIN = "# config\ndb:\n  user: admin\n  password: hunter2\nport: 5432\n"

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import RECIPIENT, RECIPIENT2, TESTDATA, run_sops, run_sopsy
 from support.moto_server import create_key, moto_server, sops_env
 

@@ -8,7 +8,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from conftest import RECIPIENT, TESTDATA, run_sops, run_sopsy
 from support import softhsm
 from support.moto_server import create_key, moto_server, sops_env

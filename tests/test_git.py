@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import AGE_KEYS_BOTH, RECIPIENT, run_sops, run_sopsy
 
 SOPSY = f"{sys.executable} -m sopsy"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,6 @@ from hypothesis import strategies as st
 from sopsy import core
 from sopsy.errors import DumpError, SopsyError
 from sopsy.keys import KeySpec
-from sopsy.keys.age import PROVIDER
 from sopsy.model import Mapping, Scalar
 from sopsy.stores.binary import STORE
 
@@ -28,14 +26,6 @@ A1 = "age1xk7drdl5aurh89q0an3e9jg9ddqv8wevsseh9avl9273azqhqetsl9k7xe"
 OPTS = core.EncryptOptions(key_groups=[[KeySpec("age", A1)]])
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _age_env() -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SOPS_AGE_KEY_FILE", str(KEY))
-        mp.delenv("SOPS_AGE_KEY", raising=False)
-        PROVIDER._identities = None
-        yield
-    PROVIDER._identities = None
 
 
 def as_text(data: bytes) -> str:

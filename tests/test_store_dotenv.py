@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,6 @@ from hypothesis import strategies as st
 from sopsy import core
 from sopsy.errors import AlreadyEncrypted, SopsyError
 from sopsy.keys import KeySpec
-from sopsy.keys.age import PROVIDER
 from sopsy.model import to_data
 from sopsy.stores.dotenv import STORE, dotenv_environment
 
@@ -33,15 +31,6 @@ OPTS = core.EncryptOptions(key_groups=[[KeySpec("age", A1)]])
 SOPS_CANNOT_PARSE = {"dotenvx__dotenvx__tests_.env.multiline", "joho__godotenv__fixtures_quoted.env"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _age_env() -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SOPS_AGE_KEY_FILE", str(KEY))
-        mp.delenv("SOPS_AGE_KEY", raising=False)
-        mp.setenv("SOPS_DISABLE_VERSION_CHECK", "1")
-        PROVIDER._identities = None
-        yield
-    PROVIDER._identities = None
 
 
 def read(path: Path) -> str:

@@ -8,7 +8,6 @@ import json
 import os
 import random
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,6 @@ from hypothesis import strategies as st
 from sopsy import core
 from sopsy.errors import SopsyError
 from sopsy.keys import KeySpec
-from sopsy.keys.age import PROVIDER
 from sopsy.model import to_data
 from sopsy.stores.ini import STORE
 
@@ -53,14 +51,6 @@ foo = bar
 """
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _age_env() -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SOPS_AGE_KEY_FILE", str(KEY))
-        mp.delenv("SOPS_AGE_KEY", raising=False)
-        PROVIDER._identities = None
-        yield
-    PROVIDER._identities = None
 
 
 def sops(*args: str) -> subprocess.CompletedProcess[bytes]:

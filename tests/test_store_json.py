@@ -8,7 +8,6 @@ import os
 import re
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,6 @@ from hypothesis import strategies as st
 from sopsy import core
 from sopsy.errors import InputError, NoDocument, SopsyError
 from sopsy.keys import KeySpec
-from sopsy.keys.age import PROVIDER
 from sopsy.model import Mapping, from_data
 from sopsy.stores.json import STORE, go_number, go_quote
 
@@ -35,15 +33,6 @@ JSONC = {"microsoft__TypeScript-Node-Starter__.vscode_launch.json"}  # has // co
 NOT_AN_OBJECT = {"miloyip__nativejson-benchmark__data_jsonchecker_pass01.json"}  # top-level array
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _age_env() -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SOPS_AGE_KEY_FILE", str(KEYS))
-        mp.delenv("SOPS_AGE_KEY", raising=False)
-        mp.setenv("SOPS_DISABLE_VERSION_CHECK", "1")
-        PROVIDER._identities = None
-        yield
-    PROVIDER._identities = None
 
 
 def read(path: Path) -> str:

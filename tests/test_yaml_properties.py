@@ -6,10 +6,10 @@ from __future__ import annotations
 import math
 
 import yaml
+from conftest import RECIPIENT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import RECIPIENT
 from sopsy import core
 from sopsy.errors import SopsyError
 from sopsy.keys import KeySpec

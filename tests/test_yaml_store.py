@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import CORPUS, RECIPIENT, VECTORS, need_shared, run_sops, run_sopsy
+
 from sopsy import core
 from sopsy.errors import EncryptTreeError, InputError, SopsyError
 from sopsy.keys import KeySpec
