@@ -273,3 +273,25 @@ def test_comment_rules_pick_the_same_values_as_sops(flag: str, tmp_path: Path) -
     assert encrypted_paths(ours.stdout.decode()) == encrypted_paths(theirs.stdout.decode())
     back = run_sops("decrypt", "--input-type", "yaml", "--output-type", "json", "/dev/stdin", input=ours.stdout)
     assert back.returncode == 0 and json.loads(back.stdout)["last"] == "seven"
+
+
+def test_keys_sopsy_cannot_use_are_skipped_and_reported(tmp_path: Path) -> None:
+    """A sops file that also has PGP/Vault/Azure keys opens through its age key; with only
+    keys sopsy cannot use, exit 128 names each key and why."""
+    need_shared()
+    enc = (VECTORS / "enc.yaml").read_text()
+    pgp = ("    pgp:\n        - created_at: \"2026-11-22T02:33:26Z\"\n          enc: |-\n"
+           "            -----BEGIN PGP MESSAGE-----\n            x\n            -----END PGP MESSAGE-----\n"
+           "          fp: 0123456789ABCDEF0123456789ABCDEF01234567\n")
+    with_pgp = enc.replace("    unencrypted_suffix:", pgp + "    unencrypted_suffix:")
+    f = tmp_path / "mixed.yaml"
+    f.write_text(with_pgp)
+    ours, theirs = run_sopsy("decrypt", str(f)), run_sops("decrypt", str(f))
+    assert ours.returncode == 0 == theirs.returncode
+    assert _all_docs(ours.stdout.decode()) == _all_docs(theirs.stdout.decode())
+    only_pgp = re.sub(r"    age:\n(?:        .*\n|            .*\n)+", "", with_pgp)
+    g = tmp_path / "pgp-only.yaml"
+    g.write_text(only_pgp)
+    r = run_sopsy("decrypt", str(g))
+    assert r.returncode == 128 and r.stdout == b""
+    assert "pgp 0123456789ABCDEF0123456789ABCDEF01234567: sopsy cannot use pgp keys" in r.stderr.decode()
