@@ -35,20 +35,15 @@ class Opened:
     """A decrypted file: the parsed tree (plaintext values), its metadata and the data key."""
 
     def __init__(self, store: Store, parsed: ParsedFile, metadata: Metadata, cipher: ValueCipher,
-                 hints: dict[str, Any] | None = None, mac_ok: bool = True) -> None:
+                 hints: dict[str, Any] | None = None) -> None:
         self.store = store
         self.parsed = parsed
         self.metadata = metadata
         self.cipher = cipher
         self.hints: dict[str, Any] = hints if hints is not None else {}
-        self.mac_ok = mac_ok
 
     def plaintext(self) -> str:
         return self.store.render(self.parsed, None, self.hints)
-
-
-def is_encrypted(parsed: ParsedFile) -> bool:
-    return parsed.metadata is not None
 
 
 def encrypt_parsed(store: Store, parsed: ParsedFile, opts: EncryptOptions,
@@ -95,7 +90,6 @@ def open_parsed(store: Store, parsed: ParsedFile, ignore_mac: bool = False,
     computed = engine.decrypt_documents(parsed.documents, cipher, matcher, meta.mac_only_encrypted,
                                         on_comment=lambda leaf, text: comments.append((leaf, text)))
     _comments_to_nodes(parsed, comments)
-    mac_ok = True
     if not ignore_mac:
         if not meta.mac:
             raise MacMismatch("the file has no MAC")
@@ -118,7 +112,7 @@ def open_parsed(store: Store, parsed: ParsedFile, ignore_mac: bool = False,
                     hints = loaded
             except ValueError:
                 hints = {}
-    return Opened(store, parsed, meta, cipher, hints, mac_ok)
+    return Opened(store, parsed, meta, cipher, hints)
 
 
 def _comments_to_nodes(parsed: ParsedFile, comments: list[tuple[Scalar, str]]) -> None:

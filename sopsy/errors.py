@@ -39,10 +39,6 @@ class EncryptionContextError(SopsyError):
     exit_code = 6
 
 
-class SetFormatError(SopsyError):
-    exit_code = 7
-
-
 class ConflictingParameters(SopsyError):
     exit_code = 8
 

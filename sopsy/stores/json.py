@@ -126,9 +126,6 @@ class ParsedJson:
         self.close = close  # position of the top-level "}"
 
 
-# A scalar's ref: (start, end, value as parsed); the value tells whether the leaf changed.
-ScalarRef = tuple[int, int, Any]
-
 
 def _fail(text: str, pos: int, what: str) -> InputError:
     return InputError(f"invalid JSON at {_line_col(text, pos)}: {what}")
