@@ -9,7 +9,7 @@ from typing import Any
 
 from . import core
 from .errors import AlreadyEncrypted, ConflictingParameters, NoFile, UsageError
-from .fileio import atomic_write, read_text, write_stdout
+from .fileio import atomic_write, interactive, read_text, write_stdout
 from .keys import KeySpec
 from .model import Scalar, to_data
 from .rules import CryptRule
@@ -260,7 +260,7 @@ def updatekeys(path: str, *, yes: bool = False, input_type: str | None = None, c
         for t, ident in sorted(before - after):
             print(f"{path}: group {gi}: - {t} {ident}", file=sys.stderr)
     if not yes:
-        ask = confirm or (lambda: sys.stdin.isatty() and input("Apply these changes? [y/N] ").strip().lower() == "y")
+        ask = confirm or (lambda: interactive() and input("Apply these changes? [y/N] ").strip().lower() == "y")
         if not ask():
             print(f"{path}: left unchanged", file=sys.stderr)
             return False

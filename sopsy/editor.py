@@ -21,7 +21,7 @@ from types import FrameType
 from . import core
 from .commands import KeyOptions, encrypt_options, stores_for
 from .errors import NoEditor, NotModified, SopsyError, UsageError
-from .fileio import atomic_write, read_text
+from .fileio import atomic_write, interactive, read_text
 
 EXAMPLES = {
     "yaml": "# sopsy: values you write here are encrypted when you save\nexample_key: example_value\n",
@@ -109,7 +109,7 @@ def edit(path: str, keys: KeyOptions, *, input_type: str | None = None, ignore_m
                     result = core.encrypt_text(store, edited, new_opts)
                 break
             except SopsyError as exc:
-                if not sys.stdin.isatty():
+                if not interactive():
                     raise
                 # keep the user's edit: show the problem and reopen the same temp file
                 print(f"sopsy: {exc}", file=sys.stderr)

@@ -103,3 +103,11 @@ def write_stdout(text: str) -> None:
         with contextlib.suppress(OSError):
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
+
+
+def interactive() -> bool:
+    """Whether a person can answer a prompt (stdin is a terminal; it may also be closed)."""
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except (ValueError, OSError):
+        return False

@@ -8,6 +8,7 @@ import sys
 import pyrage
 
 from ..errors import KeyUnavailable, UsageError
+from ..fileio import interactive
 from ..metadata import KeyEntry
 from . import KeySpec
 
@@ -62,7 +63,7 @@ def _identities_from_text(text: str, origin: str) -> list[object]:
 
 
 def _decrypt_passphrase_file(data: bytes, origin: str) -> str:
-    if not sys.stdin.isatty():
+    if not interactive():
         raise UsageError(f"{origin} is passphrase-protected and no terminal is available to ask for it")
     import getpass
 

@@ -25,7 +25,6 @@ import hashlib
 import hmac
 import os
 import re
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from ..errors import KeyUnavailable, UsageError
+from ..fileio import interactive
 from ..metadata import KeyEntry
 from . import KeySpec, created_at
 
@@ -360,7 +360,7 @@ class Pkcs11Provider:
         env = os.environ.get(ENV_PIN)
         if env is not None:
             return env, ENV_PIN
-        if sys.stdin.isatty():
+        if interactive():
             return getpass.getpass(f"PIN for PKCS#11 token {token.label}: "), "the prompt"
         raise KeyUnavailable(f"token {uri.token_label()} needs a PIN: use pin-source= in the URI, "
                              f"{ENV_PIN}, or run on a terminal")
