@@ -177,3 +177,10 @@ def test_repeated_key_in_a_section_is_refused() -> None:
         STORE.parse("--module=a\n--module=b\n[s]\nk=1\n")
     assert "appears twice" in str(err.value) and "\n" not in str(err.value)
     STORE.parse("[a]\nk=1\n[b]\nk=2\n")  # the same key in two sections is fine
+
+
+@pytest.mark.parametrize("text", ['[x]\nb="""m\nn"""%', '[x]\nb=`m`  junk\r\n', '[x]\nb="""mn"""%\n'])
+def test_text_after_a_closing_quote_survives(text: str) -> None:
+    """go-ini ignores what follows a closing backtick or triple quote; sopsy keeps its bytes
+    (found by fuzzing: it used to be dropped on decrypt)."""
+    assert roundtrip(text)[1] == text

@@ -184,7 +184,8 @@ class IniStore:
         if q:
             close = s.rfind(q, len(q))
             if close >= 0:
-                return s[len(q):close], start, base + start + close + len(q), i + 1
+                # go-ini ignores what follows the closing quote; it stays part of the spelling
+                return s[len(q):close], start, base + len(line.rstrip("\r")), i + 1
             parts = [s[len(q):]]
             j = i + 1
             while j < len(lines):
@@ -192,7 +193,7 @@ class IniStore:
                 p = nxt.rfind(q)
                 if p >= 0:
                     parts.append(nxt[:p])
-                    return "\n".join(parts), start, offs[j] + p + len(q), j + 1
+                    return "\n".join(parts), start, offs[j] + len(nxt.rstrip("\r")), j + 1
                 parts.append(nxt)
                 j += 1
             raise InputError(f"unclosed {q} quote in the value on line {i + 1}")
