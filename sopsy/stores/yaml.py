@@ -55,6 +55,7 @@ _DocStart = yaml.DocumentStartEvent
 _DocEnd = yaml.DocumentEndEvent
 
 _STR_TAG = "tag:yaml.org,2002:str"
+_ODD_BREAKS = re.compile("[\x85\u2028\u2029]")
 # first characters of plain scalars that may resolve to something other than a string
 _MAYBE_TYPED = frozenset("+-.0123456789~nNtTfF") | {""}
 _PROP_TOKEN = re.compile(r"[&!]\S*")
@@ -187,6 +188,11 @@ class YamlStore:
         return parsed
 
     def _parse(self, parsed: ParsedYaml) -> None:
+        if _ODD_BREAKS.search(parsed.text):
+            # libyaml (YAML 1.1) reads NEL/LS/PS as line breaks, YAML 1.2 readers such as
+            # go-yaml do not: the same file would mean different data to sopsy and sops
+            raise InputError("the file contains a raw U+0085/U+2028/U+2029 character, which YAML "
+                             "parsers read differently; write it escaped in a double-quoted string")
         if parsed.text.startswith("\ufeff"):
             # libyaml leaves a leading byte-order mark out of its marks (the pure parser counts
             # it, as Python's string indexes do): splicing needs the pure parser's marks
@@ -843,7 +849,9 @@ def _content_indent(text: str, header_end: int, end: int, parent: int) -> int:
             n = len(line) - len(line.lstrip(" "))
             best = n if best is None else min(best, n)
         pos = line_end + 1
-    return best if best is not None else parent + 2
+    # never at or left of the owner's column (possible only with exotic line breaks such as
+    # NEL, which libyaml honours and str.split("\n") does not)
+    return max(best, parent + 1) if best is not None else parent + 2
 
 
 def _blank_text_after(text: str, pos: int) -> str:
