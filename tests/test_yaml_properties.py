@@ -42,7 +42,7 @@ def _same(a: object, b: object) -> bool:
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(doc=_docs, flow=st.sampled_from([False, True, None]), indent=st.sampled_from([2, 4]),
-       width=st.sampled_from([20, 80]), style=st.sampled_from([None, '"', "'", "|"]),
+       width=st.sampled_from([20, 80]), style=st.sampled_from([None, '"', "'", "|", ">"]),
        crlf=st.booleans())
 def test_generated_documents_round_trip_byte_exact(doc: dict[str, object], flow: bool | None, indent: int,
                                                    width: int, style: str | None, crlf: bool) -> None:
@@ -63,3 +63,19 @@ def test_generated_documents_round_trip_byte_exact(doc: dict[str, object], flow:
     assert opened.plaintext() == src
     # the encrypted file is still YAML holding the same keys
     assert list(yaml.safe_load(enc).keys())[:-1] == list(yaml.safe_load(src).keys())
+
+
+def test_found_cases_stay_fixed() -> None:
+    """Documents the property test once found broken, written out so they stay covered:
+    a nested `|2-` block (its hint must be checked at its own indentation) and a raw NEL
+    (libyaml and go-yaml disagree on it: refused)."""
+    src = yaml.safe_dump({"0": {"0": "\n0"}}, default_flow_style=False, indent=2, default_style="|")
+    assert "|2-" in src
+    assert core.decrypt_text(STORE, core.encrypt_text(STORE, src, OPTS)).plaintext() == src
+    nel = yaml.safe_dump({"0": "\x85"}, default_style="|", allow_unicode=True)
+    try:
+        core.encrypt_text(STORE, nel, OPTS)
+    except SopsyError as exc:
+        assert "U+0085" in str(exc)
+    else:
+        raise AssertionError("a raw NEL was accepted")

@@ -584,7 +584,7 @@ class YamlStore:
                 target = doc.anchors.get(hint[1:])
                 if isinstance(target, Scalar) and target is not leaf and same_value(target.value, leaf.value):
                     rep = hint
-            elif _hint_matches(hint + _blank_text_after(text, ref.end), leaf.value):
+            elif _hint_matches(hint + _blank_text_after(text, ref.end), leaf.value, ref.indent):
                 rep = hint
         if rep is None:
             if ref.style is None and ref.start == ref.body:  # the common case, without a _Form
@@ -878,13 +878,17 @@ def _blank_lines_after(text: str, pos: int) -> int:
     return n
 
 
-def _hint_matches(hint: str, value: Value) -> bool:
-    """Whether a stored spelling reads back as the decrypted value (a hint never changes data)."""
+def _hint_matches(hint: str, value: Value, indent: int = 0) -> bool:
+    """Whether a stored spelling reads back as the decrypted value (a hint never changes data).
+
+    It is read after a key at its owner's column, so that block scalars with an indentation
+    indicator (``|2-``) mean what they meant in place."""
+    hint = " " * indent + "k: " + hint
     try:
-        events = list(yaml.parse("k: " + hint, Loader=yaml.CSafeLoader))
+        events = list(yaml.parse(hint, Loader=yaml.CSafeLoader))
     except yaml.YAMLError:
         try:  # libyaml rejects a few valid spellings (tabs in block indentation)
-            events = list(yaml.parse("k: " + hint, Loader=yaml.SafeLoader))
+            events = list(yaml.parse(hint, Loader=yaml.SafeLoader))
         except yaml.YAMLError:
             return False
     scalars = [e for e in events if isinstance(e, yaml.ScalarEvent)]
