@@ -115,7 +115,7 @@ class Metadata:
         version = d.get("version")
         if not isinstance(version, str):
             raise InputError("the sops metadata has no version string (files from sops 1.x are not supported)")
-        lastmodified = d.get("lastmodified")
+        lastmodified = _time_text(d.get("lastmodified"))
         if not isinstance(lastmodified, str):
             raise InputError("the sops metadata has no lastmodified time")
         mac_aad(lastmodified)  # validates
@@ -162,13 +162,22 @@ def _entries_of(d: dict[str, Any]) -> list[KeyEntry]:
         if isinstance(items, list):
             for item in items:
                 if isinstance(item, dict):
-                    created = item.get("created_at")
+                    created = _time_text(item.get("created_at"))
+                    if created is not None:
+                        item = {**item, "created_at": created}
                     if created is not None and t != "age":
                         if not isinstance(created, str):
                             raise InputError(f"a {t} key has an invalid created_at")
                         mac_aad(created)
                     entries.append(KeyEntry(t, {str(k): v for k, v in item.items()}))
     return entries
+
+
+def _time_text(value: Any) -> Any:
+    """A time a YAML file wrote unquoted reads as a timestamp; sops reads its text (RFC 3339)."""
+    from .values import GoTime
+
+    return value.text if isinstance(value, GoTime) else value
 
 
 _TS = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})[Tt]([0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.[0-9]+)?(Z|z|[+-][0-9]{2}:[0-9]{2})\Z")

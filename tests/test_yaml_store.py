@@ -295,3 +295,15 @@ def test_keys_sopsy_cannot_use_are_skipped_and_reported(tmp_path: Path) -> None:
     r = run_sopsy("decrypt", str(g))
     assert r.returncode == 128 and r.stdout == b""
     assert "pgp 0123456789ABCDEF0123456789ABCDEF01234567: sopsy cannot use pgp keys" in r.stderr.decode()
+
+
+def test_unquoted_times_in_metadata_are_read_as_sops_reads_them(tmp_path: Path) -> None:
+    """Hand-edited or old files may write `lastmodified: 2026-...Z` unquoted (a YAML timestamp)."""
+    need_shared()
+    enc = re.sub(r'lastmodified: "([^"]+)"', r"lastmodified: \1", (VECTORS / "enc.yaml").read_text())
+    assert 'lastmodified: "' not in enc
+    f = tmp_path / "unquoted.yaml"
+    f.write_text(enc)
+    ours, theirs = run_sopsy("decrypt", str(f)), run_sops("decrypt", str(f))
+    assert ours.returncode == 0 == theirs.returncode
+    assert _all_docs(ours.stdout.decode()) == _all_docs(theirs.stdout.decode())
