@@ -535,12 +535,23 @@ class YamlStore:
     def _collect_edits(self, node: Node, text: str, edits: list[tuple[int, int, str]], alias_ids: set[int],
                        hints: dict[str, Any], doc: DocInfo) -> None:
         items = node.items if isinstance(node, (Mapping, Sequence)) else []
+        is_map = type(node) is Mapping
+        append = edits.append
         for item in items:
-            child = item[1] if isinstance(item, tuple) else item
-            if id(child) in alias_ids:
+            child: Node = item[1] if is_map else item  # type: ignore[index,assignment]
+            if alias_ids and id(child) in alias_ids:
                 continue
-            if isinstance(child, Scalar):
-                self._scalar_edit(child, text, edits, hints, doc)
+            if type(child) is Scalar:
+                ref = child.ref
+                # the common decrypt case, inlined: a plain value that was ENC in the source,
+                # no layout hints to consult (files sops wrote, or sopsy files needing none)
+                if (not hints and child.enc is None and type(ref) is SRef and ref.enc is not None
+                        and ref.style is None and ref.start == ref.body):
+                    v = child.value
+                    append((ref.start, ref.end, scalar_text(v, ref.indent + 2, ref.flow) if type(v) is str
+                            else typed_text(v, child.spelling)))
+                else:
+                    self._scalar_edit(child, text, edits, hints, doc)
             elif isinstance(child, Comment):
                 self._comment_edit(child, text, edits)
             else:
