@@ -193,10 +193,14 @@ class ConnectProxy:
                     if not ready:
                         return
                     for s in ready:
-                        data = s.recv(65536)
+                        try:
+                            data = s.recv(65536)
+                            if data:
+                                peers[s].sendall(data)
+                        except OSError:  # either side hung up hard (gRPC does): the tunnel ends
+                            data = b""
                         if not data:
                             return
-                        peers[s].sendall(data)
 
     def close(self) -> None:
         self._closed = True
