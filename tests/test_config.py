@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import sops_binary
 
 from sopsy.config import ConfigError, CreationRule, find_config, load_rule, match_path
 from sopsy.errors import ConflictingParameters, UsageError
@@ -17,7 +18,7 @@ from sopsy.rules import RULE_NAMES, CryptRule
 A1 = "age1xk7drdl5aurh89q0an3e9jg9ddqv8wevsseh9avl9273azqhqetsl9k7xe"
 A2 = "age1ujce3d0mtfr6gqs5ufrk2gc3ag2l7y473cvd7536vfnetf9a3sus7gdsgt"
 REPO = Path(__file__).resolve().parent.parent
-SOPS = REPO / ".venv" / "bin" / "sops"
+SOPS = Path(sops_binary())  # the real sops from sops-binary, found next to this Python
 
 
 def write(path: Path, text: str) -> Path:

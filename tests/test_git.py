@@ -54,6 +54,17 @@ def _edit(repo: Path, old: str, new: str) -> None:
     f.write_text(core.reencrypt(o, opened.replace(old, new)))
 
 
+def _merge_diverged(repo: Path, theirs: tuple[str, str], ours: tuple[str, str]) -> subprocess.CompletedProcess[str]:
+    """Change one value on a branch and another on main, then merge the branch into main."""
+    git(repo, "checkout", "-q", "-b", "feature")
+    _edit(repo, *theirs)
+    git(repo, "commit", "-q", "-am", "theirs")
+    git(repo, "checkout", "-q", "main")
+    _edit(repo, *ours)
+    git(repo, "commit", "-q", "-am", "ours")
+    return git(repo, "merge", "-q", "feature", "-m", "merge", check=False)
+
+
 def test_textconv_diff_shows_the_one_changed_value(repo: Path) -> None:
     _edit(repo, "hunter2", "correct-horse")
     diff = git(repo, "diff").stdout
@@ -66,13 +77,7 @@ def test_textconv_diff_shows_the_one_changed_value(repo: Path) -> None:
 
 
 def test_merge_driver_merges_changes_to_different_values(repo: Path) -> None:
-    git(repo, "checkout", "-q", "-b", "feature")
-    _edit(repo, "token: abc", "token: xyz")
-    git(repo, "commit", "-q", "-am", "rotate token")
-    git(repo, "checkout", "-q", "main")
-    _edit(repo, "port: 5432", "port: 6543")
-    git(repo, "commit", "-q", "-am", "move port")
-    r = git(repo, "merge", "-q", "feature", "-m", "merge", check=False)
+    r = _merge_diverged(repo, theirs=("token: abc", "token: xyz"), ours=("port: 5432", "port: 6543"))
     assert r.returncode == 0, r.stdout + r.stderr
     f = repo / "secrets.yaml"
     out = run_sopsy("decrypt", str(f))
@@ -84,13 +89,7 @@ def test_merge_driver_merges_changes_to_different_values(repo: Path) -> None:
 
 
 def test_merge_conflict_keeps_ours_and_writes_no_plaintext(repo: Path) -> None:
-    git(repo, "checkout", "-q", "-b", "feature")
-    _edit(repo, "hunter2", "theirs-secret")
-    git(repo, "commit", "-q", "-am", "theirs")
-    git(repo, "checkout", "-q", "main")
-    _edit(repo, "hunter2", "ours-secret")
-    git(repo, "commit", "-q", "-am", "ours")
-    r = git(repo, "merge", "-q", "feature", "-m", "merge", check=False)
+    r = _merge_diverged(repo, theirs=("hunter2", "theirs-secret"), ours=("hunter2", "ours-secret"))
     assert r.returncode != 0
     text = (repo / "secrets.yaml").read_text()
     assert "ours-secret" not in text and "theirs-secret" not in text and "<<<<<<<" not in text

@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import CORPUS as SHARED_CORPUS
+from conftest import VECTORS, sops_binary
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,9 +23,8 @@ from sopsy.model import to_data
 from sopsy.stores.dotenv import STORE, dotenv_environment
 
 REPO = Path(__file__).resolve().parent.parent
-SOPS = REPO / ".venv" / "bin" / "sops"
-CORPUS = Path("/work/shared/corpus/dotenv")
-VECTORS = Path("/work/shared/sops-vectors")
+SOPS = Path(sops_binary())  # the real sops from sops-binary, found next to this Python
+CORPUS = SHARED_CORPUS / "dotenv"
 KEY = REPO / "testdata" / "throwaway_age_key.txt"  # throwaway test key
 A1 = "age1xk7drdl5aurh89q0an3e9jg9ddqv8wevsseh9avl9273azqhqetsl9k7xe"
 OPTS = core.EncryptOptions(key_groups=[[KeySpec("age", A1)]])

