@@ -2,9 +2,15 @@
 # Install everything the tests need (system packages too) and run lint, types and tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v softhsm2-util >/dev/null 2>&1; then
+# SoftHSM2 for the PKCS#11 tests; OpenSSL's headers and a C compiler for the native accelerator
+need=""
+command -v softhsm2-util >/dev/null 2>&1 || need="$need softhsm2"
+[ -f /usr/include/openssl/evp.h ] || need="$need libssl-dev"
+command -v gcc >/dev/null 2>&1 || need="$need gcc"
+if [ -n "$need" ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
-  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq softhsm2 >/dev/null
+  # shellcheck disable=SC2086
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq $need >/dev/null
 fi
 python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip >/dev/null 2>&1 || true

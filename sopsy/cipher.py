@@ -13,15 +13,18 @@ from typing import Any
 
 from .errors import DecryptTreeError
 
-try:  # The public import drags in the whole ciphers package (~20 ms); the class itself lives in the
-    # Rust binding. Start-up time matters for `git diff`, which runs us once per file.
-    from cryptography.hazmat.bindings._rust import openssl as _rust_openssl
 
-    AESGCM: Any = _rust_openssl.aead.AESGCM
-except (ImportError, AttributeError):  # pragma: no cover - other cryptography layouts
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+def _aesgcm_class() -> Any:
+    """cryptography's AESGCM, imported on first use: the native fast path never needs it."""
+    try:  # The public import drags in the whole ciphers package (~20 ms); the class itself lives
+        # in the Rust binding. Start-up time matters for `git diff`, which runs us once per file.
+        from cryptography.hazmat.bindings._rust import openssl as _rust_openssl
 
-from cryptography.exceptions import InvalidTag
+        return _rust_openssl.aead.AESGCM
+    except (ImportError, AttributeError):  # pragma: no cover - other cryptography layouts
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        return AESGCM
 
 _b64 = binascii.b2a_base64  # base64.b64encode is a Python wrapper around it
 _a2b = binascii.a2b_base64
@@ -67,7 +70,10 @@ class ValueCipher:
         if len(data_key) != 32:
             raise ValueError("the data key must be 32 bytes")
         self.data_key = data_key
-        self._aead = AESGCM(data_key)
+        from cryptography.exceptions import InvalidTag
+
+        self._aead = _aesgcm_class()(data_key)
+        self._invalid_tag = InvalidTag
         self.stash: dict[tuple[bytes, bytes, str], bytes] = {}
 
     def encrypt(self, plaintext: bytes, aad: bytes, type_tag: str, fresh_iv: bool = False) -> str:
@@ -88,7 +94,7 @@ class ValueCipher:
         data, iv, tag, type_tag = parse_enc(enc)
         try:
             plaintext = self._aead.decrypt(iv, data + tag, aad)
-        except InvalidTag:
+        except self._invalid_tag:
             raise DecryptTreeError("a value failed authentication (wrong key, or the file was altered)") from None
         except ValueError:
             raise DecryptTreeError("a value has an invalid IV") from None

@@ -9,7 +9,7 @@ from typing import Any
 
 from . import core
 from .errors import AlreadyEncrypted, ConflictingParameters, NoFile, UsageError
-from .fileio import atomic_write, interactive, read_text, write_stdout
+from .fileio import atomic_write, decode, interactive, read_bytes, read_text, write_stdout
 from .keys import KeySpec
 from .model import Scalar, to_data
 from .rules import CryptRule
@@ -21,7 +21,7 @@ def stores_for(path: str | None, input_type: str | None, output_type: str | None
     return get_store(in_name), get_store(output_type or in_name)
 
 
-def _emit(text: str, output: str | None, in_place_path: str | None) -> None:
+def _emit(text: str | bytes, output: str | None, in_place_path: str | None) -> None:
     if in_place_path:
         atomic_write(in_place_path, text)
     elif output:
@@ -44,7 +44,14 @@ def decrypt(path: str | None, *, input_type: str | None = None, output_type: str
             output: str | None = None, decryption_order: str | None = None) -> None:
     _check_io(path, in_place, output)
     in_store, out_store = stores_for(path, input_type, output_type)
-    opened = core.decrypt_text(in_store, read_text(path), ignore_mac, decryption_order)
+    raw = read_bytes(path)
+    data_key = None
+    if extract is None and out_store is in_store:
+        plain, data_key = core.decrypt_fast(in_store, raw, ignore_mac, decryption_order)
+        if plain is not None:
+            _emit(plain, output, path if in_place else None)
+            return
+    opened = core.decrypt_text(in_store, decode(raw), ignore_mac, decryption_order, data_key)
     if extract is not None:
         from .treepath import lookup, parse_path
 

@@ -11,12 +11,12 @@ from typing import Any
 
 from . import SOPS_FORMAT_VERSION, datakey, engine
 from .cipher import ValueCipher
-from .errors import AlreadyEncrypted, DecryptTreeError, MacMismatch, MetadataNotFound
+from .errors import AlreadyEncrypted, DecryptTreeError, MacMismatch, MetadataNotFound, SopsyError
 from .keys import KeySpec
 from .metadata import Metadata, mac_aad, now_rfc3339
 from .model import Comment, Scalar
 from .rules import DEFAULT_RULE, CryptRule, Matcher
-from .stores import ParsedFile, Store
+from .stores import ParsedFile, Store, native
 
 LAYOUT_FIELD = "sopsy_layout"  # encrypted spelling hints (a sopsy extension; sops ignores it)
 LAYOUT_AAD = b"sopsy_layout:"
@@ -79,12 +79,13 @@ def encrypt_text(store: Store, text: str, opts: EncryptOptions) -> str:
 
 
 def open_parsed(store: Store, parsed: ParsedFile, ignore_mac: bool = False,
-                decryption_order: str | None = None) -> Opened:
-    """Recover the data key, decrypt every value and check the MAC before anything is shown."""
+                decryption_order: str | None = None, data_key: bytes | None = None) -> Opened:
+    """Recover the data key (unless given), decrypt every value and check the MAC before
+    anything is shown."""
     if parsed.metadata is None:
         raise MetadataNotFound("sops metadata not found")
     meta = Metadata.from_dict(parsed.metadata)
-    cipher = ValueCipher(datakey.recover(meta, decryption_order))
+    cipher = ValueCipher(data_key if data_key is not None else datakey.recover(meta, decryption_order))
     matcher = Matcher(meta.crypt_rule)
     comments: list[tuple[Scalar, str]] = []
     computed = engine.decrypt_documents(parsed.documents, cipher, matcher, meta.mac_only_encrypted,
@@ -137,8 +138,49 @@ def _comments_to_nodes(parsed: ParsedFile, comments: list[tuple[Scalar, str]]) -
         fix(doc)
 
 
-def decrypt_text(store: Store, text: str, ignore_mac: bool = False, decryption_order: str | None = None) -> Opened:
-    return open_parsed(store, store.parse(text), ignore_mac, decryption_order)
+def decrypt_text(store: Store, text: str, ignore_mac: bool = False, decryption_order: str | None = None,
+                 data_key: bytes | None = None) -> Opened:
+    return open_parsed(store, store.parse(text), ignore_mac, decryption_order, data_key)
+
+
+_SUFFIX_RULES = ("unencrypted_suffix", "encrypted_suffix")
+
+
+def decrypt_fast(store: Store, data: bytes, ignore_mac: bool = False,
+                 decryption_order: str | None = None) -> tuple[bytes | None, bytes | None]:
+    """The plaintext file by the store's native whole-file path, when it has one and the file
+    is in the common form it handles: ``(plaintext, data key)``. Otherwise ``(None, data key or
+    None)``: the caller runs :func:`decrypt_text`, handing it the data key if one was already
+    recovered (so nobody is asked for a passphrase twice). Everything the fast path declines
+    (a layout-hint blob, regex or comment rules, a value that fails authentication, a MAC that
+    does not match) goes the ordinary way, which gives the same output or the proper error."""
+    scan_fn = getattr(store, "fast_scan", None)
+    scan = scan_fn(data) if scan_fn is not None else None
+    if scan is None or LAYOUT_FIELD in scan.metadata:
+        return None, None
+    try:
+        meta = Metadata.from_dict(scan.metadata)
+    except SopsyError:
+        return None, None
+    rule = meta.crypt_rule or CryptRule(*DEFAULT_RULE)
+    if rule.name not in _SUFFIX_RULES or (not ignore_mac and not meta.mac):
+        return None, None
+    data_key = datakey.recover(meta, decryption_order)
+    prefix = engine.MAC_ONLY_ENCRYPTED_PREFIX if meta.mac_only_encrypted else b""
+    got = scan.decrypt(data_key, rule.value.encode("utf-8", "surrogateescape"), rule.name == "encrypted_suffix",
+                       meta.mac_only_encrypted, prefix)
+    if got is None:
+        return None, data_key
+    plaintext, computed = got
+    if not ignore_mac:
+        mod = native()
+        try:
+            stored = mod.decrypt_value(data_key, meta.mac.encode(), mac_aad(meta.lastmodified)) if mod else None
+        except SopsyError:
+            stored = None
+        if stored is None or stored[0].decode("ascii", "replace") != computed:
+            return None, data_key
+    return plaintext, data_key
 
 
 def reencrypt(opened: Opened, new_text: str, store: Store | None = None) -> str:

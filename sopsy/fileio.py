@@ -14,6 +14,14 @@ from .errors import InputError, NoFile, OutputError
 
 
 def read_text(path: str | None) -> str:
+    return decode(read_bytes(path))
+
+
+def decode(data: bytes) -> str:
+    return data.decode("utf-8", "surrogateescape")
+
+
+def read_bytes(path: str | None) -> bytes:
     if path is None or path == "-":
         data = sys.stdin.buffer.read()
     else:
@@ -26,14 +34,14 @@ def read_text(path: str | None) -> str:
             raise InputError(f"{path} is a directory") from None
         except OSError as exc:
             raise InputError(f"cannot read {path}: {exc.strerror}") from None
-    return data.decode("utf-8", "surrogateescape")
+    return data
 
 
-def encode(text: str) -> bytes:
-    return text.encode("utf-8", "surrogateescape")
+def encode(text: str | bytes) -> bytes:
+    return text if isinstance(text, bytes) else text.encode("utf-8", "surrogateescape")
 
 
-def atomic_write(path: str, text: str, mode: int | None = None) -> None:
+def atomic_write(path: str, text: str | bytes, mode: int | None = None) -> None:
     """Write via a temp file in the same directory, fsync, rename: the file is either the old
     one or the new one, never half-written. A target that exists and is not a regular file
     (``/dev/null``, ``/dev/stdout``, a FIFO) is written to directly: renaming over it would
@@ -94,7 +102,7 @@ def _umask() -> int:
     return old
 
 
-def write_stdout(text: str) -> None:
+def write_stdout(text: str | bytes) -> None:
     try:
         sys.stdout.buffer.write(encode(text))
         sys.stdout.buffer.flush()

@@ -6,11 +6,18 @@ whose state did not change keeps its exact source bytes, so a round trip is byte
 
 Leaf state when rendering: ``leaf.enc`` set → write the ENC string; ``leaf.enc`` None → write
 the plaintext ``leaf.value`` (in ``leaf.spelling`` when the leaf has one).
+
+A store may also offer ``fast_scan(data)`` (see :class:`FastScan`): whole-file decryption by
+the native accelerator, for the common case of a file it can read exactly; anything else goes
+through ``parse``/``render`` as usual.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
+from collections.abc import Callable
+from types import ModuleType
 from typing import Any, Protocol
 
 from ..errors import UsageError
@@ -58,6 +65,38 @@ class Store(Protocol):
     def emit_value(self, value: Any) -> str:
         """One non-mapping value, for ``decrypt --extract``."""
         ...
+
+
+class FastScan:
+    """A file the native accelerator can decrypt whole: its raw metadata, and a function
+    ``decrypt(data_key, suffix, encrypted_suffix, mac_only, mac_prefix)`` that returns the
+    plaintext file and the MAC hex it computed, or None (the ordinary path must take over)."""
+
+    __slots__ = ("metadata", "decrypt")
+
+    def __init__(self, metadata: dict[str, Any],
+                 decrypt: Callable[[bytes, bytes, bool, bool, bytes], tuple[bytes, str] | None]) -> None:
+        self.metadata = metadata
+        self.decrypt = decrypt
+
+
+_native: ModuleType | None | bool = False
+
+
+def native() -> ModuleType | None:
+    """The compiled accelerator (sopsy/_native.c), or None where it was not built or
+    ``SOPSY_NO_NATIVE`` is set (tests use that to run the pure-Python path)."""
+    global _native
+    if _native is False:
+        try:
+            if os.environ.get("SOPSY_NO_NATIVE"):
+                raise ImportError
+            from .. import _native as mod  # type: ignore[attr-defined]
+
+            _native = mod
+        except ImportError:
+            _native = None
+    return _native  # type: ignore[return-value]
 
 
 def get_store(name: str) -> Store:

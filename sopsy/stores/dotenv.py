@@ -27,6 +27,7 @@ from ..errors import DumpError, InputError
 from ..metadata import flatten, unflatten
 from ..model import Comment, Mapping, Scalar, Sequence
 from ..values import GoTime, format_float_g, same_value
+from . import FastScan, native
 
 META_PREFIX = "sops_"
 _WS = frozenset(" \t\r\v\f")
@@ -175,6 +176,26 @@ class DotenvStore:
                         and seg.node.text.startswith("ENC[AES256_GCM,"):
                     seg.node.enc = seg.node.text
         return DotenvFile([Mapping(items)], metadata, segs, final_newline, bool(flat))
+
+    def fast_scan(self, data: bytes) -> FastScan | None:
+        """A file of plain ``KEY=VALUE`` lines (no multi-line or leading-blank forms, no
+        encrypted comments): the native accelerator decrypts it whole (see sopsy/_native.c)."""
+        mod = native()
+        pairs = mod.dotenv_locate(data) if mod is not None else None
+        if mod is None or pairs is None:
+            return None
+        flat = {k.decode("utf-8", "surrogateescape"): _unescape_meta(v.decode("utf-8", "surrogateescape"))
+                for k, v in pairs}
+        try:
+            metadata = _unflatten(flat)
+        except InputError:
+            return None
+
+        def decrypt(key: bytes, suffix: bytes, encrypted_suffix: bool, mac_only: bool,
+                    prefix: bytes) -> tuple[bytes, str] | None:
+            return mod.dotenv_decrypt(data, key, suffix, encrypted_suffix, mac_only, prefix)  # type: ignore[no-any-return]
+
+        return FastScan(metadata, decrypt)
 
     def layout_hints(self, parsed: Any) -> dict[str, Any]:
         assert isinstance(parsed, DotenvFile)

@@ -34,6 +34,7 @@ from ..cipher import iv_of
 from ..errors import DumpError, InputError, NoDocument
 from ..model import Comment, Mapping, Node, Scalar, Sequence
 from ..values import GoTime, format_float_f, format_float_g, same_value
+from . import FastScan, native
 
 # -- scanner ------------------------------------------------------------------------------------
 
@@ -476,6 +477,26 @@ class JsonStore:
 
     def parse(self, text: str) -> ParsedJson:
         return _parse(text)
+
+    def fast_scan(self, data: bytes) -> FastScan | None:
+        """Plain JSON (no comments, no trailing commas, no escapes in keys) with one top-level
+        "sops" object: the native accelerator decrypts it whole (see sopsy/_native.c)."""
+        mod = native()
+        member = mod.json_locate(data) if mod is not None else None
+        if mod is None or member is None:
+            return None
+        import json
+
+        try:
+            metadata = json.loads(data[member[2]:member[3]])
+        except ValueError:
+            return None
+
+        def decrypt(key: bytes, suffix: bytes, encrypted_suffix: bool, mac_only: bool,
+                    prefix: bytes) -> tuple[bytes, str] | None:
+            return mod.json_decrypt(data, key, suffix, encrypted_suffix, mac_only, prefix, member)  # type: ignore[no-any-return]
+
+        return FastScan(metadata, decrypt) if isinstance(metadata, dict) else None
 
     def render(self, parsed: Any, metadata: dict[str, Any] | None, hints: dict[str, Any] | None = None) -> str:
         if not isinstance(parsed, ParsedJson):
