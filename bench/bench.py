@@ -129,7 +129,7 @@ def install_sopsy(tmp: Path) -> str:
     src = tmp / "src"
     shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(
         ".venv", ".git", "__pycache__", "*.egg-info", "build", "tests", "testdata", ".mypy_cache",
-        ".ruff_cache", ".pytest_cache", ".hypothesis"))
+        ".ruff_cache", ".pytest_cache", ".hypothesis", "*.so"))
     venv = tmp / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     print("installing sopsy into a throwaway venv ...", file=sys.stderr, flush=True)

@@ -760,6 +760,9 @@ static int json_pass(const char *s, Py_ssize_t n, member_t *sops, crypt_t *c, co
             if (s[i] == '"') { sm.after_limit = i; break; }
         *sops = sm;
     } else {
+        /* the member to cut must be the one this pass found */
+        if (sm.limit != sops->limit || sm.key_start != sops->key_start || sm.value_start != sops->value_start ||
+            sm.value_end != sops->value_end) goto out;
         for (int k = 0; k < ncut; k++) {
             if (cut[k][0] < copied) goto out;
             if (buf_put(o, s + copied, cut[k][0] - copied) < 0) goto out;
@@ -939,7 +942,7 @@ static PyObject *py_json_decrypt(PyObject *self, PyObject *args) {
     Py_buffer data, key, suffix, prefix;
     int encrypted_suffix, mac_only, rc = -1;
     member_t m;
-    crypt_t c;
+    crypt_t c = {0};
     buf_t o = {0};
     rule_t r;
     (void)self;
@@ -947,7 +950,10 @@ static PyObject *py_json_decrypt(PyObject *self, PyObject *args) {
                           &m.limit, &m.key_start, &m.value_start, &m.value_end, &m.after_limit))
         return NULL;
     rule_from(&r, suffix.buf, suffix.len, encrypted_suffix, mac_only);
-    if (crypt_open(&c, key.buf, key.len) == 0 && mac_update(&c, prefix.buf, prefix.len) == 0) {
+    /* the member must be one json_locate could have given for this data */
+    int sane = 0 <= m.limit && m.limit <= m.key_start && m.key_start < m.value_start &&
+               m.value_start < m.value_end && m.value_end <= m.after_limit && m.after_limit < data.len;
+    if (sane && crypt_open(&c, key.buf, key.len) == 0 && mac_update(&c, prefix.buf, prefix.len) == 0) {
         Py_BEGIN_ALLOW_THREADS
         rc = json_pass(data.buf, data.len, &m, &c, &r, &o);
         Py_END_ALLOW_THREADS
@@ -974,7 +980,7 @@ static PyObject *py_dotenv_locate(PyObject *self, PyObject *args) {
 static PyObject *py_dotenv_decrypt(PyObject *self, PyObject *args) {
     Py_buffer data, key, suffix, prefix;
     int encrypted_suffix, mac_only, rc = -1;
-    crypt_t c;
+    crypt_t c = {0};
     buf_t o = {0};
     rule_t r;
     (void)self;
@@ -995,7 +1001,7 @@ static PyObject *py_dotenv_decrypt(PyObject *self, PyObject *args) {
 
 static PyObject *py_decrypt_value(PyObject *self, PyObject *args) {
     Py_buffer key, enc, aad;
-    crypt_t c;
+    crypt_t c = {0};
     PyObject *res = NULL;
     static const char *names[] = {"str", "int", "float", "bool", "comment"};
     (void)self;

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
-from typing import Any
 
 from .errors import SopsyError
+
+TYPE_CHECKING = False  # typing costs ~4 ms at start-up; mypy still reads the block below
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 _FAST_VALUE_FLAGS = {"--input-type": "input_type", "--output-type": "output_type", "--extract": "extract",
                      "--output": "output", "--decryption-order": "decryption_order"}

@@ -6,7 +6,6 @@ stray Latin-1) survives a round trip, and no newline translation is done.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 
@@ -67,7 +66,8 @@ def atomic_write(path: str, text: str | bytes, mode: int | None = None) -> None:
             mode = os.stat(path).st_mode & 0o7777
         except FileNotFoundError:
             mode = 0o644 & ~_umask()
-    import tempfile  # not needed on the read-only decrypt path
+    import contextlib  # neither is needed on the read-only decrypt path
+    import tempfile
 
     try:
         fd, tmp = tempfile.mkstemp(prefix=".sopsy-", suffix=".tmp", dir=directory)
@@ -108,6 +108,8 @@ def write_stdout(text: str | bytes) -> None:
         sys.stdout.buffer.flush()
     except BrokenPipeError:
         # the reader went away (`| head`): not an error worth a traceback
+        import contextlib
+
         with contextlib.suppress(OSError):
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())

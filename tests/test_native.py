@@ -335,3 +335,21 @@ def test_cli_output_is_the_same_with_and_without_the_accelerator(tmp_path: Path)
         out = tmp_path / f"out-{name}"
         c = _cli("decrypt", "--output", str(out), str(path))
         assert c.returncode == 0 and out.read_bytes() == a.stdout
+
+
+@pytest.mark.parametrize("name", ["enc.json", "enc.env"])
+def test_a_fast_path_decrypt_loads_no_heavy_module(name: str) -> None:
+    # `git diff` runs the textconv driver once per file: what it imports is paid every time
+    code = (
+        "import sys, os\n"
+        "from sopsy import entry\n"
+        "sys.argv = ['sopsy', 'decrypt', '--output', os.devnull, sys.argv[1]]\n"
+        "os._exit = lambda code: (print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('typing', 'cryptography', 'typer', 'click', 'yaml', 'boto3', 'google', 'pkcs11'))),"
+        " sys.exit(code))\n"
+        "entry.main()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(VECTORS / name)], capture_output=True, text=True,
+                          env={**os.environ, "SOPS_AGE_KEY_FILE": str(AGE_KEYS_BOTH)}, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"

@@ -16,12 +16,16 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Callable
-from types import ModuleType
-from typing import Any, Protocol
 
 from ..errors import UsageError
-from ..model import Mapping
+
+TYPE_CHECKING = False  # typing costs ~4 ms at start-up; mypy still reads the blocks below
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import ModuleType
+    from typing import Any, Protocol
+
+    from ..model import Mapping
 
 # store name -> module holding STORE
 STORES: dict[str, str] = {
@@ -34,37 +38,38 @@ STORES: dict[str, str] = {
 }
 
 
-class ParsedFile(Protocol):
-    documents: list[Mapping]
-    metadata: dict[str, Any] | None  # the raw sops metadata, None for a plaintext file
+if TYPE_CHECKING:  # the interfaces, for the type checker only
+    class ParsedFile(Protocol):
+        documents: list[Mapping]
+        metadata: dict[str, Any] | None  # the raw sops metadata, None for a plaintext file
 
 
-class Store(Protocol):
-    name: str
+    class Store(Protocol):
+        name: str
 
-    def parse(self, text: str) -> ParsedFile:
-        """Parse plaintext or encrypted text. Raises InputError (one line) on bad input,
-        AlreadyEncrypted never (the caller decides), NoDocument on empty input."""
-        ...
+        def parse(self, text: str) -> ParsedFile:
+            """Parse plaintext or encrypted text. Raises InputError (one line) on bad input,
+            AlreadyEncrypted never (the caller decides), NoDocument on empty input."""
+            ...
 
-    def render(self, parsed: ParsedFile, metadata: dict[str, Any] | None,
-               hints: dict[str, Any] | None = None) -> str:
-        """Write the file back: leaves per their state, the metadata block when given
-        (replacing or inserting it), none when ``metadata`` is None."""
-        ...
+        def render(self, parsed: ParsedFile, metadata: dict[str, Any] | None,
+                   hints: dict[str, Any] | None = None) -> str:
+            """Write the file back: leaves per their state, the metadata block when given
+            (replacing or inserting it), none when ``metadata`` is None."""
+            ...
 
-    def layout_hints(self, parsed: ParsedFile) -> dict[str, Any]:
-        """After encryption: what a later decrypt needs to give back the exact source bytes that
-        it cannot derive from the encrypted file, keyed by ENC IV. Stored encrypted."""
-        ...
+        def layout_hints(self, parsed: ParsedFile) -> dict[str, Any]:
+            """After encryption: what a later decrypt needs to give back the exact source bytes that
+            it cannot derive from the encrypted file, keyed by ENC IV. Stored encrypted."""
+            ...
 
-    def emit(self, documents: list[Mapping]) -> str:
-        """A fresh file holding ``documents`` (format conversion; no source to preserve)."""
-        ...
+        def emit(self, documents: list[Mapping]) -> str:
+            """A fresh file holding ``documents`` (format conversion; no source to preserve)."""
+            ...
 
-    def emit_value(self, value: Any) -> str:
-        """One non-mapping value, for ``decrypt --extract``."""
-        ...
+        def emit_value(self, value: Any) -> str:
+            """One non-mapping value, for ``decrypt --extract``."""
+            ...
 
 
 class FastScan:
