@@ -8,6 +8,9 @@
  * does one value per Python call. This module does the per-value loop over OpenSSL's EVP API
  * (the same AES-GCM that cryptography wraps) and leaves everything else to the Python code.
  *
+ * The GIL is held throughout: the passes use PyMem_* and CPython's float conversions, and a
+ * decrypt is one short call in a single-threaded CLI.
+ *
  * Contract: this is only ever an accelerator. Every function returns None when the input is
  * not the plain common case it knows how to handle exactly (JSON comments, escapes in keys,
  * an unusual type tag, a value that fails authentication, anything malformed...). The caller
@@ -914,9 +917,7 @@ static PyObject *py_json_locate(PyObject *self, PyObject *args) {
     int rc;
     (void)self;
     if (!PyArg_ParseTuple(args, "y*", &data)) return NULL;
-    Py_BEGIN_ALLOW_THREADS
     rc = json_pass(data.buf, data.len, &m, NULL, NULL, NULL);
-    Py_END_ALLOW_THREADS
     PyBuffer_Release(&data);
     if (rc < 0) Py_RETURN_NONE;
     return Py_BuildValue("(nnnnn)", m.limit, m.key_start, m.value_start, m.value_end, m.after_limit);
@@ -954,9 +955,7 @@ static PyObject *py_json_decrypt(PyObject *self, PyObject *args) {
     int sane = 0 <= m.limit && m.limit <= m.key_start && m.key_start < m.value_start &&
                m.value_start < m.value_end && m.value_end <= m.after_limit && m.after_limit < data.len;
     if (sane && crypt_open(&c, key.buf, key.len) == 0 && mac_update(&c, prefix.buf, prefix.len) == 0) {
-        Py_BEGIN_ALLOW_THREADS
         rc = json_pass(data.buf, data.len, &m, &c, &r, &o);
-        Py_END_ALLOW_THREADS
     }
     PyBuffer_Release(&data);
     PyBuffer_Release(&key);
@@ -988,9 +987,7 @@ static PyObject *py_dotenv_decrypt(PyObject *self, PyObject *args) {
         return NULL;
     rule_from(&r, suffix.buf, suffix.len, encrypted_suffix, mac_only);
     if (crypt_open(&c, key.buf, key.len) == 0 && mac_update(&c, prefix.buf, prefix.len) == 0) {
-        Py_BEGIN_ALLOW_THREADS
         rc = dotenv_pass(data.buf, data.len, NULL, &c, &r, &o);
-        Py_END_ALLOW_THREADS
     }
     PyBuffer_Release(&data);
     PyBuffer_Release(&key);
