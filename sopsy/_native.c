@@ -43,6 +43,7 @@ static int buf_reserve(buf_t *b, Py_ssize_t extra) {
 }
 
 static int buf_put(buf_t *b, const char *s, Py_ssize_t n) {
+    if (n == 0) return 0;
     if (buf_reserve(b, n) < 0) return -1;
     memcpy(b->p + b->len, s, (size_t)n);
     b->len += n;
@@ -272,6 +273,21 @@ static int float_mac_bytes(const char *s, Py_ssize_t n, char *out, size_t outsz)
 done:
     PyMem_Free(r);
     return rc;
+}
+
+/* Whether a JSON number token is a finite double (the Python path refuses the others, wherever
+   they stand, the metadata included). Short plain tokens cannot overflow. */
+static int number_finite(const char *s, Py_ssize_t n) {
+    char tmp[512];
+    int plain = 1;
+    for (Py_ssize_t i = 0; i < n; i++) if (s[i] == 'e' || s[i] == 'E') plain = 0;
+    if (plain && n < 300) return 1;
+    if (n >= (Py_ssize_t)sizeof tmp) return 0;
+    memcpy(tmp, s, (size_t)n);
+    tmp[n] = 0;
+    double v = PyOS_string_to_double(tmp, NULL, NULL);
+    if (v == -1.0 && PyErr_Occurred()) { PyErr_Clear(); return 0; }
+    return !Py_IS_INFINITY(v) && !Py_IS_NAN(v);
 }
 
 /* ---- the crypt rule (suffix rules; regex and comment rules stay in Python) ------------------ */
@@ -717,7 +733,7 @@ static int json_pass(const char *s, Py_ssize_t n, member_t *sops, crypt_t *c, co
                     } else if (mac_update(c, v, vn) < 0) goto out;
                 }
             } else if (ch == '-' || (ch >= '0' && ch <= '9')) {
-                if (number_tok(&t) < 0 || !at_delim(&t)) goto out;
+                if (number_tok(&t) < 0 || !at_delim(&t) || !number_finite(s + vs, t.i - vs)) goto out;
                 if (work) {
                     if (should_decrypt(r, hit)) goto out; /* plain where it should be encrypted */
                     if (!r->mac_only) {

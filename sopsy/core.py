@@ -162,24 +162,26 @@ def decrypt_fast(store: Store, data: bytes, ignore_mac: bool = False,
     scan = scan_fn(data) if scan_fn is not None else None
     if scan is None or LAYOUT_FIELD in scan.metadata:
         return None, None
+    # Metadata the ordinary path would refuse or report otherwise is left to it.
     try:
         meta = Metadata.from_dict(scan.metadata)
-    except SopsyError:
+        rule = meta.crypt_rule or CryptRule(*DEFAULT_RULE)
+        suffix = rule.value.encode("utf-8", "surrogateescape")
+        mac = meta.mac.encode("utf-8", "surrogateescape")
+    except (SopsyError, ValueError, TypeError, OverflowError, AttributeError):
         return None, None
-    rule = meta.crypt_rule or CryptRule(*DEFAULT_RULE)
     if rule.name not in _SUFFIX_RULES or (not ignore_mac and not meta.mac):
         return None, None
     data_key = datakey.recover(meta, decryption_order)
     prefix = engine.MAC_ONLY_ENCRYPTED_PREFIX if meta.mac_only_encrypted else b""
-    got = scan.decrypt(data_key, rule.value.encode("utf-8", "surrogateescape"), rule.name == "encrypted_suffix",
-                       meta.mac_only_encrypted, prefix)
+    got = scan.decrypt(data_key, suffix, rule.name == "encrypted_suffix", meta.mac_only_encrypted, prefix)
     if got is None:
         return None, data_key
     plaintext, computed = got
     if not ignore_mac:
         mod = native()
         try:
-            stored = mod.decrypt_value(data_key, meta.mac.encode(), mac_aad(meta.lastmodified)) if mod else None
+            stored = mod.decrypt_value(data_key, mac, mac_aad(meta.lastmodified)) if mod else None
         except SopsyError:
             stored = None
         if stored is None or stored[0].decode("ascii", "replace") != computed:

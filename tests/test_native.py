@@ -353,3 +353,26 @@ def test_a_fast_path_decrypt_loads_no_heavy_module(name: str) -> None:
                           env={**os.environ, "SOPS_AGE_KEY_FILE": str(AGE_KEYS_BOTH)}, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def _mutations() -> list[tuple[str, bytes]]:
+    """Files the Python path refuses or reports on its own (found by fuzzing the fast path)."""
+    base = encode(core.encrypt_text(JSON, '{"a": "x"}\n', OPTS))
+    mac_only = encode(core.encrypt_text(JSON, '{"user": "bob", "pass_secret": "hunter2"}\n', core.EncryptOptions(
+        key_groups=OPTS.key_groups, crypt_rule=CryptRule("encrypted_suffix", "_secret"), mac_only_encrypted=True)))
+    return [
+        ("overflowing number in the metadata", base.replace(b'"mac": "', b'"created_at": 1e400, "mac": "', 1)),
+        ("overflowing plain number, mac-only", mac_only.replace(b'"user": "bob"', b'"user": "bob", "n": 1e400', 1)),
+        ("lone surrogate in the suffix", base.replace(b'"_unencrypted"', b'"_un\\ud800"', 1)),
+        ("lone surrogate in the MAC", base.replace(b'"mac": "ENC[', b'"mac": "\\ud800ENC[', 1)),
+        ("overflowing shamir_threshold", base.replace(b'"mac": "', b'"shamir_threshold": 1e400, "mac": "', 1)),
+    ]
+
+
+@pytest.mark.parametrize("what,data", _mutations(), ids=[m[0] for m in _mutations()])
+def test_files_the_python_path_treats_specially_are_declined(what: str, data: bytes) -> None:
+    assert core.decrypt_fast(JSON, data)[0] is None
+    try:  # the ordinary path gives a plaintext or its own one-line error, never another exception
+        core.decrypt_text(JSON, decode(data)).plaintext()
+    except SopsyError as exc:
+        assert "\n" not in str(exc)
