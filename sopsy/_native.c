@@ -454,26 +454,33 @@ static int at_delim(scan_t *t) {
     return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == ',' || ch == ']' || ch == '}';
 }
 
+/* One UTF-8 character at s[i]: its width (and code point in *cp), or -1 when it is not valid
+   UTF-8 (overlong forms and surrogates included). */
+static int utf8_char(const unsigned char *s, Py_ssize_t i, Py_ssize_t n, unsigned int *cp) {
+    unsigned char ch = s[i];
+    int width;
+    if (ch < 0x80) { *cp = ch; return 1; }
+    if (ch >= 0xC2 && ch <= 0xDF) { width = 2; *cp = ch & 0x1F; }
+    else if (ch >= 0xE0 && ch <= 0xEF) { width = 3; *cp = ch & 0x0F; }
+    else if (ch >= 0xF0 && ch <= 0xF4) { width = 4; *cp = ch & 0x07; }
+    else return -1;
+    if (i + width > n) return -1;
+    for (int k = 1; k < width; k++) {
+        if ((s[i + k] & 0xC0) != 0x80) return -1;
+        *cp = *cp << 6 | (s[i + k] & 0x3F);
+    }
+    if ((width == 3 && *cp < 0x800) || (width == 4 && (*cp < 0x10000 || *cp > 0x10FFFF))) return -1;
+    if (*cp >= 0xD800 && *cp <= 0xDFFF) return -1;
+    return width;
+}
+
 /* Whether s[0:n] is valid UTF-8 (no overlongs, no surrogates): only then do byte-wise key
    suffix tests agree with the Python path's tests on decoded text. */
 static int valid_utf8(const unsigned char *s, Py_ssize_t n) {
-    Py_ssize_t i = 0;
-    while (i < n) {
-        unsigned char ch = s[i];
-        if (ch < 0x80) { i++; continue; }
-        int width;
+    for (Py_ssize_t i = 0; i < n;) {
         unsigned int cp;
-        if (ch >= 0xC2 && ch <= 0xDF) { width = 2; cp = ch & 0x1F; }
-        else if (ch >= 0xE0 && ch <= 0xEF) { width = 3; cp = ch & 0x0F; }
-        else if (ch >= 0xF0 && ch <= 0xF4) { width = 4; cp = ch & 0x07; }
-        else return 0;
-        if (i + width > n) return 0;
-        for (int k = 1; k < width; k++) {
-            if ((s[i + k] & 0xC0) != 0x80) return 0;
-            cp = cp << 6 | (s[i + k] & 0x3F);
-        }
-        if ((width == 3 && cp < 0x800) || (width == 4 && (cp < 0x10000 || cp > 0x10FFFF))) return 0;
-        if (cp >= 0xD800 && cp <= 0xDFFF) return 0;
+        int width = utf8_char(s, i, n, &cp);
+        if (width < 0) return 0;
         i += width;
     }
     return 1;
@@ -508,17 +515,8 @@ static int go_quote(buf_t *o, const unsigned char *s, Py_ssize_t n) {
             }
         } else {
             unsigned int cp;
-            if (ch >= 0xC2 && ch <= 0xDF) { width = 2; cp = ch & 0x1F; }
-            else if (ch >= 0xE0 && ch <= 0xEF) { width = 3; cp = ch & 0x0F; }
-            else if (ch >= 0xF0 && ch <= 0xF4) { width = 4; cp = ch & 0x07; }
-            else return -1;
-            if (i + width > n) return -1;
-            for (int k = 1; k < width; k++) {
-                if ((s[i + k] & 0xC0) != 0x80) return -1;
-                cp = cp << 6 | (s[i + k] & 0x3F);
-            }
-            if ((width == 3 && cp < 0x800) || (width == 4 && (cp < 0x10000 || cp > 0x10FFFF))) return -1;
-            if (cp >= 0xD800 && cp <= 0xDFFF) return -1;
+            width = utf8_char(s, i, n, &cp);
+            if (width < 0) return -1;
             if (cp != 0x2028 && cp != 0x2029) { i += width; continue; }
             rep = cp == 0x2028 ? "\\u2028" : "\\u2029";
         }
