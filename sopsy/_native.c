@@ -917,14 +917,6 @@ out:
 
 /* ---- Python bindings ----------------------------------------------------------------------- */
 
-static int rule_from(rule_t *r, const char *suffix, Py_ssize_t suffixlen, int encrypted_suffix, int mac_only) {
-    r->suffix = suffix;
-    r->suffixlen = suffixlen;
-    r->encrypted_suffix = encrypted_suffix;
-    r->mac_only = mac_only;
-    return 0;
-}
-
 static PyObject *py_json_locate(PyObject *self, PyObject *args) {
     Py_buffer data;
     member_t m;
@@ -953,29 +945,36 @@ static PyObject *finish(int rc, crypt_t *c, buf_t *o) {
     return res;
 }
 
-static PyObject *py_json_decrypt(PyObject *self, PyObject *args) {
-    Py_buffer data, key, suffix, prefix;
-    int encrypted_suffix, mac_only, rc = -1;
-    member_t m;
+/* Decrypts a whole file with one data key and rule: the JSON pass when m is given, else the
+   dotenv pass. Releases the buffers; returns (plaintext file, MAC hex) or None. */
+static PyObject *decrypt_file(Py_buffer *data, Py_buffer *key, Py_buffer *suffix, int encrypted_suffix,
+                              int mac_only, Py_buffer *prefix, member_t *m) {
     crypt_t c = {0};
     buf_t o = {0};
-    rule_t r;
+    rule_t r = {encrypted_suffix, suffix->buf, suffix->len, mac_only};
+    int rc = -1;
+    /* a member must be one json_locate could have given for this data */
+    int sane = !m || (0 <= m->limit && m->limit <= m->key_start && m->key_start < m->value_start &&
+                      m->value_start < m->value_end && m->value_end <= m->after_limit &&
+                      m->after_limit < data->len);
+    if (sane && crypt_open(&c, key->buf, key->len) == 0 && mac_update(&c, prefix->buf, prefix->len) == 0)
+        rc = m ? json_pass(data->buf, data->len, m, &c, &r, &o) : dotenv_pass(data->buf, data->len, NULL, &c, &r, &o);
+    PyBuffer_Release(data);
+    PyBuffer_Release(key);
+    PyBuffer_Release(suffix);
+    PyBuffer_Release(prefix);
+    return finish(rc, &c, &o);
+}
+
+static PyObject *py_json_decrypt(PyObject *self, PyObject *args) {
+    Py_buffer data, key, suffix, prefix;
+    int encrypted_suffix, mac_only;
+    member_t m;
     (void)self;
     if (!PyArg_ParseTuple(args, "y*y*y*ppy*(nnnnn)", &data, &key, &suffix, &encrypted_suffix, &mac_only, &prefix,
                           &m.limit, &m.key_start, &m.value_start, &m.value_end, &m.after_limit))
         return NULL;
-    rule_from(&r, suffix.buf, suffix.len, encrypted_suffix, mac_only);
-    /* the member must be one json_locate could have given for this data */
-    int sane = 0 <= m.limit && m.limit <= m.key_start && m.key_start < m.value_start &&
-               m.value_start < m.value_end && m.value_end <= m.after_limit && m.after_limit < data.len;
-    if (sane && crypt_open(&c, key.buf, key.len) == 0 && mac_update(&c, prefix.buf, prefix.len) == 0) {
-        rc = json_pass(data.buf, data.len, &m, &c, &r, &o);
-    }
-    PyBuffer_Release(&data);
-    PyBuffer_Release(&key);
-    PyBuffer_Release(&suffix);
-    PyBuffer_Release(&prefix);
-    return finish(rc, &c, &o);
+    return decrypt_file(&data, &key, &suffix, encrypted_suffix, mac_only, &prefix, &m);
 }
 
 static PyObject *py_dotenv_locate(PyObject *self, PyObject *args) {
@@ -992,22 +991,11 @@ static PyObject *py_dotenv_locate(PyObject *self, PyObject *args) {
 
 static PyObject *py_dotenv_decrypt(PyObject *self, PyObject *args) {
     Py_buffer data, key, suffix, prefix;
-    int encrypted_suffix, mac_only, rc = -1;
-    crypt_t c = {0};
-    buf_t o = {0};
-    rule_t r;
+    int encrypted_suffix, mac_only;
     (void)self;
     if (!PyArg_ParseTuple(args, "y*y*y*ppy*", &data, &key, &suffix, &encrypted_suffix, &mac_only, &prefix))
         return NULL;
-    rule_from(&r, suffix.buf, suffix.len, encrypted_suffix, mac_only);
-    if (crypt_open(&c, key.buf, key.len) == 0 && mac_update(&c, prefix.buf, prefix.len) == 0) {
-        rc = dotenv_pass(data.buf, data.len, NULL, &c, &r, &o);
-    }
-    PyBuffer_Release(&data);
-    PyBuffer_Release(&key);
-    PyBuffer_Release(&suffix);
-    PyBuffer_Release(&prefix);
-    return finish(rc, &c, &o);
+    return decrypt_file(&data, &key, &suffix, encrypted_suffix, mac_only, &prefix, NULL);
 }
 
 static PyObject *py_decrypt_value(PyObject *self, PyObject *args) {

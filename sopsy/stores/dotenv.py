@@ -181,8 +181,8 @@ class DotenvStore:
         return DotenvFile([Mapping(items)], metadata, segs, final_newline, bool(flat))
 
     def fast_scan(self, data: bytes) -> FastScan | None:
-        """A file of plain ``KEY=VALUE`` lines (no multi-line or leading-blank forms, no
-        encrypted comments): the native accelerator decrypts it whole (see sopsy/_native.c)."""
+        """A file of plain ``KEY=VALUE`` lines and comments (no multi-line values, no lines the
+        Python parser keeps raw): the native accelerator decrypts it whole (see sopsy/_native.c)."""
         mod = native()
         pairs = mod.dotenv_locate(data) if mod is not None else None
         if mod is None or pairs is None:
