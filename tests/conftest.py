@@ -12,9 +12,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTDATA = ROOT / "testdata"
-SHARED = ROOT.parent / "shared"
-VECTORS = SHARED / "sops-vectors"
-CORPUS = SHARED / "corpus"
+# copies of ../shared/sops-vectors and ../shared/corpus, so a fresh clone tests on its own
+VECTORS = TESTDATA / "sops-vectors"
+CORPUS = TESTDATA / "corpus"
 AGE_KEY = TESTDATA / "throwaway_age_key.txt"
 AGE_KEYS_BOTH = TESTDATA / "throwaway_age_keys_both.txt"
 RECIPIENT = "age1xk7drdl5aurh89q0an3e9jg9ddqv8wevsseh9avl9273azqhqetsl9k7xe"
@@ -30,7 +30,7 @@ def sops_binary() -> str:
 
 def need_shared() -> None:
     if not VECTORS.is_dir():
-        pytest.skip(f"shared test material not found at {SHARED}")
+        pytest.fail(f"test material not found at {VECTORS} (it is part of the repository)")
 
 
 @pytest.fixture(autouse=True)
