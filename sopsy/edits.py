@@ -1,0 +1,88 @@
+"""Document editing: the one way anything rewrites a document (``set``/``unset``, merge, conflict
+resolution).
+
+An edit names a place in a parsed document by *path* and says what changes there. Edits are
+computed on the format-neutral model (:mod:`sopsy.model`) and applied by the store that parsed
+the text, as splices of that text: everything an edit does not touch stays byte-identical, and
+new text is written the way its neighbours are (indentation, quoting, flow or block style, JSON
+commas, dotenv ``export``, HCL alignment). Edits work on *plaintext* documents; the caller
+re-encrypts the result (:func:`sopsy.core.reencrypt`), where unchanged values keep their IVs.
+
+Paths are tuples of mapping keys (``str``) and sequence indices (``int``) from the root of
+document ``doc``. In one batch every path refers to the document **as parsed**, before any edit
+of the batch; several inserts at the same anchor are written in the order given.
+
+* :class:`Replace` puts ``node`` (a scalar or a whole subtree) in place of the node at ``path``.
+* :class:`Insert` adds an item to the mapping or sequence at ``parent``: after the item named
+  by ``after`` (a key for a mapping, an index for a sequence), or first when ``after`` is None.
+  ``key`` is the new mapping key (None in a sequence); ``comments`` are comment lines written
+  above the new item (their text as :class:`~sopsy.model.Comment` holds it).
+* :class:`Delete` removes the item at ``path`` together with its own comments (the comment
+  lines directly above it and a comment on its own line).
+
+A store that can edit implements :class:`EditableStore`; the binary store cannot.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Protocol
+
+    from .model import Node
+    from .stores import ParsedFile
+
+PathPart = str | int
+TreePath = tuple[PathPart, ...]
+
+
+class Replace:
+    __slots__ = ("doc", "path", "node")
+
+    def __init__(self, path: TreePath, node: Node, doc: int = 0) -> None:
+        self.doc = doc
+        self.path = path
+        self.node = node
+
+    def __repr__(self) -> str:  # paths are keys, never values
+        return f"Replace({self.doc}, {self.path!r})"
+
+
+class Insert:
+    __slots__ = ("doc", "parent", "after", "key", "node", "comments")
+
+    def __init__(self, parent: TreePath, after: PathPart | None, key: str | None, node: Node,
+                 comments: Sequence[str] = (), doc: int = 0) -> None:
+        self.doc = doc
+        self.parent = parent
+        self.after = after
+        self.key = key
+        self.node = node
+        self.comments = list(comments)
+
+    def __repr__(self) -> str:
+        return f"Insert({self.doc}, {self.parent!r}, after={self.after!r}, key={self.key!r})"
+
+
+class Delete:
+    __slots__ = ("doc", "path")
+
+    def __init__(self, path: TreePath, doc: int = 0) -> None:
+        self.doc = doc
+        self.path = path
+
+    def __repr__(self) -> str:
+        return f"Delete({self.doc}, {self.path!r})"
+
+
+Edit = Replace | Insert | Delete
+
+
+if TYPE_CHECKING:
+    class EditableStore(Protocol):
+        def apply_edits(self, parsed: ParsedFile, edits: Sequence[Edit]) -> str:
+            """The text of ``parsed`` (a plaintext file) with ``edits`` applied as splices.
+            Raises :class:`~sopsy.errors.UsageError` naming the path for an edit the format
+            cannot hold (a nested value in dotenv, say) or a path that does not exist."""
+            ...
