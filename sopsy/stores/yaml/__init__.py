@@ -1,0 +1,87 @@
+"""The YAML store: byte-exact by construction.
+
+sops re-emits YAML through go-yaml, which re-indents, moves comments, expands anchors and
+respells numbers. sopsy never re-emits what it did not change: libyaml's event parser
+(PyYAML's C binding) reports where every scalar starts and ends, and encryption splices each
+value's ``ENC[...]`` into the original text in the value's own style (plain, quoted, or a
+``|``/``>`` block whose header is kept). Decryption splices the plaintext back: derived from
+the value and that style, or — where the source spelling cannot be derived (``0777``,
+``"\\u00e9"``, folded lines, an alias) — from the encrypted ``sopsy_layout`` hint.
+
+Anchors and aliases: sops expands an alias and decrypts each occurrence under its own path, so
+an alias of an encrypted value cannot stay an alias. In the encrypted file such an alias is
+written out as a flow-style copy encrypted under its own path; sopsy's decrypt turns it back
+into the alias when the copy still equals the anchored node (else keeps the copy, so data is
+never changed). See docs/yaml-format.md.
+
+The package, by layer: :mod:`.refs` (where nodes sit in the text), :mod:`.reader` (events →
+model, one method per event kind), :mod:`.writer` (splicing leaves and the metadata block),
+:mod:`.hints` (layout hints), :mod:`.emit` (fresh text for metadata and format conversion).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from ...errors import EncryptTreeError, InputError, NoDocument
+from ...model import Mapping, to_data
+from ...yamlscalar import NotResolvable, scalar_text
+from .emit import emit_block
+from .hints import layout_hints
+from .reader import read
+from .refs import CommentRef, CRef, DocInfo, ParsedYaml, SRef
+from .writer import metadata_block, render
+
+__all__ = ["STORE", "CRef", "CommentRef", "DocInfo", "ParsedYaml", "SRef", "YamlStore", "emit_block"]
+
+
+class YamlStore:
+    name = "yaml"
+
+    def parse(self, text: str) -> ParsedYaml:
+        parsed = ParsedYaml(text)
+        try:
+            read(parsed)
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            raise InputError(f"invalid YAML{where}: {exc.problem or exc.context}") from None
+        except yaml.YAMLError as exc:
+            raise InputError(f"invalid YAML: {str(exc).splitlines()[0] if str(exc) else 'parse error'}") from None
+        except NotResolvable as exc:
+            raise InputError(f"invalid YAML value: {exc}") from None
+        except UnicodeError:
+            # bytes that are not UTF-8 arrive as surrogate escapes, which libyaml cannot take
+            raise InputError("invalid YAML: the file is not valid UTF-8") from None
+        if not parsed.docs:
+            raise NoDocument("the file has no YAML document")
+        if parsed.nonstring_key:
+            raise EncryptTreeError("the file has a mapping key that is not a string (sops supports only string keys)")
+        if parsed.duplicate_key:
+            raise EncryptTreeError("the file has a duplicate mapping key")
+        return parsed
+
+    def render(self, parsed: ParsedYaml, metadata: dict[str, Any] | None,
+               hints: dict[str, Any] | None = None) -> str:
+        return render(parsed, metadata, hints)
+
+    def layout_hints(self, parsed: ParsedYaml) -> dict[str, Any]:
+        return layout_hints(parsed)
+
+    def metadata_block(self, metadata: dict[str, Any], column: int = 0) -> str:
+        return metadata_block(metadata, column)
+
+    def emit(self, documents: list[Mapping]) -> str:
+        if not documents:
+            return "{}\n"
+        return "---\n".join(emit_block(to_data(d), 0, 4) or "{}\n" for d in documents)
+
+    def emit_value(self, value: Any) -> str:
+        if isinstance(value, (dict, list)):
+            return emit_block(value, 0, 4) or ("{}\n" if isinstance(value, dict) else "[]\n")
+        return scalar_text(value, 0) + "\n"
+
+
+STORE = YamlStore()

@@ -1,0 +1,88 @@
+"""Layout hints: the source spellings a decrypt cannot derive from the encrypted file (see
+docs/yaml-format.md), recorded at encryption and checked before use, so a hint never changes
+data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from ...cipher import iv_of
+from ...values import Value, same_value, spelling_is_exact, to_bytes
+from ...yamlscalar import NotResolvable, plain_ok, resolve
+from .refs import ParsedYaml, SRef, leaves
+
+
+def layout_hints(parsed: ParsedYaml) -> dict[str, Any]:
+    """Spellings a decrypt cannot derive, keyed by the IV of the value's new ciphertext."""
+    from .writer import derive, form_of
+
+    text = parsed.text
+    hints: dict[str, Any] = {}
+    for doc in parsed.docs:
+        for copy in doc.aliases:
+            first = next((leaf for leaf in leaves(copy) if leaf.enc), None)
+            if first is not None and first.enc:
+                iv = iv_of(first.enc)
+                if iv:
+                    hints[iv] = "*" + str(copy.ref.alias)
+        if doc.root is None:
+            continue
+        alias_ids = {id(c) for c in doc.aliases}
+        for leaf in leaves(doc.root, alias_ids):
+            ref = leaf.ref
+            if not leaf.enc or not isinstance(ref, SRef):
+                continue
+            original = text[ref.start:ref.end]
+            value = leaf.value
+            if ref.style is None and ref.start == ref.body and original == (
+                    value if type(value) is str else leaf.spelling):
+                # the common plain value: a string that stays plain, or a number/bool kept in
+                # its own spelling (only sops's "True"/"False" are respelled)
+                if type(value) is str:
+                    if plain_ok(value, ref.flow):
+                        continue
+                elif original not in ("True", "False"):
+                    continue
+            spelling = leaf.spelling
+            if spelling is None and not isinstance(leaf.value, str):
+                spelling = to_bytes(leaf.value).decode()
+            if derive(form_of(ref, text, clean=True), leaf.value, spelling) != original:
+                iv = iv_of(leaf.enc)
+                if iv:
+                    hints[iv] = original
+    return hints
+
+
+def exact_spelling(src: str, value: Value) -> str | None:
+    """The source text of a typed value when sops, decrypting it, gets the same value back."""
+    if type(value) is int and src.isdigit() and (len(src) == 1 or src[0] != "0"):
+        return src  # the common case, without the Go-parser round trip
+    if type(value) is bool and src in ("true", "false"):
+        return src
+    return src if spelling_is_exact(src, value) else None
+
+
+def hint_matches(hint: str, value: Value, indent: int = 0) -> bool:
+    """Whether a stored spelling reads back as the decrypted value (a hint never changes data).
+
+    It is read after a key at its owner's column, so that block scalars with an indentation
+    indicator (``|2-``) mean what they meant in place."""
+    hint = " " * indent + "k: " + hint
+    try:
+        events = list(yaml.parse(hint, Loader=yaml.CSafeLoader))
+    except yaml.YAMLError:
+        try:  # libyaml rejects a few valid spellings (tabs in block indentation)
+            events = list(yaml.parse(hint, Loader=yaml.SafeLoader))
+        except yaml.YAMLError:
+            return False
+    scalars = [e for e in events if isinstance(e, yaml.ScalarEvent)]
+    if len(scalars) != 2:
+        return False
+    ev = scalars[1]
+    try:
+        got = resolve(ev.value, ev.tag, not ev.style)
+    except NotResolvable:
+        return False
+    return same_value(got, value)

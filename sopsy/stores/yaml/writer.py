@@ -1,0 +1,372 @@
+"""Writing a parsed YAML file back by splicing: each leaf whose state changed gets new text in
+its own style, the metadata block is replaced or inserted, every other byte stays."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ...cipher import iv_of
+from ...model import Comment, Mapping, Node, Scalar, Sequence, to_data
+from ...values import Value, same_value
+from ...yamlscalar import (
+    double_quoted,
+    literal_lines_ok,
+    plain_ok,
+    scalar_text,
+    single_quoted,
+    single_quoted_ok,
+    typed_text,
+)
+from .emit import emit_block
+from .refs import CommentRef, CRef, DocInfo, ParsedYaml, SRef, leaves
+
+_PROP_TOKEN = re.compile(r"[&!]\S*")
+_BLOCK_HEADER_INDENT = re.compile(r"([|>])([1-9]?)([+-]?)([1-9]?)")
+_STR_TAG_TEXT = re.compile(r"!!str\b")
+
+Splice = tuple[int, int, str]  # (start, end, replacement) in the source text
+
+
+def render(parsed: ParsedYaml, metadata: dict[str, Any] | None, hints: dict[str, Any] | None = None,
+           extra: list[Splice] | None = None) -> str:
+    """The file with leaves per their state and the metadata block (``extra``: more splices)."""
+    text = parsed.text
+    first_nl = text.find("\n")
+    nl = "\r\n" if first_nl > 0 and text[first_nl - 1] == "\r" else "\n"  # metadata follows the file
+    edits: list[Splice] = list(extra or ())
+    for doc in parsed.docs:
+        alias_ids: set[int] = set()
+        if doc.root is not None:
+            _collect_alias_edits(doc, edits, alias_ids)
+            _collect_edits(doc.root, text, edits, alias_ids, hints or {}, doc)
+        _metadata_edit(doc, text, metadata, nl, edits)
+    return splice(text, edits)
+
+
+def splice(text: str, edits: list[Splice]) -> str:
+    if not edits:
+        return text
+    edits.sort(key=lambda e: (e[0], e[1]))
+    out: list[str] = []
+    pos = 0
+    for s, e, rep in edits:
+        if s < pos:
+            continue  # inside a region already replaced (an alias copy)
+        out.append(text[pos:s])
+        out.append(rep)
+        pos = e
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def metadata_block(metadata: dict[str, Any], column: int = 0) -> str:
+    return emit_block({"sops": metadata}, column, 4)
+
+
+def _metadata_edit(doc: DocInfo, text: str, metadata: dict[str, Any] | None, nl: str,
+                   edits: list[Splice]) -> None:
+    if doc.flow_root:
+        _flow_root_metadata(doc, metadata, edits)
+        return
+    if doc.sops_region is not None:
+        s, e = doc.sops_region
+        block = "" if metadata is None else _metadata_text(metadata, doc.column, nl)
+        if not block and e >= len(text) and not text.endswith("\n") and s > 0:
+            # the plaintext had no final newline: drop the one encryption added before "sops:"
+            s -= 2 if text[s - 2:s] == "\r\n" else 1
+        elif block and e >= len(text) and not text.endswith("\n"):
+            block = block[:-len(nl)]
+        edits.append((s, e, block))
+    elif metadata is not None:
+        block = _metadata_text(metadata, doc.column, nl)
+        at = doc.insert_at
+        if at > 0 and text[at - 1] != "\n":
+            block = nl + block[:-len(nl)]
+        edits.append((at, at, block))
+
+
+def _metadata_text(metadata: dict[str, Any], column: int, nl: str) -> str:
+    block = metadata_block(metadata, column)
+    return block.replace("\n", nl) if nl != "\n" else block
+
+
+def _flow_root_metadata(doc: DocInfo, metadata: dict[str, Any] | None, edits: list[Splice]) -> None:
+    """A document written as one flow mapping (JSON-style YAML): the metadata joins it as a
+    last JSON item, which YAML reads as a flow mapping too."""
+    import json
+
+    text_item = "" if metadata is None else '"sops": ' + json.dumps(metadata, ensure_ascii=False)
+    if doc.sops_region is not None:
+        s, e = doc.sops_region
+        edits.append((s, e, (", " + text_item) if text_item else ""))
+    elif text_item:
+        assert doc.root is not None
+        has_items = any(k is not None for k, _ in doc.root.items)
+        at = doc.flow_insert if has_items else doc.root.ref.end - 1
+        edits.append((at, at, (", " if has_items else "") + text_item))
+
+
+def _collect_alias_edits(doc: DocInfo, edits: list[Splice], alias_ids: set[int]) -> None:
+    for copy in doc.aliases:
+        ref = copy.ref
+        if any(leaf.enc for leaf in leaves(copy)):
+            edits.append((ref.start, ref.end, flow_text(copy)))
+        alias_ids.add(id(copy))
+
+
+def _collect_edits(node: Node, text: str, edits: list[Splice], alias_ids: set[int],
+                   hints: dict[str, Any], doc: DocInfo) -> None:
+    items = node.items if isinstance(node, (Mapping, Sequence)) else []
+    is_map = type(node) is Mapping
+    append = edits.append
+    for item in items:
+        child: Node = item[1] if is_map else item  # type: ignore[index,assignment]
+        if alias_ids and id(child) in alias_ids:
+            continue
+        if type(child) is Scalar:
+            ref = child.ref
+            # the common decrypt case, inlined: a plain value that was ENC in the source,
+            # no layout hints to consult (files sops wrote, or sopsy files needing none)
+            if (not hints and child.enc is None and type(ref) is SRef and ref.enc is not None
+                    and ref.style is None and ref.start == ref.body):
+                v = child.value
+                append((ref.start, ref.end, scalar_text(v, ref.indent + 2, ref.flow) if type(v) is str
+                        else typed_text(v, child.spelling)))
+            else:
+                _scalar_edit(child, text, edits, hints, doc)
+        elif isinstance(child, Comment):
+            _comment_edit(child, text, edits)
+        else:
+            if hints and isinstance(child.ref, CRef) and child.ref.flow and not child.ref.alias:
+                rep = _alias_restore(child, hints, doc)
+                if rep is not None:
+                    edits.append((child.ref.start, child.ref.end, rep))
+                    continue
+            _collect_edits(child, text, edits, alias_ids, hints, doc)
+
+
+def _comment_edit(c: Comment, text: str, edits: list[Splice]) -> None:
+    ref = c.ref
+    if isinstance(ref, CommentRef):
+        if c.text != ref.original:
+            edits.append((ref.start, ref.end, c.text))
+    elif isinstance(ref, SRef):
+        # a comment sops stored as a sequence element: back to a comment line
+        dash = text.rfind("-", 0, ref.start)
+        if dash >= 0 and not text[dash + 1:ref.start].strip() and not ref.flow:
+            edits.append((dash, ref.end, "#" + c.text))
+
+
+def _scalar_edit(leaf: Scalar, text: str, edits: list[Splice], hints: dict[str, Any], doc: DocInfo) -> None:
+    ref = leaf.ref
+    if not isinstance(ref, SRef):
+        return
+    if leaf.enc is not None:
+        if leaf.enc == "":
+            return  # empty strings stay as they are
+        enc_form = encrypted_form(leaf.enc, ref, text)
+        if enc_form != text[ref.start:ref.end]:
+            edits.append((ref.start, ref.end, enc_form))
+        return
+    enc = ref.enc
+    if enc is None:
+        return  # plaintext in the source and still plaintext: keep its bytes
+    hint = hints.get(iv_of(enc) or "") if hints else None
+    rep: str | None = None
+    if isinstance(hint, str):
+        from .hints import hint_matches
+
+        if hint.startswith("*"):
+            target = doc.anchors.get(hint[1:])
+            if isinstance(target, Scalar) and target is not leaf and same_value(target.value, leaf.value):
+                rep = hint
+        # a flow scalar's continuation lines need not pass its key's column (only block
+        # scalars, which flow collections cannot hold, depend on the owner's column)
+        elif hint_matches(hint + blank_text_after(text, ref.end), leaf.value, 0 if ref.flow else ref.indent):
+            rep = hint
+    if rep is None:
+        if ref.style is None and ref.start == ref.body:  # the common case, without a _Form
+            v = leaf.value
+            rep = scalar_text(v, ref.indent + 2, ref.flow) if type(v) is str else typed_text(v, leaf.spelling)
+        else:
+            rep = derive(form_of(ref, text, clean=False), leaf.value, leaf.spelling)
+    edits.append((ref.start, ref.end, rep))
+
+
+def _alias_restore(node: Node, hints: dict[str, Any], doc: DocInfo) -> str | None:
+    """The ``*alias`` an encrypted flow copy came from, if the copy still equals its anchor."""
+    first = next((leaf for leaf in leaves(node) if isinstance(leaf.ref, SRef) and leaf.ref.enc), None)
+    if first is None:
+        return None
+    enc = first.ref.enc
+    hint = hints.get(iv_of(enc) or "") if enc else None
+    if not isinstance(hint, str) or not hint.startswith("*"):
+        return None
+    target = doc.anchors.get(hint[1:])
+    if target is None or target is node:
+        return None
+    if _same_data(to_data(target), to_data(node)):
+        return hint
+    return None
+
+
+def encrypted_form(enc: str, ref: SRef, text: str) -> str:
+    props = kept_props(text[ref.start:ref.body])
+    style = ref.style
+    if style in ("|", ">"):
+        header_end = text.find("\n", ref.body, ref.end)
+        header = clean_header(text[ref.body:header_end])
+        indent = content_indent(text, header_end, ref.end, ref.indent)
+        tail = "\n" if text[ref.end - 1] == "\n" else ""
+        return props + header + "\n" + " " * indent + enc + tail
+    if style == "'":
+        return props + "'" + enc + "'"
+    if style == '"' or ref.flow:
+        return props + '"' + enc + '"'
+    return props + enc
+
+
+def flow_text(node: Node) -> str:
+    if isinstance(node, Scalar):
+        if node.enc:
+            return '"' + node.enc + '"'
+        return scalar_text(node.value, 0, flow=True)
+    if isinstance(node, Mapping):
+        parts = [f"{double_quoted(k) if not plain_ok(k, True) else k}: {flow_text(v)}"
+                 for k, v in node.items if k is not None]
+        return "{" + ", ".join(parts) + "}"
+    if isinstance(node, Sequence):
+        return "[" + ", ".join(flow_text(v) for v in node.items if not isinstance(v, Comment)) + "]"
+    return ""
+
+
+class Form:
+    """How a value is written in the encrypted file: what a decrypt derives its spelling from."""
+
+    __slots__ = ("props", "style", "flow", "indent", "header", "content_indent", "tail", "blank_after")
+
+    def __init__(self, props: str, style: str | None, flow: bool, indent: int) -> None:
+        self.props = props
+        self.style = style
+        self.flow = flow
+        self.indent = indent
+        self.header = ""
+        self.content_indent = indent + 2
+        self.tail = True
+        self.blank_after = 0
+
+
+def form_of(ref: SRef, text: str, clean: bool) -> Form:
+    """The form of the value at ``ref``. ``clean``: as encryption writes it (tags go-yaml would
+    not read over an ENC string dropped, the block header without its indentation indicator)."""
+    props = text[ref.start:ref.body]
+    form = Form(kept_props(props) if clean else props, ref.style, ref.flow, ref.indent)
+    if ref.style in ("|", ">"):
+        header_end = text.find("\n", ref.body, ref.end)
+        header = text[ref.body:header_end]
+        form.header = clean_header(header) if clean else header
+        form.content_indent = content_indent(text, header_end, ref.end, ref.indent)
+        form.tail = text[ref.end - 1] == "\n"
+        form.blank_after = _blank_lines_after(text, ref.end)
+    return form
+
+
+def derive(form: Form, value: Value, spelling: str | None) -> str:
+    """The plaintext spelling of a decrypted value, from the style of its encrypted form."""
+    props = form.props
+    style = form.style
+    if not isinstance(value, str):
+        if props and _STR_TAG_TEXT.search(props):
+            props = ""
+        return props + typed_text(value, spelling)
+    if style in ("|", ">"):
+        m = _BLOCK_HEADER_INDENT.match(form.header)
+        chomp = m.group(3) if m else ""
+        trailing = len(value) - len(value.rstrip("\n"))
+        chomp_ok = ((chomp == "-" and trailing == 0) or (chomp == "" and trailing == 1)
+                    or (chomp == "+" and trailing >= 1 and trailing - 1 == form.blank_after))
+        if chomp_ok and literal_lines_ok(value) and form.tail and m and not m.group(2) and not m.group(4):
+            body = value.rstrip("\n")
+            tail = "\n"
+            if style == "|":
+                lines = [(" " * form.content_indent + ln) if ln else "" for ln in body.split("\n")]
+                return props + form.header + "\n" + "\n".join(lines) + tail
+            if "\n" not in body and body == body.strip():
+                return props + form.header + "\n" + " " * form.content_indent + body + tail
+        return props + double_quoted(value) + ("\n" if form.tail else "")
+    if style == "'":
+        return props + (single_quoted(value) if single_quoted_ok(value) else double_quoted(value))
+    if style == '"':
+        if form.flow and plain_ok(value, flow=True):
+            return props + value
+        return props + double_quoted(value)
+    return props + scalar_text(value, form.indent + 2, form.flow)
+
+
+def _same_data(a: Any, b: Any) -> bool:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return list(a) == list(b) and all(_same_data(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same_data(x, y) for x, y in zip(a, b, strict=True))
+    return same_value(a, b)
+
+
+def kept_props(props: str) -> str:
+    """Anchor and tags that go-yaml still reads as a string tag over an ENC value."""
+    if not props:
+        return ""
+    kept = []
+    for tok in _PROP_TOKEN.findall(props):
+        if tok.startswith("&") or tok == "!!str" or (tok.startswith("!") and not tok.startswith("!!")
+                                                       and not tok.startswith("!<")):
+            kept.append(tok)
+    return " ".join(kept) + " " if kept else ""
+
+
+def clean_header(header: str) -> str:
+    """A block header without its indentation indicator (the ENC line sets the indentation)."""
+    m = _BLOCK_HEADER_INDENT.match(header)
+    if not m:
+        return header
+    return m.group(1) + (m.group(3) or "") + header[m.end():]
+
+
+def content_indent(text: str, header_end: int, end: int, parent: int) -> int:
+    pos = header_end + 1
+    best: int | None = None
+    while pos < end:
+        nl = text.find("\n", pos, end)
+        line_end = end if nl < 0 else nl
+        line = text[pos:line_end]
+        if line.strip(" \t\r"):
+            n = len(line) - len(line.lstrip(" "))
+            best = n if best is None else min(best, n)
+        pos = line_end + 1
+    # never at or left of the owner's column (possible only with exotic line breaks such as
+    # NEL, which libyaml honours and str.split("\n") does not)
+    return max(best, parent + 1) if best is not None else parent + 2
+
+
+def blank_text_after(text: str, pos: int) -> str:
+    """The blank lines after a block scalar's region (part of a ``|+`` value)."""
+    end = pos
+    while end < len(text):
+        nl = text.find("\n", end)
+        if nl < 0 or text[end:nl].strip(" \t\r"):
+            break
+        end = nl + 1
+    return text[pos:end]
+
+
+def _blank_lines_after(text: str, pos: int) -> int:
+    n = 0
+    while pos < len(text):
+        nl = text.find("\n", pos)
+        if nl < 0:
+            break
+        if text[pos:nl].strip(" \t\r"):
+            break
+        n += 1
+        pos = nl + 1
+    return n
