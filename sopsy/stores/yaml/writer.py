@@ -163,8 +163,8 @@ def _scalar_edit(leaf: Scalar, text: str, edits: list[Splice], hints: dict[str, 
     if not isinstance(ref, SRef):
         return
     if leaf.enc is not None:
-        if leaf.enc == "":
-            return  # empty strings stay as they are
+        if leaf.enc == "" or leaf.enc == ref.enc:
+            return  # empty strings, and ciphertext the source already holds, keep their bytes
         enc_form = encrypted_form(leaf.enc, ref, text)
         if enc_form != text[ref.start:ref.end]:
             edits.append((ref.start, ref.end, enc_form))
