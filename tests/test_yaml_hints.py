@@ -72,6 +72,8 @@ CASES: list[tuple[str, str, Check]] = [
     ("digit separators", "`1_000`", lambda h, s: "_" in h and re.fullmatch(_NUM_BODY, h) is not None),
     ("date-only or loose timestamp", "`2024-01-02`",
      lambda h, s: _loose_timestamp(h)),
+    ("float sops prints in another form", "`0.00001`",
+     lambda h, s: re.fullmatch(r"-?(?:0\.0000[0-9]*[1-9][0-9]*|[0-9]{7,}\.[0-9]*[1-9]|[0-9]{22,})", h) is not None),
     ("special float spelling", "`.NaN`", lambda h, s: h not in (".inf", "-.inf", ".nan")
      and re.fullmatch(r"[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)", h) is not None),
     ("boolean spelling", "`True`", lambda h, s: re.fullmatch(r"True|TRUE|False|FALSE", h) is not None),
@@ -126,6 +128,8 @@ EXAMPLES: list[tuple[str, str]] = [
     ("k: 1_000\n", "digit separators"),
     ("k: 2024-01-02\n", "date-only or loose timestamp"),
     ("k: 2024-01-02 03:04:05\n", "date-only or loose timestamp"),
+    ("k: 0.00001\n", "float sops prints in another form"),
+    ("k: 1234567.5\n", "float sops prints in another form"),
     ("k: .NaN\n", "special float spelling"),
     ("k: -.Inf\n", "special float spelling"),
     ("k: True\n", "boolean spelling"),

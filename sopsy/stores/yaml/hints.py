@@ -10,7 +10,8 @@ import yaml
 
 from ...cipher import iv_of
 from ...values import Value, same_value, spelling_is_exact, to_bytes
-from ...yamlscalar import NotResolvable, plain_ok, resolve
+from ...yamlscalar import NotResolvable, resolve
+from .goyaml import value_text
 from .refs import ParsedYaml, SRef, leaves
 
 
@@ -36,15 +37,13 @@ def layout_hints(parsed: ParsedYaml) -> dict[str, Any]:
                 continue
             original = text[ref.start:ref.end]
             value = leaf.value
+            # the common plain value: a string that stays plain, or a number/bool a decrypt
+            # writes in its own spelling (not sops's "True"/"False", nor a float whose source
+            # spelling is sops's plaintext while sops prints it otherwise)
             if ref.style is None and ref.start == ref.body and original == (
-                    value if type(value) is str else leaf.spelling):
-                # the common plain value: a string that stays plain, or a number/bool kept in
-                # its own spelling (only sops's "True"/"False" are respelled)
-                if type(value) is str:
-                    if plain_ok(value, ref.flow):
-                        continue
-                elif original not in ("True", "False"):
-                    continue
+                    value if type(value) is str else leaf.spelling) \
+                    and value_text(value, leaf.spelling, 0, 4, ref.flow) == original:
+                continue
             spelling = leaf.spelling
             if spelling is None and not isinstance(leaf.value, str):
                 spelling = to_bytes(leaf.value).decode()

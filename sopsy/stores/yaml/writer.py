@@ -16,9 +16,9 @@ from ...yamlscalar import (
     scalar_text,
     single_quoted,
     single_quoted_ok,
-    typed_text,
 )
 from .emit import emit_block
+from .goyaml import typed_plaintext, value_text
 from .refs import CommentRef, CRef, DocInfo, ParsedYaml, SRef, leaves
 
 _PROP_TOKEN = re.compile(r"[&!]\S*")
@@ -39,7 +39,9 @@ def render(parsed: ParsedYaml, metadata: dict[str, Any] | None, hints: dict[str,
         alias_ids: set[int] = set()
         if doc.root is not None:
             _collect_alias_edits(doc, edits, alias_ids)
-            _collect_edits(doc.root, text, edits, alias_ids, hints or {}, doc)
+            step = indent_step(doc, text)
+            _collect_edits(doc.root, text, edits, alias_ids, hints or {}, doc,
+                           (doc.column + step, step))
         _metadata_edit(doc, text, metadata, nl, edits)
     return splice(text, edits)
 
@@ -116,10 +118,13 @@ def _collect_alias_edits(doc: DocInfo, edits: list[Splice], alias_ids: set[int])
 
 
 def _collect_edits(node: Node, text: str, edits: list[Splice], alias_ids: set[int],
-                   hints: dict[str, Any], doc: DocInfo) -> None:
+                   hints: dict[str, Any], doc: DocInfo, indents: tuple[int, int]) -> None:
+    """Splices for the leaves under ``node``; ``indents``: (where a block scalar's lines go
+    in this collection as go-yaml writes it, the file's indentation step)."""
     items = node.items if isinstance(node, (Mapping, Sequence)) else []
     is_map = type(node) is Mapping
     append = edits.append
+    block, step = indents
     for item in items:
         child: Node = item[1] if is_map else item  # type: ignore[index,assignment]
         if alias_ids and id(child) in alias_ids:
@@ -130,11 +135,9 @@ def _collect_edits(node: Node, text: str, edits: list[Splice], alias_ids: set[in
             # no layout hints to consult (files sops wrote, or sopsy files needing none)
             if (not hints and child.enc is None and type(ref) is SRef and ref.enc is not None
                     and ref.style is None and ref.start == ref.body):
-                v = child.value
-                append((ref.start, ref.end, scalar_text(v, ref.indent + 2, ref.flow) if type(v) is str
-                        else typed_text(v, child.spelling)))
+                append((ref.start, ref.end, value_text(child.value, child.spelling, block, step, ref.flow)))
             else:
-                _scalar_edit(child, text, edits, hints, doc)
+                _scalar_edit(child, text, edits, hints, doc, indents)
         elif isinstance(child, Comment):
             _comment_edit(child, text, edits)
         else:
@@ -143,7 +146,8 @@ def _collect_edits(node: Node, text: str, edits: list[Splice], alias_ids: set[in
                 if rep is not None:
                     edits.append((child.ref.start, child.ref.end, rep))
                     continue
-            _collect_edits(child, text, edits, alias_ids, hints, doc)
+            _collect_edits(child, text, edits, alias_ids, hints, doc,
+                           _child_indents(child, is_map, text, step))  # type: ignore[arg-type]
 
 
 def _comment_edit(c: Comment, text: str, edits: list[Splice]) -> None:
@@ -158,7 +162,35 @@ def _comment_edit(c: Comment, text: str, edits: list[Splice]) -> None:
             edits.append((dash, ref.end, "#" + c.text))
 
 
-def _scalar_edit(leaf: Scalar, text: str, edits: list[Splice], hints: dict[str, Any], doc: DocInfo) -> None:
+def _child_indents(child: Mapping | Sequence, in_mapping: bool, text: str, step: int) -> tuple[int, int]:
+    """Where go-yaml puts the lines of a block scalar inside ``child``: a mapping's values one
+    step in from the mapping (a mapping that is a sequence item starts at its ``-``), a
+    sequence's items two columns in from the ``-``."""
+    start = child.ref.start if isinstance(child.ref, CRef) else 0
+    column = start - (text.rfind("\n", 0, start) + 1)
+    if isinstance(child, Sequence):
+        return column + (step - 2 if step > 2 else step), step
+    if not in_mapping and text[:start].rstrip(" ").endswith("-"):
+        column -= 2
+    return column + step, step
+
+
+def indent_step(doc: DocInfo, text: str) -> int:
+    """The document's indentation step: how far its first nested block collection is indented
+    (4, go-yaml's as sops configures it, where nothing is nested)."""
+    root = doc.root
+    for key, child in root.items if root is not None else ():
+        if key is not None and isinstance(child, (Mapping, Sequence)) and isinstance(child.ref, CRef) \
+                and not child.ref.flow and child.items:
+            start = child.ref.start
+            column = start - (text.rfind("\n", 0, start) + 1)
+            if column > doc.column:
+                return column - doc.column
+    return 4
+
+
+def _scalar_edit(leaf: Scalar, text: str, edits: list[Splice], hints: dict[str, Any], doc: DocInfo,
+                 indents: tuple[int, int]) -> None:
     ref = leaf.ref
     if not isinstance(ref, SRef):
         return
@@ -186,11 +218,10 @@ def _scalar_edit(leaf: Scalar, text: str, edits: list[Splice], hints: dict[str, 
         elif hint_matches(hint + blank_text_after(text, ref.end), leaf.value, 0 if ref.flow else ref.indent):
             rep = hint
     if rep is None:
-        if ref.style is None and ref.start == ref.body:  # the common case, without a _Form
-            v = leaf.value
-            rep = scalar_text(v, ref.indent + 2, ref.flow) if type(v) is str else typed_text(v, leaf.spelling)
+        if ref.style is None and ref.start == ref.body:  # the common case, without a Form
+            rep = value_text(leaf.value, leaf.spelling, indents[0], indents[1], ref.flow)
         else:
-            rep = derive(form_of(ref, text, clean=False), leaf.value, leaf.spelling)
+            rep = derive(form_of(ref, text, clean=False), leaf.value, leaf.spelling, indents)
     edits.append((ref.start, ref.end, rep))
 
 
@@ -272,14 +303,15 @@ def form_of(ref: SRef, text: str, clean: bool) -> Form:
     return form
 
 
-def derive(form: Form, value: Value, spelling: str | None) -> str:
-    """The plaintext spelling of a decrypted value, from the style of its encrypted form."""
+def derive(form: Form, value: Value, spelling: str | None, indents: tuple[int, int] | None = None) -> str:
+    """The plaintext spelling of a decrypted value, from the style of its encrypted form
+    (``indents``: as for :func:`_collect_edits`)."""
     props = form.props
     style = form.style
     if not isinstance(value, str):
         if props and _STR_TAG_TEXT.search(props):
             props = ""
-        return props + typed_text(value, spelling)
+        return props + typed_plaintext(value, spelling)
     if style in ("|", ">"):
         m = _BLOCK_HEADER_INDENT.match(form.header)
         chomp = m.group(3) if m else ""
@@ -301,7 +333,8 @@ def derive(form: Form, value: Value, spelling: str | None) -> str:
         if form.flow and plain_ok(value, flow=True):
             return props + value
         return props + double_quoted(value)
-    return props + scalar_text(value, form.indent + 2, form.flow)
+    block, step = indents or (form.indent + 4, 4)
+    return props + value_text(value, spelling, block, step, form.flow)
 
 
 def _same_data(a: Any, b: Any) -> bool:

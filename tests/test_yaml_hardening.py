@@ -1,0 +1,170 @@
+"""YAML hardening (issue 8): metadata-only changes keep every other byte, sops's output for
+values sopsy did not lay out, hostile input (alias bombs, deep nesting, huge integers), clear
+messages, and no value's text in the encrypted output."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import AGE_KEYS_BOTH, CORPUS, RECIPIENT, RECIPIENT2, VECTORS, need_shared, run_sops, run_sopsy
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sopsy import commands, core
+from sopsy.keys import KeySpec
+from sopsy.stores import get_store
+
+STORE = get_store("yaml")
+OPTS = core.EncryptOptions(key_groups=[[KeySpec("age", RECIPIENT)]])
+UNHOLDABLE = {"nodeca__js-yaml__test_samples-common_construct-merge.yml",
+              "nodeca__js-yaml__test_samples-common_construct-null.yml"}
+SOPS_MADE_KEYS = {"Mic92__sops-nix": "Mic92__sops-nix__pkgs_sops-install-secrets_test-assets_age-keys.txt",
+                  "denis256__terragrunt-tests": "denis256__terragrunt-tests__issue-2103_keys.txt",
+                  "jkroepke__helm-secrets": "jkroepke__helm-secrets__tests_assets_age_key.txt"}
+
+
+def _outside_metadata(text: str) -> str:
+    """The text with each top-level ``sops:`` block cut out (found by its indentation alone:
+    the block runs from ``sops:`` at column 0 to the next line at column 0)."""
+    return re.sub(r"(?m)^sops:[^\n]*\n(?:[ \t][^\n]*\n|\n)*", "<metadata>\n", text)
+
+
+def _corpus_cases() -> list[tuple[str, Path, str | None]]:
+    """(id, file, key file): sopsy-encrypted corpus files (no key file: made in the test),
+    sops-made corpus files with their projects' throwaway keys, and the sops vectors."""
+    cases: list[tuple[str, Path, str | None]] = []
+    for p in sorted((CORPUS / "yaml").glob("*")):
+        if p.name not in UNHOLDABLE:
+            cases.append((p.name[:40], p, None))
+    base = CORPUS / "sops-encrypted"
+    for p in sorted(base.glob("*.yaml")):
+        key = next(v for k, v in SOPS_MADE_KEYS.items() if p.name.startswith(k))
+        cases.append(("sops-made " + p.name[:30], p, str(base / "keys" / key)))
+    for name in ("enc.yaml", "enc_multi.yaml", "enc_regex.yaml", "enc_regex_maconly.yaml", "shamir/shamir.enc.yaml"):
+        cases.append(("vector " + name, VECTORS / name, str(AGE_KEYS_BOTH)))
+    return cases
+
+
+CASES = _corpus_cases()
+
+
+@pytest.mark.parametrize("source,key_file", [(p, k) for _, p, k in CASES], ids=[i for i, _, _ in CASES])
+def test_metadata_only_change_keeps_every_byte_outside_metadata(source: Path, key_file: str | None,
+                                                               tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    need_shared()
+    target = tmp_path / "secrets.yaml"
+    if key_file is None:
+        src = source.read_bytes().decode("utf-8", "surrogateescape")
+        target.write_bytes(core.encrypt_text(STORE, src, OPTS).encode("utf-8", "surrogateescape"))
+    else:
+        shutil.copy(source, target)
+        monkeypatch.setenv("SOPS_AGE_KEY_FILE", key_file)
+        from sopsy.keys import age
+
+        age.PROVIDER._identities = None
+    before = target.read_bytes().decode("utf-8", "surrogateescape")
+    # a creation rule naming a recipient the file does not have: updatekeys re-wraps the data key
+    (tmp_path / ".sopsy.yaml").write_text(f"creation_rules:\n  - age: {RECIPIENT},{RECIPIENT2}\n")
+    assert commands.updatekeys(str(target), yes=True, config_path=str(tmp_path / ".sopsy.yaml"))
+    after = target.read_bytes().decode("utf-8", "surrogateescape")
+    assert after != before
+    assert _outside_metadata(after) == _outside_metadata(before)
+
+
+# -- a file sops wrote decrypts to what sops prints ------------------------------------------
+
+# values whose printed form go-yaml chooses: floats in %g form, bytes that are not UTF-8 as
+# !!binary (one line, or a block past 70 base64 characters), quoting, block scalars at every
+# nesting go-yaml indents differently
+SOPS_STYLE_SOURCE = """\
+f1: 1e-07
+f2: -0.0
+f3: 5.0
+f4: 1e21
+f5: 1234567.5
+f6: 0.00001
+f7: !!float 3
+b1: !!binary /w==
+b2: !!binary aGVsbG8=
+b3: !!binary {long}
+s1: "a: b"
+s2: " lead"
+s3: "tab\\there"
+s4: "it's"
+s5: "\\U0001F600 \\x01 \\u00a0"
+s6: "yes"
+s7: "x\\ny\\n\\n"
+s8: "\\nlead"
+s9: "  x\\ny"
+l:
+  - !!binary {long}
+  - k: !!binary {long}
+    j: "p\\nq"
+    m:
+      n: "x\\ny"
+  - "s\\nt"
+  - - - "x\\ny"
+""".replace("{long}", "AAMGCQwPEhUYGx4hJCcqLTAzNjk8P0JFSEtOUVRXWl1gY2ZpbG9ydXh7foGEh4qNkJOWmZyfoqWoq66xtLe6vcDDxsnM")
+
+
+def _sops_made_cases() -> list[tuple[str, Path | None, str]]:
+    cases: list[tuple[str, Path | None, str]] = [("made in the test", None, str(AGE_KEYS_BOTH))]
+    for name in ("enc.yaml", "enc_multi.yaml", "enc_regex.yaml", "enc_regex_maconly.yaml", "shamir/shamir.enc.yaml"):
+        cases.append(("vector " + name, VECTORS / name, str(AGE_KEYS_BOTH)))
+    base = CORPUS / "sops-encrypted"
+    for p in sorted(base.glob("*.yaml")):
+        key = next(v for k, v in SOPS_MADE_KEYS.items() if p.name.startswith(k))
+        cases.append(("corpus " + p.name[:30], p, str(base / "keys" / key)))
+    return cases
+
+
+SOPS_MADE = _sops_made_cases()
+
+
+@pytest.mark.parametrize("source,key_file", [(p, k) for _, p, k in SOPS_MADE], ids=[i for i, _, _ in SOPS_MADE])
+def test_sops_made_file_decrypts_to_what_sops_prints(source: Path | None, key_file: str, tmp_path: Path) -> None:
+    need_shared()
+    env = {"SOPS_AGE_KEY_FILE": key_file}
+    if source is None:
+        plain = tmp_path / "plain.yaml"
+        plain.write_text(SOPS_STYLE_SOURCE)
+        made = run_sops("encrypt", "--age", RECIPIENT, str(plain))
+        assert made.returncode == 0, made.stderr
+        source = tmp_path / "enc.yaml"
+        source.write_bytes(made.stdout)
+    theirs = run_sops("decrypt", str(source), env=env)
+    assert theirs.returncode == 0, theirs.stderr
+    ours = run_sopsy("decrypt", str(source), env=env)
+    assert ours.returncode == 0, ours.stderr
+    assert ours.stdout == theirs.stdout
+
+
+_json_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
+_json_values = st.recursive(
+    st.one_of(_json_text, st.floats(allow_nan=False, allow_infinity=False), st.integers(-(2**53), 2**53),
+              st.booleans()),
+    lambda inner: st.one_of(st.lists(inner, min_size=1, max_size=3),
+                            st.dictionaries(st.text("abcxyz", min_size=1, max_size=3), inner, min_size=1, max_size=3)),
+    max_leaves=10)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(data=st.dictionaries(st.text("abcdefgh", min_size=1, max_size=4), _json_values, min_size=1, max_size=8))
+def test_generated_values_sops_wrote_decrypt_to_what_sops_prints(data: dict[str, object], tmp_path: Path) -> None:
+    """Values of every kind, written by sops (from JSON, so go-yaml picks every style): sopsy's
+    decrypt prints what sops's prints, byte for byte."""
+    src = tmp_path / "in.json"
+    src.write_text(json.dumps(data))
+    made = run_sops("encrypt", "--age", RECIPIENT, "--input-type", "json", "--output-type", "yaml", str(src))
+    assert made.returncode == 0, made.stderr
+    enc = tmp_path / "enc.yaml"
+    enc.write_bytes(made.stdout)
+    theirs = run_sops("decrypt", str(enc))
+    assert theirs.returncode == 0, theirs.stderr
+    ours = core.decrypt_text(STORE, made.stdout.decode()).plaintext()
+    assert ours == theirs.stdout.decode()
