@@ -27,10 +27,13 @@ def aad_of(path: tuple[str, ...]) -> bytes:
     return (":".join(path) + ":").encode("utf-8", "surrogateescape")
 
 
-def _check_encryptable(leaf: Scalar) -> None:
+def _check_encryptable(leaf: Scalar, prefix: str) -> None:
     v = leaf.value
     if isinstance(v, int) and not isinstance(v, bool) and not INT64_MIN <= v <= INT64_MAX:
-        raise EncryptTreeError("unknown type: uint64 (an integer does not fit in 64 bits)")
+        where = prefix.rstrip(":").replace(":", ".") or "/"
+        bound = f"above {INT64_MAX}" if v > 0 else f"below {INT64_MIN}"
+        raise EncryptTreeError(f"the integer at {where} is {bound}, outside the signed 64-bit range sops can "
+                               "encrypt (sops: unknown type: uint64); quote it to keep it as a string")
 
 
 TYPE_CHECKING = False  # typing costs ~4 ms at start-up; mypy still reads the block below
@@ -107,7 +110,7 @@ def encrypt_documents(documents: list[Mapping], cipher: ValueCipher, matcher: Ma
             canonical = value.encode("utf-8", "surrogateescape")
             tag = "str"
         else:
-            _check_encryptable(leaf)
+            _check_encryptable(leaf, prefix)
             canonical = to_bytes(value)
             tag = type_tag(value)
         if should:

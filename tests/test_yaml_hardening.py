@@ -7,14 +7,17 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import AGE_KEYS_BOTH, CORPUS, RECIPIENT, RECIPIENT2, VECTORS, need_shared, run_sops, run_sopsy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sopsy import commands, core
+from sopsy.errors import SopsyError
 from sopsy.keys import KeySpec
 from sopsy.stores import get_store
 
@@ -168,3 +171,135 @@ def test_generated_values_sops_wrote_decrypt_to_what_sops_prints(data: dict[str,
     assert theirs.returncode == 0, theirs.stderr
     ours = core.decrypt_text(STORE, made.stdout.decode()).plaintext()
     assert ours == theirs.stdout.decode()
+
+
+# -- no value's text in the encrypted output -------------------------------------------------
+
+# values carry a letter that neither keys, base64 nor the metadata contain, so finding one of
+# them in the output can only mean that a value was written in plaintext
+_MARK = "ж"
+_secret_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\ufeff\x85\u2028\u2029"),
+                       min_size=2, max_size=12).map(lambda t: _MARK + t + _MARK)
+_plain_keys = st.text("abcdefghij", min_size=1, max_size=6)
+_secret_values = st.recursive(
+    st.one_of(_secret_text, st.integers(), st.booleans(), st.none()),
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(_plain_keys, inner, max_size=4)),
+    max_leaves=12)
+
+
+def _texts(data: object, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], str]]:
+    if isinstance(data, dict):
+        return [t for k, v in data.items() for t in _texts(v, (*path, k))]
+    if isinstance(data, list):
+        return [t for v in data for t in _texts(v, path)]
+    return [(path, data)] if isinstance(data, str) else []
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(doc=st.dictionaries(_plain_keys, _secret_values, min_size=1, max_size=6),
+       plain_key=st.sampled_from([None, "note_unencrypted"]), share=st.booleans(),
+       flow=st.sampled_from([False, True, None]), style=st.sampled_from([None, '"', "'", "|", ">"]))
+def test_no_value_text_reaches_the_encrypted_output(doc: dict[str, object], plain_key: str | None, share: bool,
+                                                    flow: bool | None, style: str | None) -> None:
+    if plain_key:
+        doc[plain_key] = _MARK + "visiblebyrule" + _MARK
+    if share:  # the same object twice: the dump writes an anchor and an alias
+        shared = next((v for v in doc.values() if isinstance(v, (dict, list)) and v), None)
+        if shared is not None:
+            doc["again"] = shared
+    src = yaml.safe_dump(doc, default_flow_style=flow, default_style=style, allow_unicode=True, sort_keys=False)
+    try:
+        enc = core.encrypt_text(STORE, src, OPTS)
+    except SopsyError as exc:
+        assert "\n" not in str(exc)
+        return
+    for path, text in _texts(doc):
+        if any(k.endswith("_unencrypted") for k in path):
+            continue
+        for piece in text.split(_MARK):
+            for line in piece.split("\n"):
+                if len(line.strip()) >= 3:
+                    assert line not in enc, f"plaintext of {'.'.join(path)} in the output"
+        assert _MARK not in enc.replace(_MARK + "visiblebyrule" + _MARK, ""), "a value's text is in the output"
+
+
+# -- hostile and mistaken input: one line, sops's exit code ----------------------------------
+
+def _laughs(levels: int) -> str:
+    text = 'a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]\n'
+    prev = "a"
+    for name in "bcdefghijklmnop"[:levels]:
+        text += f"{name}: &{name} [{', '.join(['*' + prev] * 9)}]\n"
+        prev = name
+    return text
+
+
+def _one_line_error(r: subprocess.CompletedProcess[bytes], code: int, *words: str) -> str:
+    err = r.stderr.decode()
+    assert r.returncode == code, err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    for w in words:
+        assert w in err, err
+    return err
+
+
+def test_alias_bomb_is_refused_on_encrypt_and_decrypt(tmp_path: Path) -> None:
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(_laughs(9))  # 9**9 strings once expanded
+    _one_line_error(run_sopsy("encrypt", "--age", RECIPIENT, str(bomb)), 2, "excessive aliasing")
+    # the same bomb inside a file with sops metadata: refused before any key is asked for
+    small = tmp_path / "small.yaml"
+    small.write_text("k: v\n")
+    enc = run_sopsy("encrypt", "--age", RECIPIENT, str(small)).stdout.decode()
+    bomb.write_text(_laughs(9) + enc[enc.index("sops:"):])
+    _one_line_error(run_sopsy("decrypt", str(bomb)), 2, "excessive aliasing")
+    # what sops accepts is accepted: a document sharing a block 30 times
+    shared = tmp_path / "shared.yaml"
+    shared.write_text("base: &b {" + ", ".join(f"k{i}: v{i}" for i in range(30)) + "}\n"
+                      + "".join(f"s{i}: *b\n" for i in range(30)))
+    assert run_sops("encrypt", "--age", RECIPIENT, str(shared)).returncode == 0
+    assert run_sopsy("encrypt", "--age", RECIPIENT, str(shared)).returncode == 0
+
+
+def _deep_block(levels: int) -> str:
+    return "\n".join(" " * i + f"k{i}:" for i in range(levels)) + " v\n"
+
+
+def test_deep_nesting_works_to_libyamls_limit_and_is_refused_beyond(tmp_path: Path) -> None:
+    deep = tmp_path / "deep.yaml"
+    for src in (_deep_block(999), "a: " + "[" * 998 + "x" + "]" * 998 + "\n"):
+        deep.write_text(src)
+        enc = run_sopsy("encrypt", "--age", RECIPIENT, str(deep))
+        assert enc.returncode == 0, enc.stderr
+        deep.write_bytes(enc.stdout)
+        assert run_sopsy("decrypt", str(deep)).stdout.decode() == src
+        assert run_sops("decrypt", str(deep)).returncode == 0
+    for src in (_deep_block(3000), "\ufeff" + _deep_block(1500), "a: " + "[" * 5000 + "]" * 5000 + "\n"):
+        deep.write_text(src)  # (a byte-order mark sends the file to PyYAML's pure-Python parser)
+        _one_line_error(run_sopsy("encrypt", "--age", RECIPIENT, str(deep)), 2, "nest")
+
+
+def test_duplicate_key_names_the_key_and_both_lines(tmp_path: Path) -> None:
+    f = tmp_path / "dup.yaml"
+    f.write_text("a: 1\nb:\n  c: 2\n  d: 3\n  c: 4\n")
+    theirs = run_sops("encrypt", "--age", RECIPIENT, str(f))
+    assert theirs.returncode == 2 and b'line 5: mapping key "c" already defined at line 3' in theirs.stderr
+    _one_line_error(run_sopsy("encrypt", "--age", RECIPIENT, str(f)), 2,
+                    'line 5: mapping key "c" already defined at line 3')
+
+
+def test_integer_past_int64_says_what_sops_cannot_hold(tmp_path: Path) -> None:
+    f = tmp_path / "big.yaml"
+    f.write_text("db:\n  id: 18446744073709551615\n")  # a uint64: fits 64 bits, not sops's int64
+    assert run_sops("encrypt", "--age", RECIPIENT, str(f)).returncode == 23
+    err = _one_line_error(run_sopsy("encrypt", "--age", RECIPIENT, str(f)), 23, "db.id", "9223372036854775807")
+    assert "does not fit in 64 bits" not in err
+    f.write_text("id: 18446744073709551616\n")  # past uint64: a float for go-yaml and for sopsy
+    assert run_sopsy("encrypt", "--age", RECIPIENT, str(f)).returncode == 0
+
+
+def test_multi_line_plain_scalar_in_flow_mapping_comes_back() -> None:
+    """Found by test_yaml_properties: a hint for a flow scalar's continuation line was checked at
+    its key's column and refused."""
+    src = "{'0': [], '000': '', '00': 0\n    0}\n"
+    assert core.decrypt_text(STORE, core.encrypt_text(STORE, src, OPTS)).plaintext() == src

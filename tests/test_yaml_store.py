@@ -217,7 +217,7 @@ def test_missing_final_newline_and_crlf_survive() -> None:
 
 def test_refusals_are_one_line() -> None:
     for bad, exc in [("- a\n- b\n", InputError), ("a: [1\n", InputError), ("1: x\n", EncryptTreeError),
-                     ("a: 1\na: 2\n", EncryptTreeError), ("big: 18446744073709551615\n", EncryptTreeError)]:
+                     ("a: 1\na: 2\n", InputError), ("big: 18446744073709551615\n", EncryptTreeError)]:
         with pytest.raises(exc) as err:
             core.encrypt_text(STORE, bad, OPTS)
         assert isinstance(err.value, SopsyError) and "\n" not in str(err.value)

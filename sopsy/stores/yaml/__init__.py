@@ -57,10 +57,14 @@ class YamlStore:
             raise InputError("invalid YAML: the file is not valid UTF-8") from None
         if not parsed.docs:
             raise NoDocument("the file has no YAML document")
+        if parsed.depth > 200:
+            # every later walk of the tree (engine, writer) recurses once per level: give a
+            # document libyaml accepts (up to 1,000 levels) the stack it needs
+            import sys
+
+            sys.setrecursionlimit(max(sys.getrecursionlimit(), 4 * parsed.depth + 1000))
         if parsed.nonstring_key:
             raise EncryptTreeError("the file has a mapping key that is not a string (sops supports only string keys)")
-        if parsed.duplicate_key:
-            raise EncryptTreeError("the file has a duplicate mapping key")
         return parsed
 
     def render(self, parsed: ParsedYaml, metadata: dict[str, Any] | None,

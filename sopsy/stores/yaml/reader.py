@@ -92,17 +92,44 @@ def _block_region_end(text: str, header_end: int, end: int) -> int:
     return e
 
 
+MAX_DEPTH = 1000
+
+
+def _allowed_alias_ratio(total: int) -> float:
+    low, high = 400_000, 4_000_000
+    if total <= low:
+        return 0.99
+    if total >= high:
+        return 0.10
+    return 0.99 - 0.89 * (total - low) / (high - low)
+
+
+def _count_nodes(node: Node) -> int:
+    count = 0
+    todo = [node]
+    while todo:
+        n = todo.pop()
+        count += 1
+        if isinstance(n, Mapping):  # a key counts as a node too, as go-yaml counts it
+            count += len(n.items)
+            todo.extend(v for _, v in n.items)
+        elif isinstance(n, Sequence):
+            todo.extend(n.items)
+    return count
+
+
 class _Open:
     """A collection being read: its node, the key waiting for its value, that key's column."""
 
-    __slots__ = ("node", "key", "column", "flow", "seen", "is_map")
+    __slots__ = ("node", "key", "key_at", "column", "flow", "seen", "is_map")
 
     def __init__(self, node: Mapping | Sequence, column: int, flow: bool) -> None:
         self.node = node
         self.key: str | None = None
+        self.key_at = 0  # where that key starts
         self.column = column  # the collection's column, then each key's
         self.flow = flow
-        self.seen: set[str] = set()
+        self.seen: dict[str, int] = {}  # key -> where it starts
         self.is_map = type(node) is Mapping
 
 
@@ -171,6 +198,9 @@ class _Reader:
         self.last_line_end = -1  # the text index where the line of the last completed value ends
         self.meta: _MetadataReader | None = None  # while inside a `sops:` item
         self.pending: list[Comment] = []  # comments for a collection not yet opened
+        self.nodes = 0  # nodes read from the text (counted per collection and per value)
+        self.expanded = 0  # nodes copied by alias expansion
+        self.sizes: dict[int, int] = {}  # node count of anchored nodes, by id
 
     def run(self) -> None:
         text = self.text
@@ -223,13 +253,14 @@ class _Reader:
             if top.is_map:  # _add, inlined
                 key = top.key
                 if key in top.seen:
-                    self.parsed.duplicate_key = True
-                top.seen.add(key)  # type: ignore[arg-type]
+                    self._duplicate(top)
+                top.seen[key] = top.key_at  # type: ignore[index]
                 top.node.items.append((key, node))  # type: ignore[arg-type]
                 top.key = None
             else:
                 top.node.items.append(node)  # type: ignore[arg-type]
             self.last_end = end
+            self.nodes += 1
             if ncomments:
                 le = text.find("\n", end)
                 self.last_line_end = le if le >= 0 else len(text)
@@ -300,11 +331,25 @@ class _Reader:
                 key in NULLS or not isinstance(resolve(key, None, True), str)):
             self.parsed.nonstring_key = True
         top.key = key
+        top.key_at = ev.start_mark.index
         top.column = ev.start_mark.column
         self.last_end = ev.end_mark.index
+        self.nodes += 1
         doc = self.doc
         if len(self.stack) == 1 and key == "sops" and doc is not None:
             self._metadata_start(doc, ev.start_mark.index)
+
+    def _duplicate(self, top: _Open) -> None:
+        """A key the mapping already has: refused as sops refuses it, naming both lines."""
+        key = top.key
+        assert key is not None
+        text = self.text
+        first = text.count("\n", 0, top.seen[key]) + 1
+        again = text.count("\n", 0, top.key_at) + 1
+        import json
+
+        raise InputError(f"invalid YAML: line {again}: mapping key {json.dumps(key, ensure_ascii=False)} "
+                         f"already defined at line {first}")
 
     def _root_scalar(self, ev: Any) -> None:
         if ev.value == "" and not ev.style and self.doc is not None:
@@ -322,8 +367,8 @@ class _Reader:
             key = top.key
             assert key is not None
             if key in top.seen:
-                self.parsed.duplicate_key = True
-            top.seen.add(key)
+                self._duplicate(top)
+            top.seen[key] = top.key_at
             top.node.items.append((key, node))  # type: ignore[arg-type]
             top.key = None
         else:
@@ -358,6 +403,12 @@ class _Reader:
         if ev.anchor:
             doc.anchors[ev.anchor] = coll
         self.stack.append(_Open(coll, ev.start_mark.column, flow))
+        self.nodes += 1
+        if len(self.stack) > self.parsed.depth:
+            self.parsed.depth = len(self.stack)
+            if self.parsed.depth > MAX_DEPTH:
+                # libyaml's own limit; the pure-Python parser (used for a few files) has none
+                raise InputError(f"invalid YAML: the document nests deeper than {MAX_DEPTH} levels")
 
     def _close(self, ev: Any) -> None:
         if self.meta is not None:
@@ -380,6 +431,7 @@ class _Reader:
         target = doc.anchors.get(ev.anchor)
         if target is None:
             raise InputError("an alias refers to an unknown anchor")
+        self._budget_alias(target)
         if self.meta is not None:
             if self.meta.alias(to_data(target)):
                 self._metadata_done()
@@ -389,6 +441,19 @@ class _Reader:
         doc.aliases.append(copy)
         self._add(stack[-1], copy)
         self.last_end = end
+
+    def _budget_alias(self, target: Node) -> None:
+        """Refuse alias bombs ("billion laughs") before expanding them, with go-yaml's rule (so
+        what sops reads, sopsy reads): past 1,000 nodes, at most 99 % of them may come from
+        alias expansion in documents up to 400,000 nodes, falling to 10 % at 4,000,000."""
+        size = self.sizes.get(id(target))
+        if size is None:
+            size = self.sizes[id(target)] = _count_nodes(target)
+        self.expanded += size
+        total = self.nodes + self.expanded
+        if self.expanded > 100 and total > 1000 and self.expanded / total > _allowed_alias_ratio(total):
+            raise InputError("invalid YAML: the document contains excessive aliasing (its aliases expand "
+                             f"to more than {self.expanded} nodes)")
 
     # -- documents and the metadata block ---------------------------------------------------
 

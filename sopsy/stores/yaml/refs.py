@@ -66,7 +66,7 @@ class ParsedYaml:
         self.metadata: dict[str, Any] | None = None
         self.docs: list[DocInfo] = []
         self.nonstring_key = False
-        self.duplicate_key = False
+        self.depth = 0  # the deepest nesting of collections
 
 
 def leaves(node: Node, skip: set[int] | None = None) -> list[Scalar]:
