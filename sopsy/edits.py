@@ -28,7 +28,7 @@ from __future__ import annotations
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from typing import Protocol
+    from typing import Any, Protocol
 
     from .model import Node
     from .stores import ParsedFile
@@ -86,3 +86,74 @@ if TYPE_CHECKING:
             Raises :class:`~sopsy.errors.UsageError` naming the path for an edit the format
             cannot hold (a nested value in dotenv, say) or a path that does not exist."""
             ...
+
+
+def path_text(path: Sequence[PathPart]) -> str:
+    """A path as sops writes it: ``["a"]["b"][0]`` (keys are not secret; values never appear)."""
+    return "".join(f"[{p}]" if isinstance(p, int) else '["' + p.replace('"', '\\"') + '"]' for p in path)
+
+
+def child_of(node: Node, part: PathPart) -> Node | None:
+    """The item ``part`` of a collection (a key of a mapping, an index of a sequence, comments
+    not counted), or None."""
+    from .model import Comment, Mapping, Sequence
+
+    if isinstance(node, Mapping) and isinstance(part, str):
+        for k, v in node.items:
+            if k == part and not isinstance(v, Comment):
+                return v
+    elif isinstance(node, Sequence) and isinstance(part, int) and part >= 0:
+        items = [v for v in node.items if not isinstance(v, Comment)]
+        if part < len(items):
+            return items[part]
+    return None
+
+
+def find(root: Node, path: Sequence[PathPart]) -> list[Node]:
+    """The nodes from ``root`` along ``path`` (``root`` first). Raises UsageError naming the
+    path when a part does not exist."""
+    from .errors import UsageError
+
+    chain = [root]
+    for i, part in enumerate(path):
+        child = child_of(chain[-1], part)
+        if child is None:
+            raise UsageError(f"{path_text(path[:i + 1])} is not in the document")
+        chain.append(child)
+    return chain
+
+
+def apply_to_tree(root: Node, edits: Sequence[Edit]) -> None:
+    """Apply ``edits`` to a model tree in place, with the batch semantics above: every path is
+    looked up before anything changes, and changes are made by node identity."""
+    from .errors import UsageError
+    from .model import Mapping
+
+    plans: list[tuple[Edit, Node, Node | None]] = []  # (edit, container, item it names)
+    for e in edits:
+        if isinstance(e, Insert):
+            parent = find(root, e.parent)[-1]
+            anchor = find(parent, [e.after])[-1] if e.after is not None else None
+            plans.append((e, parent, anchor))
+        else:
+            if not e.path:
+                raise UsageError("an edit needs a path inside the document")
+            chain = find(root, e.path)
+            plans.append((e, chain[-2], chain[-1]))
+    last_insert: dict[tuple[int, int], Node] = {}  # (container, anchor) -> the last node put there
+    for e, parent, item in plans:
+        items: list[Any] = parent.items  # type: ignore[union-attr]
+        is_map = isinstance(parent, Mapping)
+        if isinstance(e, Insert):
+            prev = last_insert.get((id(parent), id(item)), item)
+            at = 0 if prev is None else 1 + next(i for i, it in enumerate(items)
+                                                 if (it[1] if is_map else it) is prev)
+            new = (e.key, e.node) if is_map else e.node
+            items.insert(at, new)
+            last_insert[(id(parent), id(item))] = e.node
+            continue
+        at = next(i for i, it in enumerate(items) if (it[1] if is_map else it) is item)
+        if isinstance(e, Replace):
+            items[at] = (items[at][0], e.node) if is_map else e.node
+        else:
+            del items[at]

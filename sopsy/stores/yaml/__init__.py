@@ -16,12 +16,14 @@ never changed). See docs/yaml-format.md.
 
 The package, by layer: :mod:`.refs` (where nodes sit in the text), :mod:`.reader` (events →
 model, one method per event kind), :mod:`.writer` (splicing leaves and the metadata block),
-:mod:`.hints` (layout hints), :mod:`.emit` (fresh text for metadata and format conversion).
+:mod:`.hints` (layout hints), :mod:`.goyaml` (what sops prints for a value), :mod:`.emit` (fresh
+text for metadata and format conversion), :mod:`.edit` with :mod:`.extent` and :mod:`.compose`
+(document editing: where items sit, and new text written as its neighbours are).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -33,6 +35,11 @@ from .hints import layout_hints
 from .reader import read
 from .refs import CommentRef, CRef, DocInfo, ParsedYaml, SRef
 from .writer import metadata_block, render
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from ...edits import Edit
 
 __all__ = ["STORE", "CRef", "CommentRef", "DocInfo", "ParsedYaml", "SRef", "YamlStore", "emit_block"]
 
@@ -73,6 +80,12 @@ class YamlStore:
 
     def layout_hints(self, parsed: ParsedYaml) -> dict[str, Any]:
         return layout_hints(parsed)
+
+    def apply_edits(self, parsed: ParsedYaml, edits: Sequence[Edit]) -> str:
+        """Edits applied as splices of the text (see :mod:`.edit`)."""
+        from .edit import apply_edits
+
+        return apply_edits(parsed, list(edits))
 
     def metadata_block(self, metadata: dict[str, Any], column: int = 0) -> str:
         return metadata_block(metadata, column)

@@ -417,6 +417,8 @@ class _Reader:
             return
         entry = self.stack.pop()
         entry.node.ref.end = ev.end_mark.index
+        if entry.is_map:
+            entry.node.ref.keys = entry.seen
         doc = self.doc
         if not self.stack and doc is not None and doc.flow_root:
             doc.flow_insert = self.last_end

@@ -26,7 +26,7 @@ class SRef:
 class CRef:
     """Where a collection (or an alias) sits in the source."""
 
-    __slots__ = ("start", "end", "flow", "alias", "anchor")
+    __slots__ = ("start", "end", "flow", "alias", "anchor", "keys")
 
     def __init__(self, start: int, end: int, flow: bool, alias: str | None = None, anchor: str | None = None) -> None:
         self.start = start
@@ -34,6 +34,7 @@ class CRef:
         self.flow = flow
         self.alias = alias
         self.anchor = anchor
+        self.keys: dict[str, int] | None = None  # a mapping's keys: where each starts
 
 
 class CommentRef:
