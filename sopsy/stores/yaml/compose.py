@@ -184,6 +184,9 @@ def value_after_key(node: Node, key_col: int, style: Style, flow: bool = False) 
     return " " + inline_text(node, key_col + style.step, style, flow)
 
 
-def value_after_dash(node: Node, dash_col: int, style: Style, flow: bool = False) -> str:
-    """What follows ``- `` for a new value."""
-    return "\n".join(sequence_item(node, dash_col, style, flow))[dash_col + 2:]
+def value_at(node: Node, col: int, style: Style, flow: bool = False) -> str:
+    """A new value starting at column ``col`` (after ``- ``): a block collection's first item
+    there and the others below it."""
+    if _is_block(node, flow):
+        return "\n".join(block_body(node, col, style, flow))[col:]
+    return inline_text(node, col, style, flow)

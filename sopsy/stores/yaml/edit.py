@@ -32,8 +32,8 @@ from .compose import (
     key_text,
     mapping_item,
     sequence_item,
-    value_after_dash,
     value_after_key,
+    value_at,
 )
 from .extent import (
     after_line,
@@ -44,6 +44,7 @@ from .extent import (
     is_blank,
     item_pos,
     items_of,
+    keeps_trailing_lines,
     line_start,
     value_end,
     value_start,
@@ -165,7 +166,9 @@ class _Editor:
                 groups.setdefault(id(t.chain[-1]), (t.doc, t.chain, t.path, []))[3].append(t)
             elif isinstance(t.edit, Delete):
                 groups.setdefault(id(t.chain[-2]), (t.doc, t.chain[:-1], t.path[:-1], []))[3].append(t)
-        for doc, chain, path, group in groups.values():
+        # deepest first: where an inner and an outer collection end at one point, the inner
+        # collection's new items must come before the outer one's
+        for doc, chain, path, group in sorted(groups.values(), key=lambda g: -len(g[1])):
             self._container(doc, chain, path, group)
 
     def _container(self, doc: DocInfo, chain: list[Node], path: tuple[Any, ...], group: list[_Target]) -> None:
@@ -222,17 +225,24 @@ class _Editor:
             self._delete_flow(doc, parent, key, node, kept, items)
             return
         ext = block_extent(text, parent, key, node)
-        if not ext.own_line:  # the first item right after "- " (or "key: "): the next one moves up
-            nxt = items[[id(v) for _, v in items].index(id(node)) + 1]
+        if not ext.own_line:  # the first item right after "- ": the next kept one moves up
+            kept_ids = {id(v) for _, v in kept}
+            nxt = next(it for it in items if id(it[1]) in kept_ids)
             nxt_pos = item_pos(text, parent, nxt[0], nxt[1])
             self._splice(doc, ext.pos, nxt_pos, "", node)
             return
         start, end = ext.start, ext.end
-        before_blank = start > 0 and is_blank(text[line_start(text, start - 1):start])
-        if before_blank and end < len(text) and is_blank(text[end:after_line(text, end + 1)]):
+        i = [id(v) for _, v in items].index(id(node))
+        # blank lines a `|+` block before it keeps are its value, not a separator
+        floor = block_extent(text, parent, items[i - 1][0], items[i - 1][1]).end if i else 0
+        before_blank = start > floor and is_blank(text[line_start(text, start - 1):start])
+        if i and keeps_trailing_lines(text, items[i - 1][1]):
+            while end < len(text) and is_blank(text[end:after_line(text, end + 1)]):
+                end = after_line(text, end + 1)  # else they would join the `|+` value before it
+        elif before_blank and end < len(text) and is_blank(text[end:after_line(text, end + 1)]):
             end = after_line(text, end + 1)  # set apart on both sides: one blank line stays
-        elif before_blank and id(node) == id(items[-1][1]):
-            while start > 0 and is_blank(text[line_start(text, start - 1):start]):
+        elif before_blank and i == len(items) - 1:
+            while start > floor and is_blank(text[line_start(text, start - 1):start]):
                 start = line_start(text, start - 1)  # the last item: its separating blank goes too
         self._splice(doc, start, end, "", node)
 
@@ -289,8 +299,11 @@ class _Editor:
                 self._splice(doc, ext.start, ext.start, "\n".join(lines) + "\n" + blank)
             return
         ext = block_extent(text, parent, akey, anchor)
-        if id(anchor) in deleted:
-            self._splice(doc, ext.start, ext.start, "\n".join(lines) + "\n" + blank)
+        if id(anchor) in deleted:  # where the deleted item was
+            if ext.own_line:
+                self._splice(doc, ext.start, ext.start, "\n".join(lines) + "\n" + blank)
+            else:
+                self._splice(doc, ext.pos, ext.pos, "\n".join(lines)[col:] + "\n" + " " * col)
             return
         new = blank + "\n".join(lines) + "\n"
         at = ext.end
@@ -318,16 +331,16 @@ class _Editor:
             self._splice(doc, start, end, flow_text(new, style), old)
             return
         if isinstance(parent, Sequence):
-            dash = item_pos(text, parent, None, old)
-            self._splice(doc, start, end, value_after_dash(new, dash - line_start(text, dash), style, pref), old)
+            self._splice(doc, start, end, value_at(new, start - line_start(text, start), style, pref), old)
             return
         key_pos = item_pos(text, parent, part, old)
         key_col = key_pos - line_start(text, key_pos)
         colon = colon_after_key(text, key_pos)
         rep = value_after_key(new, key_col, style, pref)
-        inline_old = start == end or not text[colon:start].count("\n")
-        if isinstance(old, Scalar) and start == end:
-            start = end = colon  # an empty value: nothing after the colon to replace
+        if isinstance(old, Scalar) and start == end:  # an empty value: all goes after the colon
+            self._splice(doc, colon, colon, rep, old)
+            return
+        inline_old = "\n" not in text[colon:start]
         if not inline_old and rep.startswith("\n"):
             start = line_start(text, start)  # block for block: the key line stays as it is
             rep = rep[1:]

@@ -80,7 +80,10 @@ def value_end(text: str, node: Node) -> int:
     """Where a value's own text ends (a block collection: at the end of its last item)."""
     ref = node.ref
     if isinstance(node, Scalar) and isinstance(ref, SRef):
-        return ref.end
+        end = ref.end
+        if ref.style in ("|", ">") and end > ref.body and text[end - 1] == "\n":
+            end -= 2 if text[end - 2:end] == "\r\n" else 1  # a block scalar: not its last line break
+        return end
     if isinstance(ref, CRef):
         if ref.flow or ref.alias:
             return ref.end

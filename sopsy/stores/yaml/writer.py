@@ -47,9 +47,12 @@ def render(parsed: ParsedYaml, metadata: dict[str, Any] | None, hints: dict[str,
 
 
 def splice(text: str, edits: list[Splice]) -> str:
+    """``text`` with the splices made. Insertions at a point go in the order given, before a
+    replacement starting there; of replacements starting at one point the widest wins, and one
+    inside a region already replaced is dropped (an alias copy, an edit inside a deleted item)."""
     if not edits:
         return text
-    edits.sort(key=lambda e: (e[0], e[1]))
+    edits.sort(key=lambda e: (e[0], e[1] != e[0], -e[1]))
     out: list[str] = []
     pos = 0
     for s, e, rep in edits:
