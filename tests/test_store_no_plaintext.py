@@ -114,3 +114,79 @@ def _dotenv_doc(draw: st.DrawFn) -> tuple[str, list[str]]:
 @given(_dotenv_doc())
 def test_property_dotenv_no_value_in_output(doc: tuple[str, list[str]]) -> None:
     check("dotenv", *doc)
+
+
+# -- INI ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text,line", [
+    ("[db] sk-live-abc123\nk = v\n", 1),  # go-ini ignores text after the header's ']'
+    ("k = v\n  [db]\tpassword = sk-live-abc123\n", 2),
+    ('[db]\nk = """""" sk-live-abc123\n', 2),  # ... and after an empty value's closing quote
+    ("[db]\nk = `` sk-live-abc123\n", 2),
+])
+def test_ini_text_go_ini_ignores_is_refused(text: str, line: int) -> None:
+    with pytest.raises(InputError) as e:
+        core.encrypt_text(get_store("ini"), text, OPTS)
+    assert f"line {line}" in str(e.value) and "sk-live" not in str(e.value)
+
+
+@pytest.mark.parametrize("text", ["[db] ; a comment\nk = v\n", "[db]  # c\nk = v\n", '[db]\t\nk = """""" ; c\n',
+                                  "[db]\nk = `v` trailing text\n"])
+def test_ini_comments_after_headers_and_quotes_stay_allowed(text: str) -> None:
+    store = get_store("ini")
+    enc = core.encrypt_text(store, text, OPTS)
+    assert "trailing" not in enc
+    assert core.decrypt_text(store, enc).plaintext() == text
+
+
+_ikey = st.text("abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=6)
+
+
+@st.composite
+def _ini_doc(draw: st.DrawFn) -> tuple[str, list[str]]:
+    secrets: list[str] = []
+    lines: list[str] = []
+    for n in range(draw(st.integers(0, 8))):
+        s = draw(_secret)
+        k = f"{draw(_ikey)}{n}"  # keys unique within the file
+        kind = draw(st.sampled_from(["plain", "colon", "dq", "bt", "triple", "multi", "cont", "header",
+                                     "hostile_header", "hostile_quote", "hostile_bare", "comment", "blank"]))
+        if kind == "plain":
+            lines.append(f"{k} = {s} ; note")
+        elif kind == "colon":
+            lines.append(f"  {k}: {s}")
+        elif kind == "dq":
+            lines.append(f'{k}="  {s}  "')
+        elif kind == "bt":
+            lines.append(f"{k} = `{s};x` tail {draw(_secret)}")
+        elif kind == "triple":
+            lines.append(f'{k} = """{s}"""')
+        elif kind == "multi":
+            lines.append(f'{k} = """first\n{s}\nlast"""')
+        elif kind == "cont":
+            lines.append(f"{k} = abc\\\n  {s}")
+        elif kind == "header":
+            lines.append(f"[{k}]")
+            continue
+        elif kind == "hostile_header":
+            lines.append(f"[{k}] {s}")
+        elif kind == "hostile_quote":
+            empty = draw(st.sampled_from(["``", '""' '""' '""']))
+            lines.append(f"{k} = {empty} {s}")
+        elif kind == "hostile_bare":
+            lines.append(s)
+        elif kind == "comment":
+            lines.append(draw(st.sampled_from(["; c", "# c"])))
+            continue
+        else:
+            lines.append("")
+            continue
+        secrets.append(s)
+    return "\n".join(lines) + draw(st.sampled_from(["", "\n"])), secrets
+
+
+@PROPS
+@given(_ini_doc())
+def test_property_ini_no_value_in_output(doc: tuple[str, list[str]]) -> None:
+    check("ini", *doc)

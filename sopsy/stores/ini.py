@@ -56,6 +56,11 @@ def _has_surrounded_quote(s: str, q: str) -> bool:
     return len(s) >= 2 and s[0] == q and s[-1] == q and s.find(q, 1) == len(s) - 1
 
 
+def _blank_or_comment(s: str) -> bool:
+    s = s.strip()
+    return not s or s[0] in "#;"
+
+
 def _cut_comment(s: str) -> tuple[str, str]:
     i = min((p for p in (s.find("#"), s.find(";")) if p >= 0), default=-1)
     return (s, "") if i < 0 else (s[:i], s[i:])
@@ -111,6 +116,9 @@ class IniStore:
                 close = s.rfind("]")
                 if close < 0:
                     raise InputError(f"unclosed section header on line {i}")
+                if not _blank_or_comment(s[close + 1:]):
+                    # go-ini ignores it, so it would stay plaintext in the encrypted file
+                    raise InputError(f"text after the section header on line {i} (only a ; or # comment may follow)")
                 name = s[1:close].strip()
                 if in_meta:
                     meta_end = base
@@ -184,7 +192,11 @@ class IniStore:
         if q:
             close = s.rfind(q, len(q))
             if close >= 0:
-                # go-ini ignores what follows the closing quote; it stays part of the spelling
+                # go-ini ignores what follows the closing quote; it stays part of the spelling,
+                # encrypted with the value, but an empty value is not encrypted at all
+                if close == len(q) and not _blank_or_comment(s[close + len(q):]):
+                    raise InputError(f"text after the empty quoted value on line {i + 1} "
+                                     "(only a ; or # comment may follow)")
                 return s[len(q):close], start, base + len(line.rstrip("\r")), i + 1
             parts = [s[len(q):]]
             j = i + 1
