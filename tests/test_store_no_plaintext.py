@@ -190,3 +190,78 @@ def _ini_doc(draw: st.DrawFn) -> tuple[str, list[str]]:
 @given(_ini_doc())
 def test_property_ini_no_value_in_output(doc: tuple[str, list[str]]) -> None:
     check("ini", *doc)
+
+
+# -- tfvars ---------------------------------------------------------------------------------------
+
+_tkey = st.text("abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=6).filter(
+    lambda k: k not in ("sops", "true", "false", "null", "for", "in", "if"))
+
+
+@st.composite
+def _tf_value(draw: st.DrawFn, secrets: list[str], depth: int = 0) -> str:
+    s = draw(_secret)
+    kinds = ["str", "tpl", "ident", "expr", "num_then_text", "str_then_text"]
+    if depth < 2:
+        kinds += ["list", "list_ml", "obj", "obj_inline"]
+    kind = draw(st.sampled_from(kinds))
+    if kind in ("list", "list_ml", "obj", "obj_inline"):
+        n = draw(st.integers(0, 3))
+        items = [draw(_tf_value(secrets, depth + 1)) for _ in range(n)]
+        if kind == "list":
+            return "[" + ", ".join(items) + "]"
+        if kind == "list_ml":
+            return "[\n" + "".join(f"  {v},\n" for v in items) + "]"
+        keys = [f"{draw(_tkey)}{i}" for i in range(n)]
+        if kind == "obj":
+            return "{\n" + "".join(f"  {k} = {v}\n" for k, v in zip(keys, items)) + "}"
+        return "{ " + ", ".join(f"{k} = {v}" for k, v in zip(keys, items)) + " }"
+    secrets.append(s)
+    if kind == "str":
+        return f'"{s}"'
+    if kind == "tpl":
+        return f'"${{var.x}} {s}"'
+    if kind == "ident":
+        return s  # an identifier with dashes: an expression, kept as one encrypted leaf
+    if kind == "expr":
+        return f'upper("{s}")'
+    if kind == "num_then_text":
+        return f"1 {s}"
+    return f'"x" {s}'
+
+
+@st.composite
+def _tfvars_doc(draw: st.DrawFn) -> tuple[str, list[str]]:
+    secrets: list[str] = []
+    lines: list[str] = []
+    for n in range(draw(st.integers(1, 6))):
+        k = f"{draw(_tkey)}{n}"
+        s = draw(_secret)
+        kind = draw(st.sampled_from(["attr", "attr", "heredoc", "comment", "hostile_bare", "hostile_block",
+                                     "hostile_after_list", "hostile_after_obj", "hostile_heredoc"]))
+        if kind == "attr":
+            lines.append(f"{k} = {draw(_tf_value(secrets))}")
+            continue
+        if kind == "comment":
+            lines.append(draw(st.sampled_from(["# c", "// c", "/* c */"])))
+            continue
+        if kind == "heredoc":
+            lines.append(f"{k} = <<-EOT\n  {s}\n  EOT")
+        elif kind == "hostile_bare":
+            lines.append(s)
+        elif kind == "hostile_block":
+            lines.append(f'{k} "{s}" {{\n}}')
+        elif kind == "hostile_after_list":
+            lines.append(f'{k} = ["a"] {s}')
+        elif kind == "hostile_after_obj":
+            lines.append(f'{k} = {{ a = 1 }} {s}')
+        else:
+            lines.append(f"{k} = <<EOT\nx\nEOT {s}")
+        secrets.append(s)
+    return "\n".join(lines) + draw(st.sampled_from(["", "\n"])), secrets
+
+
+@PROPS
+@given(_tfvars_doc())
+def test_property_tfvars_no_value_in_output(doc: tuple[str, list[str]]) -> None:
+    check("tfvars", *doc)

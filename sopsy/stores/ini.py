@@ -89,6 +89,7 @@ class IniStore:
             pos += len(line) + 1
         sections: list[tuple[str, list[tuple[str | None, Any]]]] = [(DEFAULT, [])]
         current = sections[0][1]
+        seen: dict[str, int] = {}  # key -> line, in the current section
         pending: list[Comment] = []
         leaves: list[Scalar] = []
         enc_comments: list[Comment] = []
@@ -131,17 +132,20 @@ class IniStore:
                 pending = []
                 sections.append((name, items))
                 current = items
+                seen = {}
                 continue
+            lineno = i
             key, vstart = self._key(line, lead, i)
             value, vs, ve, i = self._value(lines, offs, i - 1, vstart)
             if in_meta:
                 flat[key] = value.replace("\\n", "\n")
                 continue
-            if any(k == key for k, _ in current):
+            if key in seen:
                 # go-ini (and so sops) keeps only a repeated key's last value: the MAC and the
                 # data sops reads would not be what this file says
-                raise InputError(f"key {key[:60]!r} appears twice in one section on line {i}; "
-                                 "sops keeps only the last value, so the file cannot be encrypted as it is")
+                raise InputError(f"duplicate key {key[:60]!r} in one INI section (lines {seen[key]} and {lineno}); "
+                                 "go-ini, and so sops, would keep only the last value")
+            seen[key] = lineno
             leaf = Scalar(value, ref=_Val(base + vs, ve, text[base + vs:ve], value))
             leaves.append(leaf)
             current.append((key, leaf))
@@ -309,7 +313,8 @@ class IniStore:
             if isinstance(node, Comment):
                 continue
             if not isinstance(node, Mapping):
-                raise DumpError("Section values should always be TreeBranches")
+                raise DumpError(f"an INI file holds sections of key = value lines: top-level key {name!r} "
+                                "is not a section (a mapping)")
             keys = [(k, v) for k, v in node.items if k is not None]
             width = max((len(k) for k, _ in keys), default=0)
             lines: list[str] = []
@@ -319,7 +324,8 @@ class IniStore:
                     comments.append(f"; {v.text}\n")
                     continue
                 if not isinstance(v, Scalar):
-                    raise DumpError("Section values should always be TreeBranches")
+                    raise DumpError(f"an INI file holds sections of key = value lines: the value at "
+                                    f"{name}.{k} is a nested {'list' if isinstance(v, Sequence) else 'mapping'}")
                 lines.extend(comments)
                 comments = []
                 lines.append(f"{str(k).ljust(width)} = {go_ini_quote(_scalar_text(v.value))}\n")
