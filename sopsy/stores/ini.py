@@ -286,24 +286,28 @@ class IniStore:
             pos = end
         out.append(text[pos:])
         body = "".join(out)
+        block = _meta_section(metadata) if metadata is not None else ""
         if span is not None:
             # the [sops] section is the last one sops writes; edits never fall inside it
             shift = sum(len(new) - (end - start) for start, end, new in edits if end <= span[0])
-            body = body[:span[0] + shift] + body[span[1] + shift:]
+            old = body[span[0] + shift:span[1] + shift]
+            if block and span[1] < len(text):
+                # a section follows: keep the blank lines that separated it (after the block's last
+                # line break, which the new block brings itself)
+                tail = old[len(old.rstrip("\r\n")):]
+                block += tail[2:] if tail.startswith("\r\n") else tail[1:]
+            body = body[:span[0] + shift] + block + body[span[1] + shift:]
             if metadata is None:
                 if body.endswith("\n\n"):
                     body = body[:-1]
                 if hints.get(_HINT_EOL) is False and body.endswith("\n"):
                     body = body[:-1]
+            return body
         if metadata is None:
             return body
         if body and not body.endswith("\n"):
             body += "\n"
-        flat = flatten(metadata)
-        width = max((len(k) for k in flat), default=0)
-        lines = "".join(f"{k.ljust(width)} = {go_ini_quote(v.replace(chr(10), chr(92) + 'n'))}\n"
-                        for k, v in flat.items())
-        return body + ("\n" if body else "") + f"[{META_SECTION}]\n" + lines
+        return body + ("\n" if body else "") + block
 
     def emit(self, documents: list[Mapping]) -> str:
         if not documents:
@@ -341,6 +345,13 @@ class IniStore:
         if isinstance(value, (dict, list, Mapping, Sequence)):
             raise DumpError("cannot emit a complex value as an INI value")
         return _scalar_text(value)
+
+
+def _meta_section(metadata: dict[str, Any]) -> str:
+    flat = flatten(metadata)
+    width = max((len(k) for k in flat), default=0)
+    return f"[{META_SECTION}]\n" + "".join(f"{k.ljust(width)} = {go_ini_quote(v.replace(chr(10), chr(92) + 'n'))}\n"
+                                           for k, v in flat.items())
 
 
 def _scalar_text(value: Any) -> str:
