@@ -16,12 +16,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..cipher import iv_of
-from ..errors import DumpError, InputError
-from ..metadata import flatten
-from ..model import Comment, Mapping, Scalar, Sequence
-from ..values import GoTime, format_float_g, same_value
-from .dotenv import _unflatten
+from ...cipher import iv_of
+from ...errors import DumpError, InputError
+from ...metadata import flatten
+from ...model import Comment, Mapping, Scalar, Sequence
+from ...values import GoTime, format_float_g, same_value
+from ..dotenv import _unflatten
 
 DEFAULT = "DEFAULT"
 META_SECTION = "sops"

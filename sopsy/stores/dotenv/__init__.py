@@ -22,12 +22,12 @@ from __future__ import annotations
 import codecs
 import re
 
-from ..cipher import iv_of
-from ..errors import DumpError, InputError
-from ..metadata import flatten, unflatten
-from ..model import Comment, Mapping, Scalar, Sequence
-from ..values import GoTime, format_float_g, same_value
-from . import FastScan, native
+from ...cipher import iv_of
+from ...errors import DumpError, InputError
+from ...metadata import flatten, unflatten
+from ...model import Comment, Mapping, Scalar, Sequence
+from ...values import GoTime, format_float_g, same_value
+from .. import FastScan, native
 
 TYPE_CHECKING = False  # typing costs ~4 ms at start-up; mypy still reads the block below
 if TYPE_CHECKING:
