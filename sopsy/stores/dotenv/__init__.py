@@ -263,6 +263,13 @@ class DotenvStore:
             body += "\n"
         return body
 
+    def apply_edits(self, parsed: Any, edits: Any) -> str:
+        """Document edits as line splices (see :mod:`.edit`)."""
+        from .edit import apply_edits
+
+        assert isinstance(parsed, DotenvFile)
+        return apply_edits(parsed, edits)
+
     def emit(self, documents: list[Mapping]) -> str:
         if not documents:
             return ""

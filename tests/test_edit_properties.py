@@ -1,0 +1,113 @@
+"""Document edits on random documents (dotenv, INI, tfvars): random batches of Replace / Insert /
+Delete give text that parses back to exactly the data the same edits give on plain data
+(tests/support/edit_data.py), an empty batch changes nothing, and the edits a format cannot hold
+are UsageErrors naming the path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from support.edit_data import apply_data, dotenv_export, ordered
+
+from sopsy.edits import Delete, Edit, Insert, Replace
+from sopsy.errors import UsageError
+from sopsy.model import Mapping, Scalar, Sequence, from_data, to_data
+from sopsy.stores import get_store
+
+PROPS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def check_property(fmt: str, text: str, edits: list[Edit], key_of: Any = None) -> str:
+    store = get_store(fmt)
+    parsed = store.parse(text)
+    assert store.apply_edits(parsed, []) == text  # type: ignore[attr-defined]
+    out: str = store.apply_edits(store.parse(text), edits)  # type: ignore[attr-defined]
+    expected = apply_data(to_data(parsed.documents[0]), edits, key_of=key_of)
+    if fmt == "ini":
+        expected = {"DEFAULT": expected["DEFAULT"], **{k: v for k, v in expected.items() if k != "DEFAULT"}}
+    assert ordered(to_data(store.parse(out).documents[0])) == ordered(expected), out
+    return out
+
+
+@st.composite
+def edit_batch(draw: st.DrawFn, keys: list[str], new_key: st.SearchStrategy[str],
+               value: st.SearchStrategy[Any], parent: tuple[Any, ...] = (), taken: frozenset[str] = frozenset()) -> list[Edit]:
+    """Edits of one mapping: each existing key replaced, deleted or left; some new keys inserted
+    after existing keys or first."""
+    edits: list[Edit] = []
+    for k in keys:
+        what = draw(st.sampled_from(["keep", "keep", "replace", "delete"]))
+        if what == "replace":
+            edits.append(Replace((*parent, k), from_data(draw(value))))
+        elif what == "delete":
+            edits.append(Delete((*parent, k)))
+    used = set(keys) | taken
+    for _ in range(draw(st.integers(0, 3))):
+        k = draw(new_key.filter(lambda x: x not in used))
+        used.add(k)
+        after = draw(st.sampled_from([None, *keys]))
+        comments = draw(st.sampled_from([[], [" new"]]))
+        edits.append(Insert(parent, after, k, from_data(draw(value)), comments))
+    return edits
+
+
+# -- dotenv ---------------------------------------------------------------------------------------
+
+_dkey = st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZ_", min_size=1, max_size=5)
+_plain = st.text(st.characters(codec="utf-8", exclude_characters="\n\\\"'`", exclude_categories=("Cs",)),
+                 max_size=12).filter(lambda v: not v.startswith((" ", "\t")))
+_dvalue = st.one_of(
+    _plain,
+    st.builds(lambda a, b: a + "\n" + b, _plain, _plain),  # written with a \n escape
+    st.builds(lambda a, b: f'"{a}\n{b}"', _plain, _plain),  # a quoted multi-line value
+)
+
+
+@st.composite
+def _dotenv_case(draw: st.DrawFn) -> tuple[str, list[Edit]]:
+    keys = draw(st.lists(_dkey, unique=True, max_size=6))
+    export = draw(st.booleans())
+    lines = []
+    for k in keys:
+        lines += draw(st.sampled_from([[], ["# about " + k], [""]]))
+        v = draw(_dvalue)
+        raw = v if v.startswith('"') else v.replace("\n", "\\n")  # sops's \n escape outside quotes
+        lines.append(("export " if export else "") + k + "=" + raw)
+    text = "\n".join(lines) + draw(st.sampled_from(["", "\n"]))
+    names = [("export " if export else "") + k for k in keys]
+    return text, draw(edit_batch(names, _dkey, _dvalue, taken=frozenset(keys)))
+
+
+@PROPS
+@given(_dotenv_case())
+def test_property_dotenv_edits(case: tuple[str, list[Edit]]) -> None:
+    text, edits = case
+    check_property("dotenv", text, edits, key_of=dotenv_export)
+
+
+@pytest.mark.parametrize("edit,message", [
+    (Replace(("A",), Mapping([("x", Scalar("1"))])), 'at ["A"]: dotenv values are flat'),
+    (Insert((), "A", "N", Sequence([Scalar("1")])), 'at ["N"]: dotenv values are flat'),
+    (Insert(("A",), None, "N", Scalar("1")), 'cannot insert at ["A"]["N"]'),
+    (Replace(("MISSING",), Scalar("1")), 'the path ["MISSING"] does not exist'),
+    (Delete(("A", "x")), 'the path ["A"]["x"] does not exist'),
+    (Replace(("A",), Scalar("a\\nb")), "backslash followed by n"),
+    (Replace(("A",), Scalar('"open')), "opens a quote it does not close"),
+    (Insert((), None, "A", Scalar("1")), 'the key ["A"] is already in the file'),
+    (Insert((), None, "B=C", Scalar("1")), 'the key ["B=C"] cannot be written'),
+])
+def test_dotenv_edits_it_cannot_hold(edit: Edit, message: str) -> None:
+    store = get_store("dotenv")
+    with pytest.raises(UsageError) as e:
+        store.apply_edits(store.parse("A=1\nZ=\"x\"\n"), [edit])  # type: ignore[attr-defined]
+    assert message in str(e.value)
+
+
+def test_dotenv_edits_refuse_an_encrypted_file() -> None:
+    store = get_store("dotenv")
+    with pytest.raises(UsageError):
+        store.apply_edits(store.parse("A=ENC[AES256_GCM,data:AA==,iv:AA==,tag:AA==,type:str]\nsops_version=3\n"),  # type: ignore[attr-defined]
+                          [Delete(("A",))])
