@@ -111,3 +111,67 @@ def test_dotenv_edits_refuse_an_encrypted_file() -> None:
     with pytest.raises(UsageError):
         store.apply_edits(store.parse("A=ENC[AES256_GCM,data:AA==,iv:AA==,tag:AA==,type:str]\nsops_version=3\n"),  # type: ignore[attr-defined]
                           [Delete(("A",))])
+
+
+# -- INI ------------------------------------------------------------------------------------------
+
+_iname = st.text("abcdefghij", min_size=1, max_size=4)
+_ivalue = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=10).filter(lambda v: '"""' not in v)
+
+
+@st.composite
+def _ini_case(draw: st.DrawFn) -> tuple[str, list[Edit]]:
+    names = draw(st.lists(_iname, unique=True, max_size=4))
+    delim = draw(st.sampled_from([" = ", "=", ": "]))
+    blocks: list[str] = []
+    layout: dict[str, list[str]] = {}
+    for name in ["DEFAULT", *names]:
+        keys = draw(st.lists(_iname, unique=True, max_size=4)) if name != "DEFAULT" or draw(st.booleans()) else []
+        layout[name] = keys
+        width = max((len(k) for k in keys), default=0) if draw(st.booleans()) else 0
+        lines = [] if name == "DEFAULT" else draw(st.sampled_from([[], ["; about " + name]])) + [f"[{name}]"]
+        for k in keys:
+            lines += draw(st.sampled_from([[], ["# note"]]))
+            lines.append(k.ljust(width) + delim + draw(st.text("abc xyz0", max_size=6)).strip())
+        if lines:
+            blocks.append("\n".join(lines) + "\n")
+    text = draw(st.sampled_from(["\n", ""])).join(blocks)
+    edits: list[Edit] = []
+    for name, keys in layout.items():
+        if name != "DEFAULT" and draw(st.integers(0, 4)) == 0:
+            edits.append(Delete((name,)))
+        else:
+            edits += draw(edit_batch(keys, _iname, _ivalue, parent=(name,)))
+    for _ in range(draw(st.integers(0, 2))):
+        new = draw(_iname.filter(lambda n: n not in layout and n != "sops"))
+        layout[new] = []
+        after = draw(st.sampled_from([None, *names]))
+        value = draw(st.dictionaries(_iname, _ivalue, max_size=3))
+        edits.append(Insert((), after, new, from_data(value), draw(st.sampled_from([[], ["a new section"]]))))
+    return text, edits
+
+
+@PROPS
+@given(_ini_case())
+def test_property_ini_edits(case: tuple[str, list[Edit]]) -> None:
+    text, edits = case
+    check_property("ini", text, edits)
+
+
+@pytest.mark.parametrize("edit,message", [
+    (Replace(("s", "k"), Mapping([("x", Scalar("1"))])), 'at ["s"]["k"]: INI values are flat'),
+    (Insert(("s",), "k", "n", Sequence([Scalar("1")])), 'at ["s"]["n"]: INI values are flat'),
+    (Insert(("s", "k"), None, "n", Scalar("1")), 'cannot insert at ["s"]["k"]["n"]'),
+    (Insert((), None, "t", Scalar("1")), "the top level of an INI file holds sections"),
+    (Insert((), None, "s", Mapping()), 'the section ["s"] is already in the file'),
+    (Insert((), None, "sops", Mapping()), 'the section ["sops"] is already in the file or reserved'),
+    (Insert(("s",), None, "k", Scalar("1")), 'the key ["s"]["k"] is already in the file'),
+    (Replace(("s", "missing"), Scalar("1")), 'the path ["s"]["missing"] does not exist'),
+    (Delete(("nosuch",)), 'the path ["nosuch"] does not exist'),
+    (Replace(("s", "k"), Scalar('a\nb"""c\nd`e\nf')), 'the value at ["s"]["k"] cannot be written'),
+])
+def test_ini_edits_it_cannot_hold(edit: Edit, message: str) -> None:
+    store = get_store("ini")
+    with pytest.raises(UsageError) as e:
+        store.apply_edits(store.parse("[s]\nk = v\n"), [edit])  # type: ignore[attr-defined]
+    assert message in str(e.value)

@@ -72,17 +72,21 @@ def line_end(text: str, pos: int) -> int:
 
 def apply_splices(text: str, splices: list[tuple[int, int, str]]) -> str:
     """``text`` with each ``(start, end, new)`` splice applied; zero-width inserts at one place
-    stay in the order given. Two deletions that overlap merge; any other overlap is two edits
-    of the same text, a UsageError."""
+    stay in the order given. Deletions that overlap merge, an insert inside a deletion splits it;
+    any other overlap is two edits of the same text, a UsageError."""
     order = sorted(range(len(splices)), key=lambda n: (splices[n][0], splices[n][1] > splices[n][0], n))
     merged: list[list[Any]] = []
     for n in order:
         start, end, new = splices[n]
         if merged and start < merged[-1][1]:
             last = merged[-1]
-            if new or last[2]:
+            if last[2] or (new and start != end):
                 raise UsageError("two edits of the batch change the same part of the file")
-            last[1] = max(last[1], end)
+            if new:  # an insert where a deletion runs: the deletion goes on after it
+                last_end, last[1] = last[1], start
+                merged += [[start, start, new], [start, last_end, ""]]
+            else:
+                last[1] = max(last[1], end)
             continue
         merged.append([start, end, new])
     out: list[str] = []

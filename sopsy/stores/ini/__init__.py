@@ -30,15 +30,21 @@ _ENC_PREFIX = "ENC[AES256_GCM,"
 
 
 class _Val:
-    """Where a value's source text sits: ``text[start:end]``."""
+    """Where a value's source text sits: ``text[start:end]``; for editing, where its key line
+    starts (``line0``), where its last line ends (``line1``, after the line break) and where the
+    ``=``/``:`` between key and value is (``delim``)."""
 
-    __slots__ = ("start", "end", "raw", "value0")
+    __slots__ = ("start", "end", "raw", "value0", "line0", "line1", "delim")
 
-    def __init__(self, start: int, end: int, raw: str, value0: str) -> None:
+    def __init__(self, start: int, end: int, raw: str, value0: str, line0: int = 0, line1: int = 0,
+                 delim: int = 0) -> None:
         self.start = start
         self.end = end
         self.raw = raw
         self.value0 = value0
+        self.line0 = line0
+        self.line1 = line1
+        self.delim = delim
 
 
 class IniFile:
@@ -59,6 +65,17 @@ def _has_surrounded_quote(s: str, q: str) -> bool:
 def _blank_or_comment(s: str) -> bool:
     s = s.strip()
     return not s or s[0] in "#;"
+
+
+def _header_name(s: str, lineno: int) -> str:
+    """The name in a ``[section]`` header line (``s`` without its indentation)."""
+    close = s.rfind("]")
+    if close < 0:
+        raise InputError(f"unclosed section header on line {lineno}")
+    if not _blank_or_comment(s[close + 1:]):
+        # go-ini ignores it, so it would stay plaintext in the encrypted file
+        raise InputError(f"text after the section header on line {lineno} (only a ; or # comment may follow)")
+    return s[1:close].strip()
 
 
 def _cut_comment(s: str) -> tuple[str, str]:
@@ -87,7 +104,8 @@ class IniStore:
         for line in lines:
             offs.append(pos)
             pos += len(line) + 1
-        sections: list[tuple[str, list[tuple[str | None, Any]]]] = [(DEFAULT, [])]
+        # (name, items, header line span): a section's Mapping keeps the span as its ref
+        sections: list[tuple[str, list[tuple[str | None, Any]], tuple[int, int] | None]] = [(DEFAULT, [], None)]
         current = sections[0][1]
         seen: dict[str, int] = {}  # key -> line, in the current section
         pending: list[Comment] = []
@@ -114,13 +132,7 @@ class IniStore:
                 pending.append(c)
                 continue
             if s[0] == "[":
-                close = s.rfind("]")
-                if close < 0:
-                    raise InputError(f"unclosed section header on line {i}")
-                if not _blank_or_comment(s[close + 1:]):
-                    # go-ini ignores it, so it would stay plaintext in the encrypted file
-                    raise InputError(f"text after the section header on line {i} (only a ; or # comment may follow)")
-                name = s[1:close].strip()
+                name = _header_name(s, i)
                 if in_meta:
                     meta_end = base
                 in_meta = name == META_SECTION
@@ -130,13 +142,14 @@ class IniStore:
                     continue
                 items: list[tuple[str | None, Any]] = [(None, c) for c in pending]
                 pending = []
-                sections.append((name, items))
+                sections.append((name, items, (base, offs[i] if i < n else len(text))))
                 current = items
                 seen = {}
                 continue
             lineno = i
             key, vstart = self._key(line, lead, i)
             value, vs, ve, i = self._value(lines, offs, i - 1, vstart)
+            line1 = offs[i] if i < n else len(text)
             if in_meta:
                 flat[key] = value.replace("\\n", "\n")
                 continue
@@ -146,12 +159,12 @@ class IniStore:
                 raise InputError(f"duplicate key {key[:60]!r} in one INI section (lines {seen[key]} and {lineno}); "
                                  "go-ini, and so sops, would keep only the last value")
             seen[key] = lineno
-            leaf = Scalar(value, ref=_Val(base + vs, ve, text[base + vs:ve], value))
+            leaf = Scalar(value, ref=_Val(base + vs, ve, text[base + vs:ve], value, base, line1, base + vstart - 1))
             leaves.append(leaf)
             current.append((key, leaf))
             current.extend((None, c) for c in pending)
             pending = []
-        documents = [Mapping([(name, Mapping(items)) for name, items in sections])]
+        documents = [Mapping([(name, Mapping(items, ref=head)) for name, items, head in sections])]
         metadata = _unflatten(flat) if meta_start >= 0 else None
         if metadata is None:
             for c in enc_comments:
@@ -308,6 +321,13 @@ class IniStore:
         if body and not body.endswith("\n"):
             body += "\n"
         return body + ("\n" if body else "") + block
+
+    def apply_edits(self, parsed: Any, edits: Any) -> str:
+        """Document edits as line splices (see :mod:`.edit`)."""
+        from .edit import apply_edits
+
+        assert isinstance(parsed, IniFile)
+        return apply_edits(parsed, edits)
 
     def emit(self, documents: list[Mapping]) -> str:
         if not documents:
