@@ -28,6 +28,9 @@ def check_property(fmt: str, text: str, edits: list[Edit], key_of: Any = None) -
     expected = apply_data(to_data(parsed.documents[0]), edits, key_of=key_of)
     if fmt == "ini":
         expected = {"DEFAULT": expected["DEFAULT"], **{k: v for k, v in expected.items() if k != "DEFAULT"}}
+    if fmt == "tfvars" and not out.strip():  # every attribute deleted: the store refuses an empty file
+        assert expected == {}
+        return out
     assert ordered(to_data(store.parse(out).documents[0])) == ordered(expected), out
     return out
 
@@ -174,4 +177,112 @@ def test_ini_edits_it_cannot_hold(edit: Edit, message: str) -> None:
     store = get_store("ini")
     with pytest.raises(UsageError) as e:
         store.apply_edits(store.parse("[s]\nk = v\n"), [edit])  # type: ignore[attr-defined]
+    assert message in str(e.value)
+
+
+# -- tfvars ---------------------------------------------------------------------------------------
+
+_tkey = st.from_regex(r"[a-z_][a-z0-9_]{0,5}", fullmatch=True).filter(
+    lambda k: k not in ("sops", "true", "false", "null", "for", "in", "if"))
+_tscalar = st.one_of(st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=8).filter(
+    lambda s: "${" not in s and "%{" not in s), st.integers(-10**6, 10**6), st.booleans(), st.none(),
+    st.floats(allow_nan=False, allow_infinity=False, width=32))
+_tvalue = st.recursive(_tscalar, lambda inner: st.one_of(
+    st.lists(inner, max_size=3), st.dictionaries(_tkey, inner, max_size=3)), max_leaves=6)
+
+
+def _hcl_string(s: str) -> str:
+    out = []
+    for ch in s:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ch < " " or ch == "\x7f":
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+@st.composite
+def _hcl(draw: st.DrawFn, v: Any, indent: str) -> str:
+    """HCL source for ``v``, in one of the layouts people write (built apart from the store)."""
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        return repr(v) if isinstance(v, float) else str(v)
+    if isinstance(v, str):
+        return _hcl_string(v)
+    inner = indent + "  "
+    scalars = all(not isinstance(x, dict | list) for x in (v.values() if isinstance(v, dict) else v))
+    if isinstance(v, list):
+        items = [draw(_hcl(x, inner)) for x in v]
+        if scalars and draw(st.booleans()):
+            return "[" + ", ".join(items) + "]"
+        trail = draw(st.sampled_from(["", ","])) if items else ""
+        return "[\n" + ",\n".join(inner + x for x in items) + trail + "\n" + indent + "]"
+    items = [(k, draw(_hcl(x, inner))) for k, x in v.items()]
+    if scalars and items and draw(st.booleans()):
+        return "{ " + ", ".join(f"{k} = {x}" for k, x in items) + " }"
+    width = max((len(k) for k, _ in items), default=0) if draw(st.booleans()) else 0
+    lines = [f"{inner}{k.ljust(width) if chr(10) not in x else k} = {x}" for k, x in items]
+    return "{\n" + "".join(line + "\n" for line in lines) + indent + "}"
+
+
+def _containers(data: Any, path: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, ...], Any]]:
+    out = [(path, data)] if isinstance(data, dict | list) else []
+    for k, v in (data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()):
+        out += _containers(v, (*path, k))
+    return out
+
+
+@st.composite
+def _tfvars_case(draw: st.DrawFn) -> tuple[str, list[Edit]]:
+    data = draw(st.dictionaries(_tkey, _tvalue, min_size=1, max_size=5))
+    width = max(len(k) for k in data) if draw(st.booleans()) else 0
+    lines = []
+    for k, v in data.items():
+        src = draw(_hcl(v, ""))
+        lines += draw(st.sampled_from([[], ["# about " + k], [""]]))
+        lines.append(f"{k.ljust(width) if chr(10) not in src else k} = {src}" + draw(st.sampled_from(["", " # tail"])))
+    text = "\n".join(lines) + "\n"
+    path, target = draw(st.sampled_from(_containers(data)))
+    if isinstance(target, dict):
+        return text, draw(edit_batch(list(target), _tkey, _tvalue, parent=path))
+    edits: list[Edit] = []
+    for i in range(len(target)):
+        what = draw(st.sampled_from(["keep", "keep", "replace", "delete"]))
+        if what == "replace":
+            edits.append(Replace((*path, i), from_data(draw(_tvalue))))
+        elif what == "delete":
+            edits.append(Delete((*path, i)))
+    for _ in range(draw(st.integers(0, 3))):
+        after = draw(st.sampled_from([None, *range(len(target))]))
+        edits.append(Insert(path, after, None, from_data(draw(_tvalue)), draw(st.sampled_from([[], [" new"]]))))
+    return text, edits
+
+
+@PROPS
+@given(_tfvars_case())
+def test_property_tfvars_edits(case: tuple[str, list[Edit]]) -> None:
+    text, edits = case
+    check_property("tfvars", text, edits)
+
+
+@pytest.mark.parametrize("edit,message", [
+    (Insert((), None, "sops", Scalar(1)), 'the key ["sops"] cannot be a tfvars attribute name'),
+    (Insert((), None, "a b", Scalar(1)), 'the key ["a b"] cannot be a tfvars attribute name'),
+    (Insert((), None, "a", Scalar(1)), 'the key ["a"] is already in the file'),
+    (Insert(("a",), None, "k", Scalar(1)), "cannot insert into"),
+    (Insert(("l",), None, "k", Scalar(1)), 'cannot insert the key ["l"]["k"] into a list'),
+    (Replace(("a",), Scalar(float("nan"))), 'cannot write the value at ["a"]'),
+    (Replace(("l", 5), Scalar(1)), 'the path ["l"][5] does not exist'),
+    (Delete(()), "not the whole file"),
+    (Insert(("o",), None, "${x}", Scalar(1)), "cannot be written as an HCL object key"),
+])
+def test_tfvars_edits_it_cannot_hold(edit: Edit, message: str) -> None:
+    store = get_store("tfvars")
+    with pytest.raises(UsageError) as e:
+        store.apply_edits(store.parse('a = 1\nl = [1]\no = {}\n'), [edit])  # type: ignore[attr-defined]
     assert message in str(e.value)

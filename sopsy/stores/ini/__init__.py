@@ -14,6 +14,7 @@ text starts and ends so that encryption splices only that span and the rest stay
 from __future__ import annotations
 
 import re
+from itertools import accumulate
 from typing import Any
 
 from ...cipher import iv_of
@@ -67,6 +68,15 @@ def _blank_or_comment(s: str) -> bool:
     return not s or s[0] in "#;"
 
 
+def _check_repeat(seen: dict[str, int], key: str, lineno: int) -> None:
+    """go-ini (and so sops) keeps only a repeated key's last value: the MAC and the data sops
+    reads would not be what the file says."""
+    if key in seen:
+        raise InputError(f"duplicate key {key[:60]!r} in one INI section (lines {seen[key]} and {lineno}); "
+                         "go-ini, and so sops, would keep only the last value")
+    seen[key] = lineno
+
+
 def _header_name(s: str, lineno: int) -> str:
     """The name in a ``[section]`` header line (``s`` without its indentation)."""
     close = s.rfind("]")
@@ -99,11 +109,7 @@ class IniStore:
 
     def parse(self, text: str) -> IniFile:
         lines = text.split("\n")
-        offs: list[int] = []
-        pos = 0
-        for line in lines:
-            offs.append(pos)
-            pos += len(line) + 1
+        offs = [0, *accumulate(len(line) + 1 for line in lines[:-1])]  # where each line starts
         # (name, items, header line span): a section's Mapping keeps the span as its ref
         sections: list[tuple[str, list[tuple[str | None, Any]], tuple[int, int] | None]] = [(DEFAULT, [], None)]
         current = sections[0][1]
@@ -126,7 +132,7 @@ class IniStore:
                 continue
             if s[0] in "#;":
                 c = Comment(s.lstrip("#; "), ref=(base + lead, base + len(line)))
-                if c.text.startswith(_ENC_PREFIX):
+                if c.text.startswith(_ENC_PREFIX):  # sops encrypts comments; decrypt puts the text back
                     c.enc = c.text
                     enc_comments.append(c)
                 pending.append(c)
@@ -153,25 +159,18 @@ class IniStore:
             if in_meta:
                 flat[key] = value.replace("\\n", "\n")
                 continue
-            if key in seen:
-                # go-ini (and so sops) keeps only a repeated key's last value: the MAC and the
-                # data sops reads would not be what this file says
-                raise InputError(f"duplicate key {key[:60]!r} in one INI section (lines {seen[key]} and {lineno}); "
-                                 "go-ini, and so sops, would keep only the last value")
-            seen[key] = lineno
+            _check_repeat(seen, key, lineno)
             leaf = Scalar(value, ref=_Val(base + vs, ve, text[base + vs:ve], value, base, line1, base + vstart - 1))
             leaves.append(leaf)
             current.append((key, leaf))
             current.extend((None, c) for c in pending)
             pending = []
         documents = [Mapping([(name, Mapping(items, ref=head)) for name, items, head in sections])]
-        metadata = _unflatten(flat) if meta_start >= 0 else None
-        if metadata is None:
-            for c in enc_comments:
+        if meta_start < 0:
+            for c in enc_comments:  # no metadata: an ENC-looking comment is plain text
                 c.enc = None
-            enc_comments = []
-        span = (meta_start, meta_end) if meta_start >= 0 else None
-        return IniFile(text, documents, metadata, leaves, enc_comments, span)
+            return IniFile(text, documents, None, leaves, [], None)
+        return IniFile(text, documents, _unflatten(flat), leaves, enc_comments, (meta_start, meta_end))
 
     @staticmethod
     def _key(line: str, lead: int, lineno: int) -> tuple[str, int]:

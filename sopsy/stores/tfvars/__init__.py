@@ -26,8 +26,8 @@ from ...cipher import is_encrypted_value, iv_of
 from ...errors import DumpError, NoDocument
 from ...model import Comment, Mapping, Node, Scalar, Sequence
 from ...values import same_value
-from .emitter import IDENT_FULL, derive, emit_node, from_plain, meta_block
-from .scanner import Parser, Ref, parse_expression
+from .emitter import IDENT_FULL, derive, emit_node, from_plain, meta_block, parse_expression
+from .scanner import Parser, Ref
 
 
 @dataclass
@@ -117,6 +117,13 @@ class TfvarsStore:
                 if iv is not None:
                     hints[iv] = src
         return hints
+
+    def apply_edits(self, parsed: Any, edits: Any) -> str:
+        """Document edits as splices of the HCL source (see :mod:`.edit`)."""
+        from .edit import apply_edits
+
+        assert isinstance(parsed, TfvarsFile)
+        return apply_edits(parsed, edits)
 
     def emit(self, documents: list[Mapping]) -> str:
         if not documents:

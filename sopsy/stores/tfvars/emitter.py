@@ -6,10 +6,10 @@ import math
 import re
 from typing import Any
 
-from ...errors import DumpError
+from ...errors import DumpError, InputError
 from ...model import Comment, Mapping, Node, Scalar, Sequence
 from ...values import GoTime, Value
-from .scanner import META_KEY, template_parts
+from .scanner import META_KEY, Parser, template_parts
 
 IDENT_FULL = re.compile(r"[^\W\d][\w-]*\Z")
 _NUMBER_FULL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?\Z")
@@ -76,7 +76,9 @@ def key_text(k: str) -> str:
     return k if IDENT_FULL.match(k) else quote_literal(k)
 
 
-def emit_node(node: Node, indent: str, literal: bool) -> str:
+def emit_node(node: Node, indent: str, literal: bool, align: bool = False) -> str:
+    """A value written fresh at ``indent``; ``align`` pads the keys of consecutive one-line
+    items of an object so that their ``=`` line up (as ``terraform fmt`` does)."""
     if isinstance(node, Scalar):
         if literal and isinstance(node.value, str):
             return quote_literal(node.value)
@@ -88,20 +90,45 @@ def emit_node(node: Node, indent: str, literal: bool) -> str:
             return "[]"
         if all(isinstance(v, Scalar) for v in items):
             return "[" + ", ".join(emit_node(v, inner, literal) for v in items) + "]"
-        rows = [f"{inner}{emit_node(v, inner, literal)}," for v in items]
-        return "[\n" + "\n".join(rows) + "\n" + indent + "]"
+        lines = [f"{inner}{emit_node(v, inner, literal, align)}," for v in items]
+        return "[\n" + "\n".join(lines) + "\n" + indent + "]"
     if isinstance(node, Mapping):
-        lines: list[str] = []
+        rows: list[tuple[str, str] | str] = []
         for k, v in node.items:
             if k is None:
                 if isinstance(v, Comment):
-                    lines.extend(f"{inner}#{t}" for t in v.text.split("\n"))
+                    rows.extend(f"{inner}#{t}" for t in v.text.split("\n"))
                 continue
-            lines.append(f"{inner}{key_text(k)} = {emit_node(v, inner, literal)}")
-        if not lines:
+            rows.append((key_text(k), emit_node(v, inner, literal, align)))
+        if not rows:
             return "{}"
-        return "{\n" + "\n".join(lines) + "\n" + indent + "}"
+        return "{\n" + "\n".join(_rows(rows, inner, align)) + "\n" + indent + "}"
     return "null"
+
+
+def _rows(rows: list[tuple[str, str] | str], indent: str, align: bool) -> list[str]:
+    """Object lines ``key = value``; aligned per run of one-line values when asked (a value
+    over several lines, or a comment, ends a run and is not aligned)."""
+    out: list[str] = []
+    run: list[tuple[str, str]] = []
+
+    def flush() -> None:
+        width = max((len(k) for k, _ in run), default=0) if align else 0
+        out.extend(f"{indent}{k.ljust(width)} = {v}" for k, v in run)
+        run.clear()
+
+    for row in rows:
+        if isinstance(row, str):
+            flush()
+            out.append(row)
+            continue
+        if "\n" in row[1]:
+            flush()
+            out.append(f"{indent}{row[0]} = {row[1]}")
+            continue
+        run.append(row)
+    flush()
+    return out
 
 
 def from_plain(data: Any) -> Node:
@@ -114,3 +141,16 @@ def from_plain(data: Any) -> Node:
 
 def meta_block(metadata: dict[str, Any]) -> str:
     return META_KEY + " = " + emit_node(from_plain(metadata), "", literal=True)
+
+
+def parse_expression(text: str) -> Value | None:
+    """The value of one standalone leaf expression (a layout hint), or None if it is not one."""
+    try:
+        p = Parser(text)
+        i = p.skip(0, False)
+        node, end = p.value(i, 0)
+    except InputError:
+        return None
+    if end != len(text) or i != 0 or not isinstance(node, Scalar):
+        return None
+    return node.value

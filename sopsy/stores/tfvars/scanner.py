@@ -45,11 +45,23 @@ _LITERAL_END = frozenset(("\n", "", ",", "]", "}"))
 
 @dataclass(slots=True)
 class Ref:
-    """Where a leaf's value expression sits in the source, and what it parsed to."""
+    """Where a leaf's value expression sits in the source, and what it parsed to; ``key`` is
+    where its key starts when it is a mapping item (for editing)."""
 
     start: int
     end: int
     orig: Value
+    key: int = -1
+
+
+@dataclass(slots=True)
+class CRef:
+    """Where an object or tuple sits (``{`` or ``[`` to after its closing bracket; the whole
+    text for the top-level body), and where its key starts when it is a mapping item."""
+
+    start: int
+    end: int
+    key: int = -1
 
 
 class Parser:
@@ -81,18 +93,19 @@ class Parser:
         if comments is not None and ("#" in text[i:end] or "/" in text[i:end]):
             for c in _COMMENT.finditer(text, i, end):
                 body = c.group()
+                span = (c.start(), c.end())
                 if body[0] == "#":
-                    comments.append(Comment(body[1:].rstrip("\r")))
+                    comments.append(Comment(body[1:].rstrip("\r"), ref=span))
                 elif body[1] == "/":
-                    comments.append(Comment(body[2:].rstrip("\r")))
+                    comments.append(Comment(body[2:].rstrip("\r"), ref=span))
                 else:
-                    comments.append(Comment(body[2:-2]))
+                    comments.append(Comment(body[2:-2], ref=span))
         return end
 
     # -- body ---------------------------------------------------------------------------------
 
     def body(self) -> tuple[Mapping, dict[str, Any] | None, tuple[int, int] | None]:
-        doc = Mapping()
+        doc = Mapping(ref=CRef(-1, self.n))
         meta: dict[str, Any] | None = None
         meta_span: tuple[int, int] | None = None
         text, i = self.text, 0
@@ -127,6 +140,7 @@ class Parser:
             else:
                 if found:
                     doc.items.extend((None, c) for c in found)
+                node.ref.key = name_start
                 doc.items.append((name, node))
             found = []
             i = self.skip(i, False, found)
@@ -147,9 +161,11 @@ class Parser:
             node = self.number(nm, m.start(3)) or self.leaf("${" + num + "}", None, m.start(3), m.end(3))
         else:
             node = self.leaf(None if word == "null" else word == "true", None, m.start(4), m.end(4))
+        node.ref.key = m.start(1)
         doc.items.append((name, node))
         if comment is not None:
-            doc.items.append((None, Comment(comment[1 if comment[0] == "#" else 2:].rstrip("\r"))))
+            doc.items.append((None, Comment(comment[1 if comment[0] == "#" else 2:].rstrip("\r"),
+                                            ref=(m.start(5), m.end(5)))))
         end = m.end()
         return end + 1 if end < self.n else end  # and the newline
 
@@ -230,12 +246,13 @@ class Parser:
         return m is not None and m.group() == "for"
 
     def parse_list(self, i: int, depth: int) -> tuple[Sequence, int]:
-        seq, text, start = Sequence(), self.text, i
+        seq, text, start = Sequence(ref=CRef(i, i)), self.text, i
         m = _FAST_LIST.match(text, i)
         if m:
             for item in _FAST_ITEM.finditer(text, i + 1, m.end() - 1):
                 node, _ = self.value(item.start(), depth + 1)
                 seq.items.append(node)
+            seq.ref.end = m.end()
             return seq, m.end()
         i += 1
         while True:
@@ -245,6 +262,7 @@ class Parser:
             if i >= self.n:
                 raise self.fail(start, "unterminated list")
             if text[i] == "]":
+                seq.ref.end = i + 1
                 return seq, i + 1
             node, i = self.value(i, depth + 1)
             seq.items.append(node)
@@ -254,12 +272,13 @@ class Parser:
             if i < self.n and text[i] == ",":
                 i += 1
             elif i < self.n and text[i] == "]":
+                seq.ref.end = i + 1
                 return seq, i + 1
             else:
                 raise self.fail(i, "expected ',' or ']' in a list")
 
     def parse_object(self, i: int, depth: int) -> tuple[Mapping, int]:
-        obj, text, start = Mapping(), self.text, i
+        obj, text, start = Mapping(ref=CRef(i, i)), self.text, i
         i += 1
         while True:
             found: list[Node] = []
@@ -269,10 +288,12 @@ class Parser:
                 raise self.fail(start, "unterminated object")
             c = text[i]
             if c == "}":
+                obj.ref.end = i + 1
                 return obj, i + 1
             if c == ",":
                 i += 1
                 continue
+            key_start = i
             if c == '"':
                 i, key = self.quoted(i)
             elif c == "(":
@@ -292,6 +313,7 @@ class Parser:
             i = self.skip(i + 1, False, found)
             obj.items.extend((None, cm) for cm in found)
             node, i = self.value(i, depth + 1)
+            node.ref.key = key_start
             obj.items.append((key, node))
 
     # -- strings ------------------------------------------------------------------------------
@@ -490,16 +512,3 @@ def meta_data(node: Node) -> Any:
     if isinstance(node, Sequence):
         return [meta_data(v) for v in node.items if not isinstance(v, Comment)]
     return None
-
-
-def parse_expression(text: str) -> Value | None:
-    """The value of one standalone leaf expression (a layout hint), or None if it is not one."""
-    try:
-        p = Parser(text)
-        i = p.skip(0, False)
-        node, end = p.value(i, 0)
-    except InputError:
-        return None
-    if end != len(text) or i != 0 or not isinstance(node, Scalar):
-        return None
-    return node.value
