@@ -36,6 +36,8 @@ class _Doc:
                                                      if k is not None and isinstance(v, Mapping)]
         self.stop = parsed.meta_span[0] if parsed.meta_span else len(self.text)
         self.splices: list[tuple[int, int, str]] = []
+        first = self.text.find("\n")
+        self.eol = "\r\n" if first > 0 and self.text[first - 1] == "\r" else "\n"  # new lines end as the first does
 
     # -- lines ----------------------------------------------------------------------------------
 
@@ -90,10 +92,11 @@ class _Doc:
         line break, which then stays without one)."""
         if not lines:
             return
+        eol = self.eol
         if pos >= len(self.text) and self.text and not self.text.endswith("\n"):
-            self.splices.append((pos, pos, "\n" + "\n".join(lines)))
+            self.splices.append((pos, pos, eol + eol.join(lines)))
         else:
-            self.splices.append((pos, pos, "".join(line + "\n" for line in lines)))
+            self.splices.append((pos, pos, "".join(line + eol for line in lines)))
 
 
 def apply_edits(parsed: IniFile, edits: Sequence[Edit]) -> str:
@@ -126,7 +129,7 @@ def _replace(doc: _Doc, path: TreePath, node: Node) -> None:
         if end <= start:  # nothing under the header yet
             doc.at_line_end(start, lines)
         elif lines:
-            doc.splices.append((start, end, "\n".join(lines)))
+            doc.splices.append((start, end, doc.eol.join(lines)))
         else:
             doc.splices.append((start, line_end(doc.text, end), ""))
         return

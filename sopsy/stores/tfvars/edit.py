@@ -48,6 +48,8 @@ class _Doc:
         self.root = parsed.documents[0]
         self.parser = Parser(self.text)
         self.splices: list[tuple[int, int, str]] = []
+        first = self.text.find("\n")
+        self.eol = "\r\n" if first > 0 and self.text[first - 1] == "\r" else "\n"  # new lines end as the first does
         self.deleted: set[int] = set()  # ids of deleted nodes
         self.inline: dict[int, _Inline] = {}  # one-line containers with items added or removed
         self.groups: dict[tuple[int, int], _Group] = {}  # lines added to a multi-line tuple
@@ -152,10 +154,12 @@ class _Doc:
     # -- writing -------------------------------------------------------------------------------
 
     def lines_at(self, pos: int, lines: list[str]) -> None:
+        eol = self.eol
+        lines = [line.replace("\n", eol) for line in lines] if eol != "\n" else lines  # (no heredoc here)
         if pos >= len(self.text) and self.text and not self.text.endswith("\n"):
-            self.splices.append((pos, pos, "\n" + "\n".join(lines)))
+            self.splices.append((pos, pos, eol + eol.join(lines)))
         else:
-            self.splices.append((pos, pos, "".join(line + "\n" for line in lines)))
+            self.splices.append((pos, pos, "".join(line + eol for line in lines)))
 
     def comment_mark(self, node: Node) -> str:
         """``#`` or ``//``, as the container's comments (else the file's) are written."""
@@ -244,7 +248,10 @@ def _replace(doc: _Doc, e: Replace) -> None:
     _, _, node = _target(doc, e.path)
     start, end = node.ref.start, node.ref.end
     indent = doc.indent_of(doc.start(node))
-    doc.splices.append((start, end, _value_text(doc, e.node, indent, e.path, doc.text[start:end], doc.aligned_file)))
+    new = _value_text(doc, e.node, indent, e.path, doc.text[start:end], doc.aligned_file)
+    if not new.startswith("<<"):  # a heredoc's line breaks are part of its value
+        new = new.replace("\n", doc.eol)
+    doc.splices.append((start, end, new))
 
 
 def _delete(doc: _Doc, e: Delete) -> None:
@@ -399,5 +406,5 @@ def _rewrite_inline(doc: _Doc, plan: _Inline) -> None:
     body = "".join(out)
     if not items and isinstance(node, Mapping) and tokens:  # `{}` gets its first items a line each
         indent = doc.indent_of(doc.start(node))
-        body = "\n" + "".join(f"{indent}  {t}\n" for t, _ in tokens) + indent
+        body = doc.eol + "".join(f"{indent}  {t}{doc.eol}" for t, _ in tokens) + indent
     doc.splices.append((start, end, body))
