@@ -26,6 +26,8 @@ PROVIDERS: dict[str, str] = {
     "kms": "sopsy.keys.aws_kms",
     "gcp_kms": "sopsy.keys.gcp_kms",
     "pkcs11": "sopsy.keys.pkcs11",
+    "hc_vault": "sopsy.keys.hc_vault",
+    "azure_kv": "sopsy.keys.azure_kv",
 }
 
 # Local keys first, network last (`--decryption-order` / SOPS_DECRYPTION_ORDER override it).
@@ -77,7 +79,7 @@ def provider(type_name: str) -> KeyProvider:
     try:
         mod = importlib.import_module(module)
     except ImportError as exc:
-        extra = {"kms": "aws", "gcp_kms": "gcp", "pkcs11": "pkcs11"}.get(type_name, type_name)
+        extra = {"kms": "aws", "gcp_kms": "gcp", "pkcs11": "pkcs11", "azure_kv": "azure"}.get(type_name, type_name)
         raise UsageError(f"{type_name} keys need an optional dependency: pip install 'sopsy[{extra}]' ({exc})") from None
     return mod.PROVIDER  # type: ignore[no-any-return]
 
