@@ -14,7 +14,7 @@ if [ -n "$need" ]; then
 fi
 python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip >/dev/null 2>&1 || true
-.venv/bin/pip install -q -e '.[test,aws,gcp,pkcs11,hcl]' 'moto[server]' grpcio
+.venv/bin/pip install -q -e '.[test,aws,gcp,pkcs11,hcl,vault,azure]' 'moto[server]' grpcio
 .venv/bin/ruff check sopsy
 .venv/bin/mypy sopsy
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

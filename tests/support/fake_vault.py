@@ -18,15 +18,14 @@ import base64
 import binascii
 import json
 import os
-import ssl
-import tempfile
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from .json_http import Answer, JsonServer
 
 
 @dataclass
@@ -51,8 +50,7 @@ class FakeVault:
 
     @property
     def address(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"{'https' if self.tls else 'http'}://{host}:{port}"
+        return str(self._server.address)
 
     def uri(self, mount: str, name: str) -> str:
         return f"{self.address}/v1/{mount}/keys/{name}"
@@ -62,7 +60,7 @@ class FakeVault:
 
     # -- request handling -----------------------------------------------------------------
 
-    def handle(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> tuple[int, dict[str, Any], dict[str, str]]:
+    def handle(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> Answer:
         try:
             body = json.loads(raw or b"{}")
         except ValueError:
@@ -87,7 +85,7 @@ class FakeVault:
                     return getattr(self, op)(mount, route[len(prefix):], body)
         return 404, {"errors": [f'no handler for route "{route}". route entry not found.']}, {}
 
-    def encrypt(self, mount: str, name: str, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+    def encrypt(self, mount: str, name: str, body: dict[str, Any]) -> Answer:
         try:
             plaintext = base64.b64decode(str(body.get("plaintext", "")), validate=True)
         except (binascii.Error, ValueError):
@@ -99,7 +97,7 @@ class FakeVault:
         ciphertext = "vault:v1:" + base64.b64encode(nonce + sealed).decode()
         return 200, {"data": {"ciphertext": ciphertext, "key_version": 1}}, {}
 
-    def decrypt(self, mount: str, name: str, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+    def decrypt(self, mount: str, name: str, body: dict[str, Any]) -> Answer:
         key = self.keys.get((mount, name))
         if key is None:
             return 400, {"errors": ["encryption key not found"]}, {}
@@ -116,49 +114,12 @@ class FakeVault:
     # -- server lifecycle -----------------------------------------------------------------
 
     def start(self) -> FakeVault:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _any(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                status, doc, extra = fake.handle(self.command, self.path, headers, raw)
-                out = json.dumps(doc).encode() if doc else b""
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(out)))
-                for k, v in extra.items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(out)
-
-            do_PUT = do_POST = do_GET = _any  # noqa: N815
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = True
-        if self.tls:
-            ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            with tempfile.TemporaryDirectory() as d:
-                cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
-                with open(cert, "wb") as fh:
-                    fh.write(self.tls[0])
-                with open(key, "wb") as fh:
-                    fh.write(self.tls[1])
-                ctx.load_cert_chain(cert, key)
-            server.socket = ctx.wrap_socket(server.socket, server_side=True)
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        self._server = server
+        self._server = JsonServer(self.handle, self.tls)
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.close()
             self._server = None
 
     def __enter__(self) -> FakeVault:
