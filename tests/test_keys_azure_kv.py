@@ -31,7 +31,7 @@ from support.tls import ConnectProxy, make_tls_certs
 from sopsy import core, datakey
 from sopsy.errors import KeyUnavailable, SopsyError, UsageError
 from sopsy.keys import KeySpec
-from sopsy.keys.azure_kv import PROVIDER, AzureKey, parse_arg, parse_url
+from sopsy.keys.azure_kv import PROVIDER, AzureKey, parse_arg, parse_url, parse_urls
 from sopsy.metadata import KeyEntry, Metadata
 from sopsy.stores import get_store
 
@@ -114,7 +114,7 @@ def test_parse_url() -> None:
 
 def test_parse_arg_and_spec_of_agree() -> None:
     a, b = "https://a.vault.azure.net/keys/k/1", "https://b.vault.azure.net/keys/k"
-    specs = parse_arg(f" {a} , {b},")
+    specs = parse_urls(f" {a} , {b},")
     assert [(s.type, s.id) for s in specs] == [("azure_kv", a), ("azure_kv", b)]
     entry = KeyEntry("azure_kv", {"vault_url": "https://a.vault.azure.net", "name": "k", "version": "1",
                                   "created_at": "2024-01-01T00:00:00Z", "enc": "eA"})
@@ -145,12 +145,13 @@ def test_versionless_url_uses_the_latest_version(azure: Doubles) -> None:
     newer = azure.kv.create_key("rotated")
     newest = azure.kv.create_key("rotated")
     assert newer != newest
-    spec = parse_arg(f"{VAULT}/keys/rotated")[0]
+    spec = parse_urls(f"{VAULT}/keys/rotated")[0]
     entry = PROVIDER.wrap(spec, b"v" * 33)
     assert entry.fields["version"] == newest
     assert PROVIDER.unwrap(entry) == b"v" * 33
-    assert PROVIDER.resolve(spec) == PROVIDER.spec_of(entry)  # what --rm-azure-kv URL matches
-    assert PROVIDER.resolve(parse_arg(azure.url())[0]).id == azure.url()
+    # the flag's parser looks the version up, as sops does, so --rm-azure-kv URL finds the entry
+    assert parse_arg(f"{VAULT}/keys/rotated")[0] == PROVIDER.spec_of(entry)
+    assert parse_arg(f"{VAULT}/keys/rotated")[0].id == f"{VAULT}/keys/rotated/{newest}"
 
 
 def test_creation_rule_forms(azure: Doubles) -> None:
@@ -182,9 +183,9 @@ def test_errors_are_one_line(azure: Doubles) -> None:
             PROVIDER.unwrap(KeyEntry("azure_kv", {**entry.fields, **change}))
         assert "\n" not in str(info.value) and key.hex() not in str(info.value)
     with pytest.raises(SopsyError, match=f"could not encrypt the data key with {VAULT}/keys/missing: .*KeyNotFound"):
-        PROVIDER.wrap(parse_arg(f"{VAULT}/keys/missing")[0], key)
-    with pytest.raises(SopsyError, match="could not look up the latest version"):
-        PROVIDER.resolve(parse_arg(f"{VAULT}/keys/missing")[0])
+        PROVIDER.wrap(parse_urls(f"{VAULT}/keys/missing")[0], key)
+    with pytest.raises(SopsyError, match=f"could not look up the latest version of {VAULT}/keys/missing: "):
+        parse_arg(f"{VAULT}/keys/missing")
 
 
 def test_credential_failures(azure: Doubles, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -216,7 +217,7 @@ def test_a_token_the_vault_refuses(azure: Doubles) -> None:
 
 def test_shamir_groups(azure: Doubles) -> None:
     key = datakey.new_data_key()
-    groups, threshold = datakey.wrap(key, [parse_arg(azure.url()), parse_arg(f"{VAULT}/keys/sops-key")])
+    groups, threshold = datakey.wrap(key, [parse_arg(azure.url()), parse_urls(f"{VAULT}/keys/sops-key")])
     meta = Metadata(key_groups=groups, shamir_threshold=threshold, lastmodified="2024-01-01T00:00:00Z")
     assert datakey.recover(meta) == key
 
@@ -302,3 +303,55 @@ def test_missing_sdk_is_a_one_line_hint() -> None:
             "'name': 'k', 'version': '1', 'enc': 'eA'}))\nexcept SopsyError as exc:\n    print(exc)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.startswith("azure_kv keys need an optional dependency: pip install 'sopsy[azure]'")
+
+
+# -- through the command line -----------------------------------------------------------------
+
+
+def _sopsy(*args: str, env: dict[str, str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "sopsy", *args], env=env, capture_output=True, text=True,
+                          timeout=60, check=False, cwd=cwd)
+
+
+def test_cli_flags_env_and_rotate(azure: Doubles, tmp_path: Path) -> None:
+    env = {**_sops_env(azure, tmp_path), "SOPS_AGE_KEY_FILE": str(AGE_KEYS_BOTH)}
+    f = tmp_path / "s.yaml"
+    f.write_text("password: hunter2\n")
+    r = _sopsy("encrypt", "-i", "--azure-kv", f"{VAULT}/keys/sops-key", "--age", RECIPIENT, str(f), env=env)
+    assert r.returncode == 0, r.stderr
+    assert yaml.safe_load(f.read_text())["sops"]["azure_kv"][0]["version"] == azure.version  # looked up
+    no_age = {**env, "SOPS_AGE_KEY_FILE": str(tmp_path / "none.txt")}
+    assert _sops("decrypt", str(f), env=no_age).stdout == "password: hunter2\n"  # through Azure
+    r = _sopsy("rotate", "-i", "--rm-azure-kv", f"{VAULT}/keys/sops-key", str(f), env=env)
+    assert r.returncode == 0, r.stderr
+    assert "azure_kv" not in yaml.safe_load(f.read_text())["sops"]
+    g = tmp_path / "t.yaml"
+    g.write_text("k: v\n")
+    r = _sopsy("encrypt", "-i", str(g), env={**no_age, "SOPS_AZURE_KEYVAULT_URLS": azure.url()})
+    assert r.returncode == 0, r.stderr
+    assert _sops("decrypt", str(g), env=no_age).stdout == "k: v\n"
+
+
+def test_cli_creation_rule_key_group(azure: Doubles, tmp_path: Path) -> None:
+    (tmp_path / ".sops.yaml").write_text(
+        "creation_rules:\n  - key_groups:\n      - azure_keyvault:\n"
+        f"          - vaultUrl: {VAULT}\n            key: sops-key\n            version: ''\n")
+    env = _sops_env(azure, tmp_path)
+    (tmp_path / "c.yaml").write_text("k: v\n")
+    r = _sopsy("encrypt", "-i", "c.yaml", env=env, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert yaml.safe_load((tmp_path / "c.yaml").read_text())["sops"]["azure_kv"][0]["version"] == azure.version
+    assert _sops("decrypt", str(tmp_path / "c.yaml"), env=env).stdout == "k: v\n"
+
+
+def test_cli_errors_are_one_line(azure: Doubles, tmp_path: Path) -> None:
+    env = _sops_env(azure, tmp_path)
+    f = tmp_path / "s.yaml"
+    f.write_text("k: v\n")
+    r = _sopsy("encrypt", "--azure-kv", f"{VAULT}/keys/missing/1", str(f), env=env)
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "could not encrypt the data key with" in r.stderr and "KeyNotFound" in r.stderr
+    assert _sopsy("encrypt", "-i", "--azure-kv", azure.url(), str(f), env=env).returncode == 0
+    r = _sopsy("decrypt", str(f), env={**env, "IDENTITY_HEADER": "wrong"})
+    assert r.returncode == 128 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "Azure authentication failed: ManagedIdentityCredential" in r.stderr

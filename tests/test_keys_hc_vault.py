@@ -338,3 +338,62 @@ def test_sops_and_sopsy_follow_a_standby_and_trust_vault_cacert(vault: FakeVault
         fields = yaml.safe_load(proc.stdout)["sops"]["hc_vault"][0]
         assert fields["vault_address"] == standby.address  # the entry names the node it was given
         assert len(PROVIDER.unwrap(KeyEntry("hc_vault", fields))) == 32
+
+
+# -- through the command line -----------------------------------------------------------------
+
+
+def _sopsy(*args: str, env: dict[str, str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "sopsy", *args], env=env, capture_output=True, text=True,
+                          timeout=60, check=False, cwd=cwd)
+
+
+def test_cli_flags_env_and_rotate(vault: FakeVault, tmp_path: Path) -> None:
+    env = _sops_env(VAULT_TOKEN=TOKEN, HOME=str(tmp_path))
+    a, b = vault.uri("transit", "cli-a"), vault.uri("sops/team", "cli-b")
+    f = tmp_path / "s.yaml"
+    f.write_text("password: hunter2\n")
+    assert (r := _sopsy("encrypt", "-i", "--hc-vault-transit", a, str(f), env=env)).returncode == 0, r.stderr
+    g = tmp_path / "t.yaml"
+    g.write_text("password: hunter2\n")
+    assert (r := _sopsy("encrypt", "-i", str(g), env={**env, "SOPS_VAULT_URIS": b})).returncode == 0, r.stderr
+    assert [e["key_name"] for e in yaml.safe_load(g.read_text())["sops"]["hc_vault"]] == ["cli-b"]
+    r = _sopsy("rotate", "-i", "--add-hc-vault-transit", b, str(f), env=env)
+    assert r.returncode == 0, r.stderr
+    assert [e["key_name"] for e in yaml.safe_load(f.read_text())["sops"]["hc_vault"]] == ["cli-a", "cli-b"]
+    r = _sopsy("rotate", "-i", "--rm-hc-vault-transit", a, str(f), env=env)
+    assert r.returncode == 0, r.stderr
+    assert [e["key_name"] for e in yaml.safe_load(f.read_text())["sops"]["hc_vault"]] == ["cli-b"]
+    vault.requests.clear()
+    assert _sops("decrypt", str(f), env=env).stdout == "password: hunter2\n"
+    assert [r.path for r in vault.requests] == ["/v1/sops/team/decrypt/cli-b"]
+
+
+def test_cli_creation_rule(vault: FakeVault, tmp_path: Path) -> None:
+    (tmp_path / ".sops.yaml").write_text(
+        f"creation_rules:\n  - path_regex: flat\n    hc_vault_transit_uri: {vault.uri('transit', 'rule-a')}\n"
+        f"  - key_groups:\n      - hc_vault: [{vault.uri('sops/team', 'rule-b')}]\n")
+    env = _sops_env(VAULT_TOKEN=TOKEN, HOME=str(tmp_path))
+    for name, key in (("flat.yaml", "rule-a"), ("grouped.yaml", "rule-b")):
+        (tmp_path / name).write_text("k: v\n")
+        r = _sopsy("encrypt", "-i", name, env=env, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        assert yaml.safe_load((tmp_path / name).read_text())["sops"]["hc_vault"][0]["key_name"] == key
+        assert _sops("decrypt", str(tmp_path / name), env=env).stdout == "k: v\n"
+
+
+def test_cli_errors_are_one_line(vault: FakeVault, tmp_path: Path) -> None:
+    env = _sops_env(VAULT_TOKEN=TOKEN, HOME=str(tmp_path))
+    f = tmp_path / "s.yaml"
+    f.write_text("k: v\n")
+    r = _sopsy("encrypt", "--hc-vault-transit", "vault:8200/v1/transit/keys/k", str(f), env=env)
+    assert r.returncode == 1 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert "Vault" in r.stderr
+    assert _sopsy("encrypt", "-i", "--hc-vault-transit", vault.uri("transit", "cli-e"), str(f), env=env).returncode == 0
+    r = _sopsy("decrypt", str(f), env={**env, "VAULT_TOKEN": "hvs.not-the-token"})
+    assert r.returncode == 128 and "Traceback" not in r.stderr, r.stderr
+    assert "HTTP 403: permission denied" in r.stderr and "not-the-token" not in r.stderr
+    (tmp_path / "s2.yaml").write_text("k: v\n")
+    r = _sopsy("encrypt", "--hc-vault-transit", vault.uri("nope", "k"), str(tmp_path / "s2.yaml"), env=env)
+    assert r.returncode != 0 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert "could not encrypt the data key with" in r.stderr and "HTTP 404" in r.stderr

@@ -60,12 +60,18 @@ def parse_url(url: str) -> AzureKey:
     return AzureKey(m.group(1), m.group(2), version)
 
 
-def parse_arg(text: str) -> list[KeySpec]:
+def parse_urls(text: str) -> list[KeySpec]:
+    """``URL,...`` → key specs, as written (a URL without a version stays without one)."""
+    return [make_spec(parse_url(item)) for item in (text or "").split(",") if item.strip()]
+
+
+def parse_arg(text: str, options: dict[str, Any] | None = None) -> list[KeySpec]:
     """``URL,...`` (from ``--azure-kv``, ``SOPS_AZURE_KEYVAULT_URLS`` or ``--add/--rm-azure-kv``) → key specs.
 
-    A URL without a version stays without one here (no network); :meth:`AzureKvProvider.resolve`
-    looks the latest version up, as sops does when it reads the flag."""
-    return [make_spec(parse_url(item)) for item in (text or "").split(",") if item.strip()]
+    A URL without a version gets the key's latest version looked up now, as sops does when it reads
+    the flag: ``--rm-azure-kv`` then finds the entry, which names a version."""
+    specs = parse_urls(text)  # all checked before any network call
+    return [PROVIDER.resolve(s) for s in specs]
 
 
 def make_spec(key: AzureKey) -> KeySpec:

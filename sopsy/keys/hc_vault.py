@@ -79,7 +79,7 @@ def parse_uri(uri: str) -> VaultKey:
     return VaultKey(address, engine, dirs[-1])
 
 
-def parse_arg(text: str) -> list[KeySpec]:
+def parse_arg(text: str, options: dict[str, Any] | None = None) -> list[KeySpec]:
     """``URI,...`` (from ``--hc-vault-transit``, ``SOPS_VAULT_URIS`` or ``--add/--rm-hc-vault-transit``) → key specs."""
     specs: list[KeySpec] = []
     for item in (text or "").split(","):
