@@ -31,7 +31,7 @@ from urllib.parse import parse_qs, urlsplit
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from .json_http import Answer, JsonServer
+from .json_http import Answer, Served
 
 RESOURCE = "https://vault.azure.net"
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
@@ -87,11 +87,10 @@ class Recorder:
 
 
 @dataclass
-class FakeKeyVault(Recorder):
+class FakeKeyVault(Recorder, Served):
     tls: tuple[bytes, bytes] = (b"", b"")
     tokens: set[str] = field(default_factory=set)
     keys: dict[str, dict[str, rsa.RSAPrivateKey]] = field(default_factory=dict)  # name -> version -> key
-    _server: Any = None
 
     def create_key(self, name: str) -> str:
         """A new (latest) version of key ``name``; returns its version id."""
@@ -155,23 +154,13 @@ class FakeKeyVault(Recorder):
             return _error(400, "BadParameter", "Error while decrypting the value.")
         return 200, {"kid": kid, "value": b64url(out)}, {}
 
-    def start(self) -> FakeKeyVault:
-        self._server = JsonServer(self.handle, self.tls)
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            self._server = None
-
 
 @dataclass
-class FakeManagedIdentity(Recorder):
+class FakeManagedIdentity(Recorder, Served):
     """``GET IDENTITY_ENDPOINT?api-version=2019-08-01&resource=R`` with ``X-IDENTITY-HEADER`` → a token."""
 
     header: str = field(default_factory=lambda: secrets.token_hex(8))
     token: str = field(default_factory=lambda: "sopsy-test-access-token-" + secrets.token_hex(8))
-    _server: Any = None
 
     @property
     def endpoint(self) -> str:
@@ -191,13 +180,4 @@ class FakeManagedIdentity(Recorder):
             return 400, {"error": "invalid_request", "error_description": "resource is required"}, {}
         return 200, {"access_token": self.token, "expires_on": str(int(time.time()) + 3600), "resource": resource,
                      "token_type": "Bearer", "client_id": "00000000-0000-0000-0000-000000000001"}, {}
-
-    def start(self) -> FakeManagedIdentity:
-        self._server = JsonServer(self.handle)
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            self._server = None
 

@@ -25,7 +25,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from .json_http import Answer, JsonServer
+from .json_http import Answer, Served
 
 
 @dataclass
@@ -37,7 +37,7 @@ class Request:
 
 
 @dataclass
-class FakeVault:
+class FakeVault(Served):
     mounts: list[str]
     tokens: set[str]
     tls: tuple[bytes, bytes] | None = None
@@ -45,7 +45,6 @@ class FakeVault:
     redirect_to: str | None = None
     requests: list[Request] = field(default_factory=list)
     keys: dict[tuple[str, str], AESGCM] = field(default_factory=dict)
-    _server: Any = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -110,20 +109,3 @@ class FakeVault:
         except (binascii.Error, ValueError, InvalidTag):
             return 400, {"errors": ["cipher: message authentication failed"]}, {}
         return 200, {"data": {"plaintext": base64.b64encode(plaintext).decode()}}, {}
-
-    # -- server lifecycle -----------------------------------------------------------------
-
-    def start(self) -> FakeVault:
-        self._server = JsonServer(self.handle, self.tls)
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            self._server = None
-
-    def __enter__(self) -> FakeVault:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

@@ -65,3 +65,28 @@ class JsonServer:
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+class Served:
+    """``start``/``stop`` and ``with`` for a double whose ``handle`` method a JsonServer serves
+    (over TLS when the double has a ``tls`` pair)."""
+
+    _server: JsonServer | None = None
+
+    def handle(self, method: str, target: str, headers: dict[str, str], raw: bytes) -> Answer:
+        raise NotImplementedError
+
+    def start(self) -> Any:
+        self._server = JsonServer(self.handle, getattr(self, "tls", None))
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+
+    def __enter__(self) -> Any:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
