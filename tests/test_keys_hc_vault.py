@@ -58,6 +58,7 @@ def vault(server: FakeVault, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     monkeypatch.setenv("VAULT_TOKEN", TOKEN)
     server.requests.clear()
     server.namespace = None
+    server.unavailable = 0
     return server
 
 
@@ -224,6 +225,18 @@ def test_standby_redirect_is_followed(vault: FakeVault) -> None:
         assert [r.path for r in standby.requests] == ["/v1/transit/encrypt/sb", "/v1/transit/decrypt/sb"]
         assert entry.fields["vault_address"] == standby.address
     assert [r.method for r in vault.requests] == ["PUT", "PUT"]
+
+
+def test_5xx_is_retried(vault: FakeVault, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = parse_arg(vault.uri("transit", "retry"))[0]
+    vault.unavailable = 1
+    entry = PROVIDER.wrap(spec, b"r" * 32)
+    assert [r.path for r in vault.requests] == ["/v1/transit/encrypt/retry"] * 2
+    monkeypatch.setenv("VAULT_MAX_RETRIES", "0")
+    vault.unavailable = 1
+    with pytest.raises(KeyUnavailable, match="HTTP 503: Vault is sealed"):
+        PROVIDER.unwrap(entry)
+    assert vault.unavailable == 0 and PROVIDER.unwrap(entry) == b"r" * 32
 
 
 def test_tls(vault: FakeVault, tls_server: tuple[FakeVault, str], monkeypatch: pytest.MonkeyPatch) -> None:

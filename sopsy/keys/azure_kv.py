@@ -13,7 +13,7 @@ service), then the developer tools' logins (``az``, ``azd``, PowerShell); ``AZUR
 narrows the chain. The HTTP client is requests: ``HTTPS_PROXY`` / ``NO_PROXY`` and
 ``REQUESTS_CA_BUNDLE`` apply (Go reads ``SSL_CERT_FILE`` instead).
 
-The SDK costs ~250 ms to import, so it is imported only when an Azure key is actually used.
+The SDK costs ~350 ms to import, so it is imported only when an Azure key is actually used.
 """
 
 from __future__ import annotations

@@ -13,9 +13,12 @@ them:
   ``VAULT_MAX_RETRIES`` and ``VAULT_PROXY_ADDR`` / ``VAULT_HTTP_PROXY`` mean what they mean there;
 * ``SOPS_HC_VAULT_ALLOWLIST`` (sops 3.13) limits the addresses a file may send its key to.
 
-Written on the standard library's HTTP client rather than hvac: the transit API sopsy needs is two
-JSON ``PUT`` requests, and hvac would bring requests (~60 ms more to import) and its own reading of
-``VAULT_ADDR`` (which would send a file's key to a server other than the one its entry names).
+Not read: ``VAULT_TLS_SERVER_NAME``, ``VAULT_SRV_LOOKUP``, ``VAULT_RATE_LIMIT`` and ``unix://``
+agent addresses; connection failures are not retried (5xx answers are, like the Go client).
+
+Written on the standard library's HTTP client (urllib.request, ~25 ms to import) rather than hvac:
+the transit API sopsy needs is two JSON ``PUT`` requests; hvac would bring requests (~135 ms) and
+still leave the Go client's environment settings above to be read by hand.
 """
 
 from __future__ import annotations

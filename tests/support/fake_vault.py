@@ -8,8 +8,8 @@ path as AAD, Vault's JSON answers (``{"data": ...}`` or ``{"errors": [...]}``) a
 ``create`` capability, encrypting under an unknown key name in a known mount creates the key.
 Like a Vault Agent listener with ``require_request_header``, it refuses (412) a request without
 ``X-Vault-Request: true``. ``redirect_to`` turns it into a standby node that answers every request
-with a 307 to another server. It listens on 127.0.0.1 only, over HTTP or (``tls=(cert, key)``)
-HTTPS, and records each request.
+with a 307 to another server; ``unavailable`` answers the next requests with 503. It listens on
+127.0.0.1 only, over HTTP or (``tls=(cert, key)``) HTTPS, and records each request.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ class FakeVault(Served):
     tls: tuple[bytes, bytes] | None = None
     namespace: str | None = None
     redirect_to: str | None = None
+    unavailable: int = 0  # answer this many requests with 503 (a sealed or overloaded server)
     requests: list[Request] = field(default_factory=list)
     keys: dict[tuple[str, str], AESGCM] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -68,6 +69,9 @@ class FakeVault(Served):
             self.requests.append(Request(method, path, headers, body if isinstance(body, dict) else {}))
         if self.redirect_to:
             return 307, {}, {"Location": self.redirect_to + path}
+        if self.unavailable > 0:
+            self.unavailable -= 1
+            return 503, {"errors": ["Vault is sealed"]}, {}
         if headers.get("x-vault-request") != "true":
             return 412, {"errors": ["missing 'X-Vault-Request' header"]}, {}
         if headers.get("x-vault-token") not in self.tokens:
