@@ -380,6 +380,13 @@ def test_cli_flags_env_and_rotate(vault: FakeVault, tmp_path: Path) -> None:
     vault.requests.clear()
     assert _sops("decrypt", str(f), env=env).stdout == "password: hunter2\n"
     assert [r.path for r in vault.requests] == ["/v1/sops/team/decrypt/cli-b"]
+    r = _sopsy("groups", "add", "-f", str(f), "-i", "--hc-vault-transit", a, env=env)
+    assert r.returncode == 0, r.stderr
+    groups = yaml.safe_load(f.read_text())["sops"]["key_groups"]
+    assert [[e["key_name"] for e in g["hc_vault"]] for g in groups] == [["cli-b"], ["cli-a"]]
+    vault.requests.clear()
+    assert _sops("decrypt", str(f), env=env).stdout == "password: hunter2\n"  # a share from each group
+    assert sorted(r.path for r in vault.requests) == ["/v1/sops/team/decrypt/cli-b", "/v1/transit/decrypt/cli-a"]
 
 
 def test_cli_creation_rule(vault: FakeVault, tmp_path: Path) -> None:
