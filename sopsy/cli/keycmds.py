@@ -128,3 +128,24 @@ def groups_delete(
     commands.check_input_file(file)
     store, _ = commands.stores_for(file, input_type, None)
     _write(file, keygroups.delete(store, file, index, shamir_threshold, decryption_order), in_place)
+
+
+@app.command()
+def status(
+    paths: Annotated[list[str] | None, typer.Argument(
+        metavar="PATH...", help="Files or directories (default: every encrypted file under the config's directory).",
+        show_default=False)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+    max_age: Annotated[str | None, typer.Option(
+        "--max-age", metavar="AGE", help="Data keys older than this (90d, 12w, 36h) are overdue: exit 1. "
+        "Default: the creation rule's max_age.")] = None,
+    recipient: Annotated[str | None, typer.Option(
+        "--recipient", metavar="KEY", help="Only files this key can open (what to rotate when someone leaves).")] = None,
+) -> int:
+    """Per file: format, recipients per key group, data-key age and last change (no key needed)."""
+    from .. import status as status_mod
+    from ..fileio import write_stdout
+
+    text, code = status_mod.report(list(paths or []), as_json=as_json, max_age=max_age, recipient=recipient)
+    write_stdout(text)
+    return code
