@@ -24,7 +24,7 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConflictingParameters, SopsyError, UsageError
+from .errors import ConfigError, ConflictingParameters, UsageError
 from .keys import KeySpec
 from .rules import RULE_NAMES, CryptRule
 
@@ -36,12 +36,6 @@ if TYPE_CHECKING:
 CONFIG_NAMES = (".sopsy.yaml", ".sops.yaml")  # preference order within one directory
 MAX_DEPTH = 100  # directories searched, as in sops
 ENV_VAR = "SOPS_CONFIG"
-
-
-class ConfigError(SopsyError):
-    """The config file cannot be read, is not valid YAML, or does not fit the schema."""
-
-    exit_code = 5  # sops's ErrorReadingConfig code
 
 
 class CreationRule:
