@@ -125,77 +125,61 @@ def test_sopsy_extensions_leave_sops_numbers_free_and_stay_in_the_oneof() -> Non
 # -- start-up: no grpc unless a key service is used --------------------------------------------
 
 
-def _imported(args: list[str], env: dict[str, str]) -> set[str]:
+def _imported(args: list[str], env: dict[str, str]) -> tuple[int, set[str]]:
     proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "sopsy", *args], capture_output=True,
                           env=env, check=False)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.decode().splitlines()
+    mods = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.decode().splitlines()
             if line.startswith("import time:")}
+    assert "sopsy.datakey" in mods  # the listing is real: the data key was handled
+    return proc.returncode, {m for m in mods if m.split(".")[0] == "grpc" or m.startswith("google.protobuf")}
 
 
-def test_plain_encrypt_and_decrypt_import_no_grpc_nor_protobuf(tmp_path: Path) -> None:
+def test_grpc_and_protobuf_are_imported_only_when_a_remote_service_is_asked(tmp_path: Path) -> None:
     env = {**os.environ, "SOPS_AGE_KEY_FILE": str(AGE_KEY)}
     src = tmp_path / "p.yaml"
     src.write_text(PLAIN)
     enc = tmp_path / "e.yaml"
-    for args in (["encrypt", "--age", RECIPIENT, "--output", str(enc), str(src)], ["decrypt", str(enc)]):
-        mods = _imported(args, env)
-        assert "sopsy.datakey" in mods  # the listing is real: the data key was handled
-        assert not {m for m in mods if m.split(".")[0] == "grpc" or m.startswith(("google.protobuf",
-                                                                                    "sopsy.keyservice"))}
-
-
-def test_grpc_is_imported_only_when_a_remote_service_is_asked(tmp_path: Path) -> None:
-    """With --keyservice given, a key the local providers unwrap never opens a channel."""
-    enc = sops_encrypted(tmp_path)
-    code = f"""
-import sys
-from sopsy import commands, settings
-settings.SETTINGS.keyservices = ["tcp://127.0.0.1:9"]
-commands.decrypt({str(enc)!r})
-print("grpc" in sys.modules, file=sys.stderr)
-settings.SETTINGS.local_keyservice = False  # control: now the remote (unreachable) must be asked
-try:
-    commands.decrypt({str(enc)!r})
-except Exception as exc:
-    print(type(exc).__name__, "grpc" in sys.modules, file=sys.stderr)
-"""
-    env = {**os.environ, "SOPS_AGE_KEY_FILE": str(AGE_KEY)}
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stderr.split() == ["False", "KeyRetrievalError", "True"]
-    assert "hunter2" in proc.stdout
+    assert _imported(["encrypt", "--age", RECIPIENT, "--output", str(enc), str(src)], env) == (0, set())
+    assert _imported(["decrypt", str(enc)], env) == (0, set())
+    # a --keyservice that is never needed (the local key works) opens nothing
+    assert _imported(["--keyservice", "tcp://127.0.0.1:9", "decrypt", str(enc)], env) == (0, set())
+    # control: with the local service off, the (unreachable) remote one is asked
+    code, grpc_mods = _imported(["--keyservice", "tcp://127.0.0.1:9", "--enable-local-keyservice=false",
+                                 "decrypt", str(enc)], env)
+    assert code == 128 and "grpc" in grpc_mods and "google.protobuf" in grpc_mods
 
 
 # -- sopsy's client against the real `sops keyservice` -----------------------------------------
 
 
-def test_sopsy_decrypts_through_sops_keyservice(sops_service: str, tmp_path: Path, no_local_keys: None,
-                                                monkeypatch: pytest.MonkeyPatch,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_sopsy_decrypts_through_sops_keyservice(sops_service: str, tmp_path: Path) -> None:
     enc = sops_encrypted(tmp_path)
-    use_services(monkeypatch, [], local=True)
-    with pytest.raises(KeyRetrievalError, match="no age identity"):  # the key is not here...
-        commands.decrypt(str(enc))
-    use_services(monkeypatch, [sops_service])
-    commands.decrypt(str(enc))  # ...but the key service has it
-    assert capsys.readouterr().out == PLAIN
+    env = ks.clean_env(tmp_path)  # this process holds no key...
+    alone = ks.sopsy("decrypt", str(enc), env=env)
+    assert alone.returncode == 128 and "no age identity" in alone.stderr
+    # ...the key service does; global flags before the command, as tools that wrap sops pass them
+    proc = ks.sopsy("--keyservice", sops_service, "--enable-local-keyservice=false", "decrypt", str(enc), env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == PLAIN
 
 
-def test_sopsy_encrypts_through_sops_keyservice_and_sops_decrypts(sops_service: str, tmp_path: Path,
-                                                                  no_local_keys: None,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sopsy_encrypts_through_sops_keyservice_and_sops_decrypts(sops_service: str, tmp_path: Path) -> None:
     src = tmp_path / "p.yaml"
     src.write_text(PLAIN)
     out = tmp_path / "e.yaml"
-    use_services(monkeypatch, [sops_service])
-    commands.encrypt(str(src), commands.KeyOptions(age=[RECIPIENT]), output=str(out))
+    env = ks.clean_env(tmp_path, SOPS_KEYSERVICE=sops_service, SOPS_ENABLE_LOCAL_KEYSERVICE="false")
+    proc = ks.sopsy("encrypt", "--age", RECIPIENT, "--output", str(out), str(src), env=env)
+    assert proc.returncode == 0, proc.stderr
     (entry,) = yaml.safe_load(out.read_text())["sops"]["age"]
     assert list(entry) == ["recipient", "enc"] and entry["recipient"] == RECIPIENT
     proc = subprocess.run([sops_binary(), "decrypt", str(out)], capture_output=True, text=True,
                           env=ks.clean_env(tmp_path, SOPS_AGE_KEY_FILE=str(AGE_KEY)), check=False)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == PLAIN
+    # with the environment's services and the flag after the command, sopsy reads it back
+    back = ks.sopsy("decrypt", "--keyservice", sops_service, str(out), env=env)
+    assert back.returncode == 0, back.stderr
+    assert back.stdout == PLAIN
 
 
 def test_no_service_at_all_is_a_usage_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -203,7 +187,7 @@ def test_no_service_at_all_is_a_usage_error(tmp_path: Path, monkeypatch: pytest.
     src.write_text(PLAIN)
     use_services(monkeypatch, [])
     with pytest.raises(UsageError, match="no key services"):
-        commands.encrypt(str(src), commands.KeyOptions(age=[RECIPIENT]), output=str(tmp_path / "e.yaml"))
+        commands.encrypt(str(src), commands.KeyOptions({"age": [RECIPIENT]}), output=str(tmp_path / "e.yaml"))
     enc = sops_encrypted(tmp_path)
     with pytest.raises(KeyRetrievalError, match="no key services"):
         commands.decrypt(str(enc))
@@ -358,14 +342,19 @@ def test_bad_listen_arguments() -> None:
 # -- client URIs and key mapping ----------------------------------------------------------------
 
 
-def test_keyservice_uris_as_sops_reads_them() -> None:
+def test_keyservice_uris_as_sops_reads_them(tmp_path: Path) -> None:
     assert client.target_of("tcp://127.0.0.1:5000") == "127.0.0.1:5000"
     assert client.target_of("tcp://[::1]:5000") == "[::1]:5000"
     assert client.target_of("tcp://keys.example:5000") == "keys.example:5000"
     assert client.target_of("unix:///run/sops.sock") == "unix:/run/sops.sock"
     for bad in ("127.0.0.1:5000", "http://h:1", "tcp://h", "unix://relative.sock", "unix:rel"):
-        with pytest.raises(UsageError, match="--keyservice"):
+        with pytest.raises(SopsyError, match="--keyservice"):
             client.target_of(bad)
+    enc = sops_encrypted(tmp_path)  # a bad URI fails the command even though the local key would do
+    proc = ks.sopsy("--keyservice", "http://x:1", "decrypt", str(enc), env=ks.clean_env(
+        tmp_path, SOPS_AGE_KEY_FILE=str(AGE_KEY)))
+    assert proc.returncode == 1
+    assert proc.stderr == "sopsy: --keyservice 'http://x:1': expected tcp://HOST:PORT or unix:///ABSOLUTE/PATH\n"
 
 
 def test_key_messages_carry_what_sops_sends() -> None:
@@ -388,3 +377,18 @@ def test_key_messages_carry_what_sops_sends() -> None:
     assert list(keymap.entry_of_spec(KeySpec("pgp", "AB CD"), "armored").fields) == ["created_at", "enc", "fp"]
     pin = keymap.key_of_spec(KeySpec("pkcs11", "pkcs11:object=k?pin-value=1234&module-path=/m.so"))
     assert pin.pkcs11_key.uri == "pkcs11:object=k?module-path=/m.so"  # the PIN never travels
+
+
+def test_keyservice_command_errors_are_one_line(tmp_path: Path) -> None:
+    env = ks.clean_env(tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        cases = {("--network", "udp"): "sopsy: --network 'udp': expected tcp or unix\n",
+                 ("--addr", "127.0.0.1"): "sopsy: --address '127.0.0.1': expected HOST:PORT\n",
+                 ("--addr", f"127.0.0.1:{port}"): f"sopsy: cannot listen on tcp://127.0.0.1:{port}: "
+                                                  "Address already in use\n"}
+        for args, message in cases.items():
+            proc = ks.sopsy("keyservice", *args, env=env)
+            assert (proc.returncode, proc.stderr) == (1, message)

@@ -66,7 +66,7 @@ def test_sopsy_kms_with_role_and_context_through_sops_keyservice(moto: str, tmp_
     out = tmp_path / "e.yaml"
     with ks.running([sops_binary(), "keyservice", "--address", addr], sops_env(moto), "tcp", addr):
         use_services(monkeypatch, [f"tcp://{addr}"])
-        commands.encrypt(str(src), commands.KeyOptions(kms=f"{arn}+{ROLE}", encryption_context="app:sopsy,env:t"),
+        commands.encrypt(str(src), commands.KeyOptions({"kms": [f"{arn}+{ROLE}"]}, encryption_context="app:sopsy,env:t"),
                          output=str(out))
         (entry,) = yaml.safe_load(out.read_text())["sops"]["kms"]
         assert list(entry) == ["arn", "role", "context", "created_at", "enc", "aws_profile"]

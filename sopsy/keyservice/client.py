@@ -29,14 +29,15 @@ _REASON_LIMIT = 300
 
 
 def target_of(uri: str) -> str:
-    """The gRPC target for a ``--keyservice`` URI, or UsageError naming the option."""
+    """The gRPC target for a ``--keyservice`` URI, or an error naming the option."""
     parts = urlsplit(uri.strip())
     if parts.scheme == "tcp" and parts.hostname and parts.port:
         host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
         return f"{host}:{parts.port}"
     if parts.scheme == "unix" and parts.path.startswith("/") and not parts.netloc:
         return f"unix:{parts.path}"
-    raise UsageError(f"--keyservice {uri!r}: expected tcp://HOST:PORT or unix:///ABSOLUTE/PATH")
+    # not a UsageError: the data-key recovery reports those per key and goes on; this ends the command
+    raise SopsyError(f"--keyservice {uri!r}: expected tcp://HOST:PORT or unix:///ABSOLUTE/PATH")
 
 
 class Remote:
@@ -48,9 +49,9 @@ class Remote:
         self._channel: Any = None
 
     def _call(self, method: str, request: Any, response_class: Any) -> Any:
-        import grpc
+        from . import import_grpc, proto
 
-        from . import proto
+        grpc = import_grpc()
 
         if self._channel is None:
             # sops dials directly: no HTTP proxy from the environment, no TLS
@@ -114,13 +115,13 @@ def _remotes(settings: Settings) -> list[Remote]:
 def wrap(spec: KeySpec, payload: bytes, settings: Settings | None = None) -> KeyEntry:
     """The entry for ``spec`` from the first service that wraps ``payload``, as sops does."""
     settings = settings or _settings.SETTINGS
+    remotes = _remotes(settings)  # a malformed URI is an error even when the local service would do
     failures: list[str] = []
     if settings.local_keyservice:
         try:
             return provider(spec.type).wrap(spec, payload)
         except (SopsyError, KeyUnavailable) as exc:
             failures.append(f"local: {exc}")
-    remotes = _remotes(settings)
     for remote in remotes:
         try:
             return remote.encrypt(spec, payload)
@@ -136,13 +137,14 @@ def unwrap(entry: KeyEntry, settings: Settings | None = None) -> bytes:
     """The payload of ``entry`` from the first service that unwraps it, else KeyUnavailable
     naming each service's reason."""
     settings = settings or _settings.SETTINGS
+    remotes = _remotes(settings)
     failures: list[str] = []
     if settings.local_keyservice:
         try:
             return provider(entry.type).unwrap(entry)
         except (UsageError, KeyUnavailable) as exc:
             failures.append(f"local: {exc}")
-    for remote in _remotes(settings):
+    for remote in remotes:
         try:
             return remote.decrypt(entry)
         except (UsageError, KeyUnavailable) as exc:

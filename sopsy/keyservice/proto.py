@@ -27,7 +27,12 @@ never send or read them.
 
 from __future__ import annotations
 
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from ..errors import UsageError
+
+try:
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+except ImportError:
+    raise UsageError("the key service needs grpcio and protobuf: pip install 'sopsy[keyservice]'") from None
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

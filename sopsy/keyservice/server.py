@@ -122,7 +122,9 @@ def _ask_terminal(question: str) -> str:
 
 
 def _grpc_handler(handler: KeyServiceHandler) -> Any:
-    import grpc
+    from . import import_grpc
+
+    grpc = import_grpc()
 
     def unary(fn: Callable[[Any], Any]) -> Callable[[Any, Any], Any]:
         def call(request: Any, context: Any) -> Any:
@@ -188,8 +190,9 @@ def start(network: str = "tcp", address: str = "127.0.0.1:5000", prompt: bool = 
     """Bind and start serving in background threads; :meth:`Running.stop` ends it."""
     from concurrent.futures import ThreadPoolExecutor
 
-    import grpc
+    from . import import_grpc
 
+    grpc = import_grpc()
     target = listen_target(network, address)
     socket_path = target[len("unix:"):] if network == "unix" else None
     if socket_path and os.path.lexists(socket_path):
@@ -207,7 +210,7 @@ def start(network: str = "tcp", address: str = "127.0.0.1:5000", prompt: bool = 
             os.umask(old_umask)
     if not port:
         where = f"unix://{socket_path}" if socket_path else f"tcp://{address}"
-        raise SopsyError(f"cannot listen on {where}: the address is in use or not available")
+        raise SopsyError(f"cannot listen on {where}: {_bind_reason(network, address)}")
     server.start()
     if socket_path:
         return Running(server, "unix", socket_path, socket_path)
@@ -215,9 +218,32 @@ def start(network: str = "tcp", address: str = "127.0.0.1:5000", prompt: bool = 
     return Running(server, "tcp", f"{host}:{port}", None)
 
 
+def _bind_reason(network: str, address: str) -> str:
+    """Why binding failed, in the OS's words (gRPC only says that it failed)."""
+    import socket
+
+    try:
+        if network == "unix":
+            with socket.socket(socket.AF_UNIX) as s:
+                s.bind(address)
+            os.unlink(address)
+        else:
+            host, _, port = address.rpartition(":")
+            host = host.strip("[]") or "::"
+            info = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)[0]
+            with socket.socket(info[0], socket.SOCK_STREAM) as s:
+                s.bind(info[4])
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return "the address is not available"
+
+
 def serve(network: str = "tcp", address: str = "127.0.0.1:5000", prompt: bool = False,
           verbose: bool = False) -> None:
     """Run until SIGINT or SIGTERM (then stop and return), as ``sops keyservice`` does."""
+    import gc
+
+    gc.enable()  # the CLI turns the collector off for short runs; a server lives long
     running = start(network, address, prompt=prompt, verbose=verbose)
     stop = threading.Event()
 

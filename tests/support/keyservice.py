@@ -58,9 +58,13 @@ def running(argv: list[str], env: dict[str, str], network: str, address: str) ->
             proc.stderr.close()
 
 
-def sopsy_server_argv(network: str, address: str) -> list[str]:
-    code = f"from sopsy.keyservice.server import serve; serve({network!r}, {address!r}, verbose=True)"
-    return [sys.executable, "-c", code]
+def sopsy_server_argv(network: str, address: str, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "sopsy", "keyservice", "--network", network, "--address", address, *extra]
+
+
+def sopsy(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "sopsy", *args], capture_output=True, text=True, env=env,
+                          timeout=120, check=False)
 
 
 def clean_env(home: Path, **extra: str) -> dict[str, str]:
