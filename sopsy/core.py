@@ -189,6 +189,19 @@ def decrypt_fast(store: Store, data: bytes, ignore_mac: bool = False,
     return plaintext, data_key
 
 
+def render_metadata_only(store: Store, parsed: ParsedFile, metadata: Metadata) -> str:
+    """An encrypted file with new metadata (re-wrapped keys, other key groups) and every value
+    written back exactly as it is: values, MAC and ``lastmodified`` stay byte-identical."""
+    from .cipher import is_encrypted_value
+    from .model import iter_leaves
+
+    for doc in parsed.documents:
+        for leaf in iter_leaves(doc):
+            if is_encrypted_value(leaf.value):
+                leaf.enc = leaf.value  # type: ignore[assignment]
+    return store.render(parsed, metadata.to_dict())
+
+
 def reencrypt(opened: Opened, new_text: str, store: Store | None = None) -> str:
     """Encrypt edited plaintext with the same data key and keys; unchanged values keep their IVs."""
     store = store or opened.store
