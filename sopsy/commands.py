@@ -8,7 +8,7 @@ import os
 from . import core
 from .errors import AlreadyEncrypted, ConflictingParameters, NoFile, UsageError
 from .fileio import atomic_write, decode, interactive, read_bytes, read_text, write_stdout
-from .keys import KeySpec
+from .keys import PROVIDERS, KeySpec
 from .model import Scalar, to_data
 from .rules import CryptRule
 from .stores import get_store, store_name_for
@@ -92,8 +92,9 @@ class KeyOptions:
                  pkcs11: str | None = None, aws_profile: str | None = None,
                  encryption_context: str | None = None, shamir_threshold: int | None = None,
                  config: str | None = None, crypt: dict[str, str | None] | None = None,
-                 mac_only_encrypted: bool | None = None) -> None:
+                 mac_only_encrypted: bool | None = None, pgp: str | None = None) -> None:
         self.age = age
+        self.pgp = pgp
         self.kms = kms
         self.gcp_kms = gcp_kms
         self.pkcs11 = pkcs11
@@ -111,6 +112,11 @@ def cli_key_specs(opts: KeyOptions) -> list[KeySpec]:
     if not ages and os.environ.get("SOPS_AGE_RECIPIENTS"):
         ages = [a for a in os.environ["SOPS_AGE_RECIPIENTS"].split(",") if a.strip()]
     specs += [KeySpec("age", a.strip()) for a in ages]
+    pgp = opts.pgp or os.environ.get("SOPS_PGP_FP")
+    if pgp:
+        from .keys import pgp as pgp_keys
+
+        specs += pgp_keys.parse_arg(pgp)
     kms = opts.kms or os.environ.get("SOPS_KMS_ARN")
     if kms:
         from .keys import aws_kms
@@ -152,7 +158,7 @@ def encrypt_options(path: str | None, opts: KeyOptions) -> core.EncryptOptions:
             if opts.mac_only_encrypted is None:
                 mac_only = rule.mac_only_encrypted
     groups = [specs] if specs else rule_groups
-    unsupported = sorted({s.type for g in groups for s in g if s.type not in ("age", "kms", "gcp_kms", "pkcs11")})
+    unsupported = sorted({s.type for g in groups for s in g if s.type not in PROVIDERS})
     if unsupported:
         raise UsageError(f"sopsy cannot encrypt for {', '.join(unsupported)} keys")
     if not any(groups):
@@ -258,7 +264,7 @@ def updatekeys(path: str, *, yes: bool = False, input_type: str | None = None, c
     rule = config.load_rule(found, path) if found is not None else None
     if rule is None or not any(rule.key_groups):
         raise UsageError(f"{path}: no creation rule with keys applies to this file")
-    old = [[(e.type, provider(e.type).spec_of(e).id) if e.type in ("age", "kms", "gcp_kms", "pkcs11")
+    old = [[(e.type, provider(e.type).spec_of(e).id) if e.type in PROVIDERS
             else (e.type, e.identity) for e in g] for g in meta.key_groups]
     new = [[(s.type, s.id) for s in g] for g in rule.key_groups]
     if old == new and (rule.shamir_threshold or 0) in (0, meta.shamir_threshold):

@@ -26,6 +26,7 @@ PROVIDERS: dict[str, str] = {
     "kms": "sopsy.keys.aws_kms",
     "gcp_kms": "sopsy.keys.gcp_kms",
     "pkcs11": "sopsy.keys.pkcs11",
+    "pgp": "sopsy.keys.pgp",
 }
 
 # Local keys first, network last (`--decryption-order` / SOPS_DECRYPTION_ORDER override it).
