@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric import mlkem, x25519
 
@@ -84,6 +85,7 @@ class HybridIdentity:
             raise PQError("a post-quantum age identity has the wrong length")
         self._seed = seed
         mk, xk = _components(seed)
+        self._x25519 = xk
         self._key = hpke.MLKEM768X25519PrivateKey(mk, xk)
         self._public = mk.public_key().public_bytes_raw() + xk.public_key().public_bytes_raw()
 
@@ -121,9 +123,13 @@ class HybridIdentity:
         enc = ageformat.b64decode(stanza.args[0])
         if len(enc) != ENC_SIZE or len(stanza.body) != ageformat.FILE_KEY_SIZE + 16:
             raise AgeFormatError("invalid mlkem768x25519 stanza")
+        try:  # age rejects a low-order X25519 share (an all-zero shared secret); HPKE here does not
+            self._x25519.exchange(x25519.X25519PublicKey.from_public_bytes(enc[ENC_SIZE - 32:]))
+        except ValueError:
+            raise AgeFormatError("the mlkem768x25519 stanza has a low-order X25519 share") from None
         try:
             return _suite().decrypt(enc + stanza.body, self._key, info=LABEL)
-        except Exception:  # ML-KEM's implicit rejection: a key mismatch shows up as a failed open
+        except InvalidTag:  # ML-KEM's implicit rejection: a key mismatch shows up as a failed open
             return None
 
 
