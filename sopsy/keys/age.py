@@ -104,7 +104,7 @@ def _identities_from_text(text: str, origin: str, several_per_line: bool = False
         line = line.strip()
         if not line or line.startswith("#"):
             continue
-        # SOPS_AGE_KEY may hold several keys on a line, separated by spaces, as sops allows
+        # SOPS_AGE_KEY may hold several keys on a line, separated by spaces (as sops does after 3.11)
         out += [_identity(w, origin) for w in (line.split() if several_per_line else [line])]
     return out
 
@@ -235,7 +235,9 @@ class AgeProvider:
             return bytes(pyrage.decrypt(enc.encode(), others))
         except Exception as exc:
             if plugins:  # a plugin's own message says more than "no identity matched"
-                problems.append(str(exc).splitlines()[0][:200] if str(exc) else "an age plugin failed")
+                from .age_plugin import reason
+
+                problems.append(reason(exc))
             raise KeyUnavailable("; ".join(problems) or "none of the age identities matches this recipient") from None
 
     def _unwrap_pq(self, enc: str, lines: list[PQLine]) -> bytes | None:

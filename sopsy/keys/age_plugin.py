@@ -54,6 +54,12 @@ class TerminalCallbacks:
         return _tty_prompt(f"age-plugin-{self.plugin}: {description} ", secret=True)
 
 
+def reason(exc: BaseException) -> str:
+    """rage's message in one line, without the Unicode isolates it puts around names."""
+    text = str(exc).replace("\u2068", "").replace("\u2069", "").strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
 def encrypt(recipient: object, payload: bytes) -> str:
     """The armored age file of ``payload`` for one plugin recipient."""
     name = recipient.plugin()  # type: ignore[attr-defined]
@@ -61,8 +67,7 @@ def encrypt(recipient: object, payload: bytes) -> str:
         plugin = pyrage.plugin.RecipientPluginV1(name, [recipient], [], TerminalCallbacks(name))
         return bytes(pyrage.encrypt(payload, [plugin], armored=True)).decode()
     except Exception as exc:
-        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        raise SopsyError(f"could not encrypt the data key with age plugin {name}: {reason}") from None
+        raise SopsyError(f"could not encrypt the data key with age plugin {name}: {reason(exc)}") from None
 
 
 def identity_plugins(identities: list[object], problems: list[str]) -> list[object]:
@@ -75,5 +80,5 @@ def identity_plugins(identities: list[object], problems: list[str]) -> list[obje
         try:
             out.append(pyrage.plugin.IdentityPluginV1(name, idents, TerminalCallbacks(name)))
         except Exception as exc:
-            problems.append(f"age plugin {name}: {str(exc).splitlines()[0][:200] if str(exc) else 'cannot start'}")
+            problems.append(f"age plugin {name}: {reason(exc)}")
     return out

@@ -141,7 +141,10 @@ def encrypt(recipient: str, plaintext: bytes) -> str:
 
 def decrypt(armored: str, identities: list[HybridIdentity]) -> bytes | None:
     """The plaintext, None when no identity matches; AgeFormatError for a damaged file."""
-    f = ageformat.parse(armored)
+    return decrypt_file(ageformat.parse(armored), identities)
+
+
+def decrypt_file(f: ageformat.AgeFile, identities: list[HybridIdentity]) -> bytes | None:
     for stanza in f.stanzas:
         for ident in identities:
             file_key = ident.unwrap(stanza)
