@@ -28,6 +28,15 @@ ARMOR_BEGIN = "-----BEGIN AGE ENCRYPTED FILE-----"
 PQ_PREFIX = "age1pq1"
 
 
+def _pq() -> Any:
+    """The post-quantum module; cryptography older than 47 has no HPKE with ML-KEM."""
+    try:
+        from . import age_pq
+    except ImportError as exc:
+        raise UsageError(f"post-quantum age keys need the cryptography package, version 47 or later ({exc})") from None
+    return age_pq
+
+
 def recipient_kind(text: str) -> str:
     """``x25519``, ``ssh``, ``pq`` or ``plugin``, from the recipient's form as sops tells them apart."""
     if text.startswith(PQ_PREFIX):
@@ -41,8 +50,7 @@ def parse_recipient(text: str) -> object:
     text = text.strip()
     kind = recipient_kind(text)
     if kind == "pq":
-        from . import age_pq
-
+        age_pq = _pq()
         try:
             return age_pq.HybridRecipient.parse(text)
         except age_pq.PQError as exc:
@@ -196,9 +204,7 @@ class AgeProvider:
         recipient = parse_recipient(spec.id)
         kind = recipient_kind(spec.id.strip())
         if kind == "pq":
-            from . import age_pq
-
-            armored = age_pq.encrypt(spec.id.strip(), payload)
+            armored = _pq().encrypt(spec.id.strip(), payload)
         elif kind == "plugin":
             from . import age_plugin
 
@@ -241,7 +247,7 @@ class AgeProvider:
             raise KeyUnavailable("; ".join(problems) or "none of the age identities matches this recipient") from None
 
     def _unwrap_pq(self, enc: str, lines: list[PQLine]) -> bytes | None:
-        from . import age_pq
+        age_pq = _pq()
         from .ageformat import AgeFormatError
 
         if self._pq is None:
@@ -250,9 +256,10 @@ class AgeProvider:
             except age_pq.PQError as exc:
                 raise UsageError(str(exc)) from None
         try:
-            return age_pq.decrypt(enc, self._pq)
+            found: bytes | None = age_pq.decrypt(enc, self._pq)
         except AgeFormatError as exc:
             raise KeyUnavailable(f"the age file is damaged: {exc}") from None
+        return found
 
     def spec_of(self, entry: KeyEntry) -> KeySpec:
         return KeySpec("age", str(entry.fields.get("recipient", "")))
@@ -261,9 +268,7 @@ class AgeProvider:
 def generate(pq: bool = False) -> tuple[str, str]:
     """A new X25519 (or post-quantum hybrid) identity: (secret key line, public recipient)."""
     if pq:
-        from . import age_pq
-
-        return age_pq.generate()
+        return _pq().generate()  # type: ignore[no-any-return]
     ident = pyrage.x25519.Identity.generate()
     return str(ident), str(ident.to_public())
 

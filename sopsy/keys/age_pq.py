@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 
-from cryptography.exceptions import InvalidTag
+from cryptography.exceptions import InvalidTag, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric import mlkem, x25519
 
@@ -44,10 +44,16 @@ class PQError(ValueError):
     """A malformed post-quantum recipient or identity (the message names which, never the key)."""
 
 
+_NO_MLKEM = "this build of cryptography has no ML-KEM (it needs OpenSSL 3.5+, BoringSSL or AWS-LC)"
+
+
 def _components(seed: bytes) -> tuple[mlkem.MLKEM768PrivateKey, x25519.X25519PrivateKey]:
     expanded = hashlib.shake_256(seed).digest(64 + 32)
-    return (mlkem.MLKEM768PrivateKey.from_seed_bytes(expanded[:64]),
-            x25519.X25519PrivateKey.from_private_bytes(expanded[64:]))
+    try:
+        pq = mlkem.MLKEM768PrivateKey.from_seed_bytes(expanded[:64])
+    except UnsupportedAlgorithm:
+        raise PQError(_NO_MLKEM) from None
+    return pq, x25519.X25519PrivateKey.from_private_bytes(expanded[64:])
 
 
 class HybridRecipient:
@@ -59,6 +65,8 @@ class HybridRecipient:
                                                      x25519.X25519PublicKey.from_public_bytes(public[MLKEM_PK_SIZE:]))
         except ValueError:
             raise PQError("a post-quantum age recipient is not a valid ML-KEM-768 + X25519 key") from None
+        except UnsupportedAlgorithm:
+            raise PQError(_NO_MLKEM) from None
         self.public = public
 
     @classmethod
