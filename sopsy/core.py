@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from . import SOPS_FORMAT_VERSION, datakey, engine
 from .cipher import ValueCipher
-from .errors import AlreadyEncrypted, DecryptTreeError, MacMismatch, MetadataNotFound, SopsyError
+from .errors import AlreadyEncrypted, DecryptTreeError, MacMismatch, MetadataNotFound, SopsyError, UsageError
 from .keys import KeySpec
 from .metadata import Metadata, mac_aad, now_rfc3339
 from .model import Comment, Scalar
@@ -189,6 +189,19 @@ def decrypt_fast(store: Store, data: bytes, ignore_mac: bool = False,
     return plaintext, data_key
 
 
+def render_metadata_only(store: Store, parsed: ParsedFile, metadata: Metadata) -> str:
+    """An encrypted file with new metadata (re-wrapped keys, other key groups) and every value
+    written back exactly as it is: values, MAC and ``lastmodified`` stay byte-identical."""
+    from .cipher import is_encrypted_value
+    from .model import iter_leaves
+
+    for doc in parsed.documents:
+        for leaf in iter_leaves(doc):
+            if is_encrypted_value(leaf.value):
+                leaf.enc = leaf.value  # type: ignore[assignment]
+    return store.render(parsed, metadata.to_dict())
+
+
 def reencrypt(opened: Opened, new_text: str, store: Store | None = None) -> str:
     """Encrypt edited plaintext with the same data key and keys; unchanged values keep their IVs."""
     store = store or opened.store
@@ -203,6 +216,10 @@ def rotate(opened: Opened, add: Sequence[KeySpec] = (), remove: Sequence[KeySpec
     from .keys import provider
 
     removed = {(s.type, s.id) for s in remove}
+    present = {(e.type, provider(e.type).spec_of(e).id) for group in meta.key_groups for e in group}
+    missing = sorted(f"{t} {i}" for t, i in removed - present)
+    if missing:  # a revocation must never fail silently
+        raise UsageError(f"cannot remove keys the file does not have: {', '.join(missing)}")
     for gi, group in enumerate(meta.key_groups):
         g = [provider(e.type).spec_of(e) for e in group]
         g = [s for s in g if (s.type, s.id) not in removed]

@@ -26,10 +26,14 @@ from ..errors import KeyUnavailable, SopsyError, UsageError
 from ..metadata import KeyEntry
 from . import KeySpec, created_at
 
+TYPE_CHECKING = False  # typing costs ~4 ms at start-up; mypy still reads the block below
+if TYPE_CHECKING:
+    from typing import Any
+
 GPG_EXEC_ENV = "SOPS_GPG_EXEC"
 
 
-def parse_arg(text: str) -> list[KeySpec]:
+def parse_arg(text: str, options: dict[str, Any] | None = None) -> list[KeySpec]:
     """``FP,FP2`` (from ``--pgp``, ``SOPS_PGP_FP``, ``--add-pgp``, ``--rm-pgp``) → key specs.
 
     As in sops, every space is removed (so a fingerprint may be written in groups of four) and
