@@ -143,6 +143,21 @@ def test_sopsy_encrypts_for_pq_recipient_and_sops_decrypts(pq_key: tuple[Path, s
         assert tool("decrypt", str(f), env={"SOPS_AGE_KEY_FILE": os.devnull, "SOPS_AGE_KEY": text}).stdout.decode() == PLAIN
 
 
+def test_keygen_pq_makes_an_identity_sops_reads(tmp_path: Path) -> None:
+    keys = tmp_path / "keys.txt"
+    r = run_sopsy("keygen", "--pq", "--output", str(keys))
+    assert r.returncode == 0, r.stderr.decode()
+    public = r.stderr.decode().split("Public key: ")[1].strip()
+    assert public.startswith("age1pq1") and f"# public key: {public}" in keys.read_text()
+    assert oct(keys.stat().st_mode & 0o777) == "0o600"
+    f = tmp_path / "s.yaml"
+    f.write_text(PLAIN)
+    assert run_sops("encrypt", "-i", "--age", public, str(f)).returncode == 0
+    back = run_sops("decrypt", str(f), env={"SOPS_AGE_KEY_FILE": str(keys)})
+    assert back.returncode == 0, back.stderr.decode()
+    assert back.stdout.decode() == PLAIN
+
+
 def test_file_with_pq_and_x25519_recipients(pq_key: tuple[Path, str], tmp_path: Path) -> None:
     keys, public = pq_key
     f = tmp_path / "s.yaml"

@@ -164,6 +164,28 @@ def test_gpg_is_run_with_the_arguments_sops_gives_it(gnupg: tuple[GnuPGHome, str
         f"--no-default-recipient --yes --encrypt -a -r {fp} --trusted-key {fp[-16:]} --no-encrypt-to", "-d"]
 
 
+def test_pgp_flags_encrypt_rotate_and_groups(gnupg: tuple[GnuPGHome, str], empty_gnupg: GnuPGHome,
+                                             tmp_path: Path) -> None:
+    """--pgp / -p, rotate --add-pgp / --rm-pgp and groups add --pgp, each result read by sops."""
+    home, alice = gnupg
+    bob = home.generate("bob")
+    f = _plain(tmp_path)
+    env = {**home.env(), **NO_AGE}
+    assert run_sopsy("encrypt", "-i", "-p", alice, str(f), env=env).returncode == 0
+    r = run_sopsy("rotate", "-i", "--add-pgp", bob, "--add-age", RECIPIENT, str(f), env=env)
+    assert r.returncode == 0, r.stderr.decode()
+    assert sorted(e["fp"] for e in _sops_block(f.read_text())["pgp"]) == sorted([alice, bob])  # type: ignore[attr-defined]
+    r = run_sopsy("rotate", "-i", "--rm-pgp", f"{alice},{bob}", str(f), env=env)
+    assert r.returncode == 0, r.stderr.decode()
+    assert "pgp" not in _sops_block(f.read_text())
+    assert run_sops("decrypt", str(f), env=empty_gnupg.env()).stdout.decode() == PLAIN  # age only now
+    r = run_sopsy("groups", "add", "-i", "--file", str(f), "--pgp", bob, env=home.env())
+    assert r.returncode == 0, r.stderr.decode()
+    groups = _sops_block(f.read_text())["key_groups"]
+    assert [g["pgp"][0]["fp"] for g in groups if g.get("pgp")] == [bob]  # type: ignore[attr-defined]
+    assert run_sops("decrypt", str(f), env=home.env()).stdout.decode() == PLAIN
+
+
 # -- failures: one line, sops's exit codes, nothing lost ------------------------------------------
 
 
