@@ -2,9 +2,11 @@
 # Install everything the tests need (system packages too) and run lint, types and tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# SoftHSM2 for the PKCS#11 tests; OpenSSL's headers and a C compiler for the native accelerator
+# SoftHSM2 for the PKCS#11 tests; GnuPG for the PGP tests; OpenSSL's headers and a C compiler
+# for the native accelerator
 need=""
 command -v softhsm2-util >/dev/null 2>&1 || need="$need softhsm2"
+command -v gpg >/dev/null 2>&1 || need="$need gnupg"
 [ -f /usr/include/openssl/evp.h ] || need="$need libssl-dev"
 command -v gcc >/dev/null 2>&1 || need="$need gcc"
 if [ -n "$need" ]; then
