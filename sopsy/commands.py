@@ -285,7 +285,7 @@ def updatekeys(path: str, *, yes: bool = False, input_type: str | None = None,
     if len(rule.key_groups) == 1 and len(meta.key_groups) == 1:
         # one group: keys that stay keep their entries (a smaller diff); new ones wrap the key
         kept = {k: e for k, e in zip(old[0], meta.key_groups[0], strict=True)}
-        meta.key_groups = [[kept.get((s.type, s.id)) or provider(s.type).wrap(s, data_key)
+        meta.key_groups = [[kept.get((s.type, s.id)) or datakey.wrap_key(s, data_key)
                             for s in rule.key_groups[0]]]
         meta.shamir_threshold = 0
     else:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import sopsy
 from conftest import RECIPIENT, VECTORS, run_sops
+
+import sopsy
 
 
 def test_import_is_cheap() -> None:
@@ -25,7 +26,7 @@ def test_load_a_file_sops_made() -> None:
     assert data["hello"] == "Welcome to SOPS!"
     assert data["number"] == 1234 and data["float_int"] == 3.0 and data["nothing"] is None
     assert data["nested"]["list"] == ["a", 7, {"x": "y"}]
-    assert data["ts"] == datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    assert data["ts"] == datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
 def test_load_dotenv_gives_the_variables() -> None:

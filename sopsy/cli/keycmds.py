@@ -30,11 +30,15 @@ from .app import (
 
 
 @app.command()
-def keygen(output: Output = None) -> None:
+def keygen(
+    output: Output = None,
+    pq: Annotated[bool, typer.Option("--pq", help="A post-quantum hybrid identity (age1pq1... recipient, "
+                                                  "as age-keygen -pq; sops 3.11 reads it).")] = False,
+) -> None:
     """Make a new age identity (for a newcomer); prints the public recipient on stderr."""
     from ..keys import age as age_keys
 
-    secret, public = age_keys.generate()
+    secret, public = age_keys.generate(pq=pq)
     from datetime import datetime
 
     text = f"# created: {datetime.now(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}\n# public key: {public}\n{secret}\n"

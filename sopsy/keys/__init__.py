@@ -29,6 +29,7 @@ PROVIDERS: dict[str, str] = {
     "kms": "sopsy.keys.aws_kms",
     "gcp_kms": "sopsy.keys.gcp_kms",
     "pkcs11": "sopsy.keys.pkcs11",
+    "pgp": "sopsy.keys.pgp",
     "hc_vault": "sopsy.keys.hc_vault",
     "azure_kv": "sopsy.keys.azure_kv",
 }
