@@ -39,6 +39,19 @@ MAX_DEPTH = 100  # directories searched, as in sops
 ENV_VAR = "SOPS_CONFIG"
 
 
+_DURATION = re.compile(r"^([0-9]+)([dwh]?)$")
+
+
+def parse_duration_days(text: str, where: str) -> float:
+    """``90d``, ``12w``, ``36h`` or a bare number of days, in days (``max_age`` / ``--max-age``)."""
+    m = _DURATION.match(str(text).strip())
+    if not m:
+        error = UsageError if where.startswith("--") else ConfigError
+        raise error(f"{where}: expected a duration such as 90d, 12w or 36h, not {text!r}")
+    n, unit = int(m.group(1)), m.group(2) or "d"
+    return n * {"d": 1.0, "w": 7.0, "h": 1 / 24}[unit]
+
+
 class CreationRule:
     """What a matching creation rule asks for when a new file is encrypted.
 
@@ -47,7 +60,7 @@ class CreationRule:
 
     def __init__(self, key_groups: list[list[KeySpec]] | None = None, shamir_threshold: int = 0,
                  crypt_rule: CryptRule | None = None, mac_only_encrypted: bool = False,
-                 config_path: Path | None = None, index: int = 0) -> None:
+                 config_path: Path | None = None, index: int = 0, max_age_days: float | None = None) -> None:
         self.key_groups: list[list[KeySpec]] = key_groups if key_groups is not None else []
         # 0 = as many groups as there are (decided by the data-key code)
         self.shamir_threshold = shamir_threshold
@@ -55,6 +68,8 @@ class CreationRule:
         self.mac_only_encrypted = mac_only_encrypted
         self.config_path = config_path
         self.index = index  # position of the rule in creation_rules, for messages
+        # rotation policy (a sopsy extension, read by `sopsy status`): the data key's maximum age
+        self.max_age_days = max_age_days
 
     @property
     def has_keys(self) -> bool:
@@ -249,8 +264,10 @@ def _build_rule(rule: dict[str, Any], config: Path, index: int, context: dict[st
         groups = [_dedup(_group_keys(g, f"{where}: key group {n + 1}")) for n, g in enumerate(raw_groups)]
     else:
         groups = [_flat_keys(rule, where, context)]
+    max_age = rule.get("max_age")
+    max_age_days = parse_duration_days(max_age, f"{where}: max_age") if max_age is not None else None
     return CreationRule(key_groups=groups, shamir_threshold=threshold, crypt_rule=crypt_rule,
-                        mac_only_encrypted=mac_only, config_path=config, index=index)
+                        mac_only_encrypted=mac_only, config_path=config, index=index, max_age_days=max_age_days)
 
 
 def _split_list(value: Any, name: str, where: str) -> list[str]:

@@ -30,11 +30,15 @@ from .app import (
 
 
 @app.command()
-def keygen(output: Output = None) -> None:
+def keygen(
+    output: Output = None,
+    pq: Annotated[bool, typer.Option("--pq", help="A post-quantum hybrid identity (age1pq1... recipient, "
+                                                  "as age-keygen -pq; sops 3.11 reads it).")] = False,
+) -> None:
     """Make a new age identity (for a newcomer); prints the public recipient on stderr."""
     from ..keys import age as age_keys
 
-    secret, public = age_keys.generate()
+    secret, public = age_keys.generate(pq=pq)
     from datetime import datetime
 
     text = f"# created: {datetime.now(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}\n# public key: {public}\n{secret}\n"
@@ -128,3 +132,24 @@ def groups_delete(
     commands.check_input_file(file)
     store, _ = commands.stores_for(file, input_type, None)
     _write(file, keygroups.delete(store, file, index, shamir_threshold, decryption_order), in_place)
+
+
+@app.command()
+def status(
+    paths: Annotated[list[str] | None, typer.Argument(
+        metavar="PATH...", help="Files or directories (default: every encrypted file under the config's directory).",
+        show_default=False)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+    max_age: Annotated[str | None, typer.Option(
+        "--max-age", metavar="AGE", help="Data keys older than this (90d, 12w, 36h) are overdue: exit 1. "
+        "Default: the creation rule's max_age.")] = None,
+    recipient: Annotated[str | None, typer.Option(
+        "--recipient", metavar="KEY", help="Only files this key can open (what to rotate when someone leaves).")] = None,
+) -> int:
+    """Per file: format, recipients per key group, data-key age and last change (no key needed)."""
+    from .. import status as status_mod
+    from ..fileio import write_stdout
+
+    text, code = status_mod.report(list(paths or []), as_json=as_json, max_age=max_age, recipient=recipient)
+    write_stdout(text)
+    return code
