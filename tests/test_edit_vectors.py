@@ -84,3 +84,30 @@ def test_sops_decrypts_the_reencrypted_result(fmt: str, spec: Path, tmp_path: Pa
     assert done.returncode == 0, done.stderr.decode()
     assert json.loads(done.stdout) == to_data(store.parse(after).documents[0])
     assert core.decrypt_text(store, again).plaintext() == after
+
+
+@pytest.mark.parametrize("fmt,plain,change,expected", [
+    ("ini", "; db\n[db]\nhost = x\nport = 5432\n\n[cache]\nurl = y\n",
+     lambda d: d["db"].update(port="5433", user="app"),
+     "; db\n[db]\nhost = x\nport = 5433\nuser = app\n\n[cache]\nurl = y\n"),
+    ("tfvars", 'region = "eu"\ntags = {\n  a = "1"\n}\n',
+     lambda d: (d["tags"].update(b="2"), d.pop("region")),
+     'tags = {\n  a = "1"\n  b = "2"\n}\n'),
+])
+def test_api_edit_changes_only_what_changed(fmt: str, plain: str, change: Any, expected: str, tmp_path: Path) -> None:
+    """sopsy.edit (the Python API) goes through these stores' edits: only the changed values
+    change in the encrypted file, the others keep their ciphertext."""
+    import sopsy
+
+    store = get_store(fmt)
+    f = tmp_path / f"x.{fmt}"
+    f.write_text(core.encrypt_text(store, plain, OPTS))
+    before = f.read_text()
+    with sopsy.edit(f) as data:
+        change(data)
+    after = f.read_text()
+    assert core.decrypt_text(store, after).plaintext() == expected
+    kept = [ln for ln in before.splitlines() if ("host" in ln or "url" in ln or '"1"' in ln or "a =" in ln)]
+    assert kept and all(ln in after.splitlines() for ln in kept)
+    if fmt == "ini":
+        assert run_sops("decrypt", "--output-type", "json", str(f)).returncode == 0
