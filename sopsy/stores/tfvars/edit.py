@@ -32,8 +32,6 @@ if TYPE_CHECKING:
     from ...model import Node
     from . import TfvarsFile
 
-# what may follow a value on its line: a comma, a comment, then the line break
-_TAIL = re.compile(r"[ \t]*(,)?[ \t]*(?:#[^\n]*|//[^\n]*|/\*[^\n]*?\*/)?[ \t]*\r?(?:\n|\Z)")
 _HEREDOC = re.compile(r"<<(-?)([^\W\d][\w-]*)\r?\n")
 
 
@@ -63,10 +61,16 @@ class _Doc:
         return int(ref.key if ref.key >= 0 else ref.start)
 
     def tail(self, end: int) -> tuple[int, bool] | None:
-        """(end of the line, whether a comma follows) when nothing but a comma and a comment
+        """(end of the line, whether a comma follows) when nothing but a comma and comments
         follows a value on its line; None when more does."""
-        m = _TAIL.match(self.text, end)
-        return (m.end(), m.group(1) is not None) if m else None
+        text, n = self.text, len(self.text)
+        i = self.parser.skip(end, False)
+        comma = i < n and text[i] == ","
+        if comma:
+            i = self.parser.skip(i + 1, False)
+        if i >= n:
+            return n, comma
+        return (i + 1, comma) if text[i] == "\n" else None
 
     def own_line(self, node: Node) -> bool:
         s = self.start(node)
@@ -267,7 +271,7 @@ def _delete(doc: _Doc, e: Delete) -> None:
 
 def _insert(doc: _Doc, e: Insert) -> None:
     container, depth = _container(doc, e.parent)
-    where = (*e.parent, e.key if e.key is not None else (e.after if e.after is not None else -1))
+    where = (*e.parent, e.key) if e.key is not None else e.parent
     if isinstance(container, Mapping):
         _check_key(doc, container, e, where)
         anchor = (container.items[child_at(container, e.after, (*e.parent, e.after))[0]][1] if e.after is not None
