@@ -15,6 +15,8 @@ the plaintext; in the encrypted file they become an empty line or a ``#`` commen
 sops still reads the file) and the exact line comes back from the layout hints. Any other line
 without ``=`` is refused (exit 2, naming the line number only): written as a comment it would put
 whatever it holds, a secret perhaps, in the encrypted file as plaintext.
+
+Document edits (``set``/``unset``, merge) are line splices: :mod:`.edit`.
 """
 
 from __future__ import annotations

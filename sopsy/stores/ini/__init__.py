@@ -9,6 +9,8 @@ backslash continuation lines. The metadata is a ``[sops]`` section, in any key o
 No Python INI library fits: configparser has other value rules (no inline comments, ``%``
 interpolation, lower-cased keys) and rewrites the file; this parser records where each value's
 text starts and ends so that encryption splices only that span and the rest stays untouched.
+
+Document edits (``set``/``unset``, merge) are line splices: :mod:`.edit`.
 """
 
 from __future__ import annotations
