@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import subprocess
 from pathlib import Path
 
@@ -129,7 +130,8 @@ def test_sops_made_file_with_quoting(tmp_path: Path) -> None:
 _name = st.text(st.characters(min_codepoint=97, max_codepoint=122), min_size=1, max_size=6)
 _val = st.text(st.characters(min_codepoint=32, max_codepoint=126, exclude_characters="\\`\"'"), max_size=15)
 _line = st.one_of(
-    st.builds(lambda k, v: f"{k} = {v}", _name, _val),
+    # a ';' or '#' glued to a value is refused (test_store_no_plaintext): a blank before it here
+    st.builds(lambda k, v: f"{k} = {v}", _name, _val.map(lambda v: re.sub(r"(?<=\S)([#;])", r" \1", v))),
     st.builds(lambda k, v: f'{k}="{v}"', _name, _val.filter(lambda v: ";" not in v and "#" not in v)),
     st.builds(lambda t: "; " + t, _val),
     st.builds(lambda n: f"[{n}]", _name.filter(lambda n: n != "sops")),

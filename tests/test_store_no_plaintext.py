@@ -124,6 +124,8 @@ def test_property_dotenv_no_value_in_output(doc: tuple[str, list[str]]) -> None:
     ("k = v\n  [db]\tpassword = sk-live-abc123\n", 2),
     ('[db]\nk = """""" sk-live-abc123\n', 2),  # ... and after an empty value's closing quote
     ("[db]\nk = `` sk-live-abc123\n", 2),
+    ("[db]\npassword = hunter2#sk-live-abc123\n", 2),  # go-ini cuts a value at '#' or ';'
+    ("top = x;sk-live-abc123\n", 1),
 ])
 def test_ini_text_go_ini_ignores_is_refused(text: str, line: int) -> None:
     with pytest.raises(InputError) as e:
@@ -132,7 +134,7 @@ def test_ini_text_go_ini_ignores_is_refused(text: str, line: int) -> None:
 
 
 @pytest.mark.parametrize("text", ["[db] ; a comment\nk = v\n", "[db]  # c\nk = v\n", '[db]\t\nk = """""" ; c\n',
-                                  "[db]\nk = `v` trailing text\n"])
+                                  "[db]\nk = `v` trailing text\n", "[db]\nk = v ;c\nc = #ff0000\nq = 'v';c\n"])
 def test_ini_comments_after_headers_and_quotes_stay_allowed(text: str) -> None:
     store = get_store("ini")
     enc = core.encrypt_text(store, text, OPTS)
@@ -151,7 +153,8 @@ def _ini_doc(draw: st.DrawFn) -> tuple[str, list[str]]:
         s = draw(_secret)
         k = f"{draw(_ikey)}{n}"  # keys unique within the file
         kind = draw(st.sampled_from(["plain", "colon", "dq", "bt", "triple", "multi", "cont", "header",
-                                     "hostile_header", "hostile_quote", "hostile_bare", "comment", "blank"]))
+                                     "hostile_header", "hostile_quote", "hostile_bare", "hostile_glued",
+                                     "comment", "blank"]))
         if kind == "plain":
             lines.append(f"{k} = {s} ; note")
         elif kind == "colon":
@@ -176,6 +179,8 @@ def _ini_doc(draw: st.DrawFn) -> tuple[str, list[str]]:
             lines.append(f"{k} = {empty} {s}")
         elif kind == "hostile_bare":
             lines.append(s)
+        elif kind == "hostile_glued":
+            lines.append(f"{k} = pass{draw(st.sampled_from(['#', ';']))}{s}")
         elif kind == "comment":
             lines.append(draw(st.sampled_from(["; c", "# c"])))
             continue

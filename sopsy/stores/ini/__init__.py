@@ -161,6 +161,12 @@ class IniStore:
             if in_meta:
                 flat[key] = value.replace("\\n", "\n")
                 continue
+            if ve < len(text) and text[ve] in "#;" and ve > base + vs and text[ve - 1] not in "\"'" \
+                    and not value.startswith(_ENC_PREFIX):
+                # go-ini cuts `pass#word` at the '#': the rest would be a comment, left in plaintext
+                raise InputError(f"a '{text[ve]}' right after the value on line {lineno} starts a comment for "
+                                 "go-ini (and sops), which would stay unencrypted; quote the value in backticks "
+                                 "or put a blank before the comment")
             _check_repeat(seen, key, lineno)
             leaf = Scalar(value, ref=_Val(base + vs, ve, text[base + vs:ve], value, base, line1, base + vstart - 1))
             leaves.append(leaf)
