@@ -219,8 +219,8 @@ def _tf_value(draw: st.DrawFn, secrets: list[str], depth: int = 0) -> str:
             return "[\n" + "".join(f"  {v},\n" for v in items) + "]"
         keys = [f"{draw(_tkey)}{i}" for i in range(n)]
         if kind == "obj":
-            return "{\n" + "".join(f"  {k} = {v}\n" for k, v in zip(keys, items)) + "}"
-        return "{ " + ", ".join(f"{k} = {v}" for k, v in zip(keys, items)) + " }"
+            return "{\n" + "".join(f"  {k} = {v}\n" for k, v in zip(keys, items, strict=True)) + "}"
+        return "{ " + ", ".join(f"{k} = {v}" for k, v in zip(keys, items, strict=True)) + " }"
     secrets.append(s)
     if kind == "str":
         return f'"{s}"'
