@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from datetime import UTC
 from typing import Annotated
@@ -10,11 +9,13 @@ from typing import Annotated
 import typer
 
 from .. import commands
-from .app import InType, Order, Output, app
+from .app import InType, Order, app
 
 
 @app.command()
-def keygen(output: Output = None) -> None:
+def keygen(output: Annotated[str | None, typer.Option(
+        "--output", "-o", metavar="PATH",
+        help="Write the identity to this new file (0600; it must not exist, its directory must).")] = None) -> None:
     """Make a new age identity (for a newcomer); prints the public recipient on stderr."""
     from ..keys import age as age_keys
 
@@ -23,13 +24,9 @@ def keygen(output: Output = None) -> None:
 
     text = f"# created: {datetime.now(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}\n# public key: {public}\n{secret}\n"
     if output:
-        if os.path.exists(output):
-            from ..errors import OutputError
+        from ..fileio import create_new
 
-            raise OutputError(f"{output} exists; not overwriting an identity")
-        from ..fileio import atomic_write
-
-        atomic_write(output, text, 0o600)
+        create_new(output, text, 0o600)  # O_EXCL-like: never overwrites, never follows a link
     else:
         sys.stdout.write(text)
     print(f"Public key: {public}", file=sys.stderr)
