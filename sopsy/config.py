@@ -240,7 +240,7 @@ def _check_rule(rule: dict[str, Any], where: str) -> None:
             pattern = _go_string(rule[name], name, where)
             try:
                 re.compile(pattern)
-            except re.error as exc:
+            except (re.error, OverflowError, RecursionError) as exc:
                 raise ConfigError(f"{where}: {name} is not a valid regular expression: {exc}") from None
     groups = rule.get("key_groups")
     for n, group in enumerate(groups if isinstance(groups, list) else ()):
@@ -270,7 +270,7 @@ def _matches(path_regex: Any, target: str, config: Path, index: int) -> bool:
     try:
         # Go RE2 and Python re agree on the syntax configs use; search = Go's MatchString.
         return re.search(pattern, target) is not None
-    except re.error as exc:
+    except (re.error, OverflowError, RecursionError) as exc:
         raise ConfigError(f"{config}: path_regex of creation rule {index + 1} is invalid: {exc}") from None
 
 

@@ -49,7 +49,7 @@ class CryptRule:
         if self.name.endswith("regex"):
             try:
                 re.compile(self.value)
-            except re.error as exc:
+            except (re.error, OverflowError, RecursionError) as exc:
                 raise error(f"{where}: not a valid regular expression: {exc}") from None
 
     @property
@@ -67,7 +67,7 @@ class Matcher:
         name, value = self.rule.name, self.rule.value
         try:
             self._regex = re.compile(value) if name.endswith("regex") else None
-        except re.error as exc:  # options and configs are checked earlier: this is a file's metadata
+        except (re.error, OverflowError, RecursionError) as exc:  # options and configs are checked earlier: this is a file's metadata
             raise InputError(f"the file's {name} is not a valid regular expression: {exc}") from None
         self._key_cache: dict[str, bool] = {}
 
