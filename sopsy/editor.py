@@ -27,9 +27,10 @@ import sys
 import tempfile
 
 from . import core
+from .atomic import pid_alive
 from .commands import KeyOptions, encrypt_options, stores_for
 from .errors import Interrupted, NoEditor, NotModified, SopsyError, UsageError
-from .fileio import check_writable, decode, interactive, locked, pid_alive, write_if_unchanged
+from .fileio import check_writable, decode, interactive, locked, write_if_unchanged
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

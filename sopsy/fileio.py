@@ -8,12 +8,9 @@ Every file sopsy writes goes through :func:`atomic_write` (``--output``), :func:
 :func:`write_if_unchanged` (``edit``, which cannot hold a lock while a person types) or
 :func:`create_new` (``keygen``). All of them:
 
-* replace the file atomically: the new bytes go to a temp file in the same directory, are
-  fsynced, and take the file's name in one rename, so a reader or a crash sees the old file or
-  the new one. The temp file has no name until that moment where Linux allows it (``O_TMPFILE``,
-  linked in through ``/proc/self/fd``), so a kill -9 leaves no plaintext beside the file;
-  otherwise it is ``.sopsy-<pid>-*.tmp``, removed on every way out, and swept by the next write
-  in that directory once its process is gone;
+* replace the file atomically (:mod:`sopsy.atomic`): a temp file in the same directory,
+  fsynced, renamed over the file, unnamed until then where Linux allows, so a reader, a crash or
+  a kill -9 sees the old file or the new one and no plaintext is left beside it;
 * write through a symlink to the real file (the link stays a link) and refuse a dangling link,
   a directory, and a file with several hard links (replacing it would leave the other names
   with the old contents: the plaintext, after ``encrypt -i``);
@@ -35,11 +32,11 @@ import os
 import stat
 import sys
 
+from .atomic import Target, commit, discard, open_temp
 from .errors import FileBusy, FileChanged, InputError, NoFile, OutputError, UsageError
 
 LOCK_TIMEOUT_ENV = "SOPSY_LOCK_TIMEOUT"
 DEFAULT_LOCK_TIMEOUT = 10.0
-TEMP_PREFIX = ".sopsy-"
 
 
 def read_text(path: str | None) -> str:
@@ -70,265 +67,6 @@ def encode(text: str | bytes) -> bytes:
     return text if isinstance(text, bytes) else text.encode("utf-8", "surrogateescape")
 
 
-# --- where a write lands ------------------------------------------------------------------
-
-class _Target:
-    """Where a write to ``path`` lands (through a symlink) and what is there now."""
-
-    __slots__ = ("path", "real", "directory", "st")
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.real = os.path.realpath(path) if os.path.islink(path) else path
-        self.directory = os.path.dirname(os.path.abspath(self.real))
-        self.st: os.stat_result | None
-        try:
-            self.st = os.stat(self.real)
-        except FileNotFoundError:
-            if self.real != path:
-                raise OutputError(f"{path} is a symbolic link to {self.real}, which does not exist; "
-                                  "not creating it") from None
-            self.st = None
-        except OSError as exc:
-            raise OutputError(f"cannot write {path}: {exc.strerror}") from None
-
-    def check_replaceable(self) -> None:
-        st = self.st
-        if st is None:
-            if not os.path.isdir(self.directory):
-                raise OutputError(f"cannot write {self.path}: the directory {self.directory} does not exist")
-            return
-        if stat.S_ISDIR(st.st_mode):
-            raise OutputError(f"cannot write {self.path}: it is a directory")
-        if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
-            raise OutputError(f"{self.path} has {st.st_nlink} hard links: replacing it would leave the other "
-                              "names with the old contents; remove the other links first")
-
-
-def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
-    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
-
-
-def _umask() -> int:
-    old = os.umask(0)
-    os.umask(old)
-    return old
-
-
-# --- temp files -----------------------------------------------------------------------------
-
-def _tmpfile_supported() -> bool:
-    return hasattr(os, "O_TMPFILE") and os.path.isdir("/proc/self/fd")
-
-
-def _temp_name(directory: str) -> str:
-    import secrets
-
-    return os.path.join(directory, f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(6)}.tmp")
-
-
-def _open_temp(directory: str, named: bool = False) -> tuple[int, str | None]:
-    """A new 0600 temp file in ``directory``: (fd, None) when unnamed (``O_TMPFILE``), else (fd, name)."""
-    if not named and _LINK_WAYS and _tmpfile_supported():
-        try:
-            return os.open(directory, os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, 0o600), None
-        except OSError as exc:
-            import errno
-
-            if exc.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
-                raise  # the file system supports it, but the directory is not writable (or absent)
-    name = _temp_name(directory)
-    return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0),
-                   0o600), name
-
-
-def _discard(fd: int, name: str | None) -> None:
-    import contextlib
-
-    with contextlib.suppress(OSError):
-        os.close(fd)
-    _unlink(name)
-
-
-def _unlink(name: str | None) -> None:
-    import contextlib
-
-    if name is not None:
-        with contextlib.suppress(OSError):
-            os.unlink(name)
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # someone else's process (EPERM): alive
-    return True
-
-
-def sweep_temps(directory: str) -> None:
-    """Remove ``.sopsy-<pid>-*.tmp`` files of ours whose process is gone (a kill -9 mid-write)."""
-    import re
-
-    pattern = re.compile(re.escape(TEMP_PREFIX) + r"(\d+)-[0-9a-f]+\.tmp\Z")
-    try:
-        names = os.listdir(directory)
-    except OSError:
-        return
-    me = os.geteuid() if hasattr(os, "geteuid") else None
-    for name in names:
-        m = pattern.match(name)
-        if m is None or int(m.group(1)) == os.getpid() or pid_alive(int(m.group(1))):
-            continue
-        path = os.path.join(directory, name)
-        try:
-            st = os.lstat(path)
-            if stat.S_ISREG(st.st_mode) and (me is None or st.st_uid == me):
-                os.unlink(path)
-        except OSError:
-            continue
-
-
-def _keep_owner(fd: int, st: os.stat_result, path: str) -> None:
-    """Give the new file the old one's owner and group (as far as we are allowed)."""
-    if not hasattr(os, "fchown"):
-        return
-    cur = os.fstat(fd)
-    if (cur.st_uid, cur.st_gid) == (st.st_uid, st.st_gid):
-        return
-    try:
-        os.fchown(fd, st.st_uid, st.st_gid)
-        return
-    except PermissionError:
-        pass
-    lost = []
-    if cur.st_gid != st.st_gid:
-        try:
-            os.fchown(fd, -1, st.st_gid)
-        except PermissionError:
-            lost.append(f"group {st.st_gid}")
-    if cur.st_uid != st.st_uid:
-        lost.append(f"owner {st.st_uid}")
-    if lost:
-        print(f"sopsy: warning: {path}: could not keep its {' and '.join(lost)} (only root can); "
-              "the new file is yours", file=sys.stderr)
-
-
-# Ways to give an O_TMPFILE file a name, tried in order; one that fails for a reason of the
-# system (a sandbox refusing /proc links, no CAP_DAC_READ_SEARCH) is dropped for the process.
-_LINK_WAYS = ["proc", "empty_path"]
-
-
-def _name_unnamed(fd: int, dest: str) -> bool:
-    """Link the unnamed file ``fd`` at ``dest`` (which must not exist). False when no way works
-    here; FileExistsError when ``dest`` exists."""
-    import errno
-
-    for way in list(_LINK_WAYS):
-        try:
-            if way == "proc":
-                os.link(f"/proc/self/fd/{fd}", dest)  # linkat(AT_SYMLINK_FOLLOW): no privilege needed
-            else:
-                _linkat_empty_path(fd, dest)
-            return True
-        except FileExistsError:
-            raise
-        except OSError as exc:
-            if exc.errno in (errno.EXDEV, errno.EPERM, errno.ENOENT, errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
-                _LINK_WAYS.remove(way)
-                continue
-            raise
-    return False
-
-
-def _linkat_empty_path(fd: int, dest: str) -> None:
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    at_fdcwd, at_empty_path = -100, 0x1000  # Linux values, the same on every architecture
-    if libc.linkat(fd, b"", at_fdcwd, os.fsencode(dest), at_empty_path) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err), dest)
-
-
-def _fill(fd: int, data: bytes, expected: os.stat_result | None, mode: int, path: str) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-    os.fsync(fd)
-    if expected is not None:
-        _keep_owner(fd, expected, path)
-    os.fchmod(fd, mode)  # after chown, which may clear set-id bits
-
-
-def _commit(target: _Target, data: bytes, mode: int | None, expected: os.stat_result | None,
-            check: bool) -> None:
-    """Write ``data`` to a temp file and put it in place of ``expected`` (None: create the file,
-    failing if the name was taken meanwhile). With ``check`` the file must still be the one
-    ``expected`` describes."""
-    path, real, directory = target.path, target.real, target.directory
-    if mode is None:
-        mode = stat.S_IMODE(expected.st_mode) if expected is not None else 0o644 & ~_umask()
-    sweep_temps(directory)
-    fd, name = -1, None
-    try:
-        fd, name = _open_temp(directory)
-        _fill(fd, data, expected, mode, path)
-        if check and expected is not None:
-            try:
-                now = os.stat(real)
-            except FileNotFoundError:
-                now = None
-            if now is None or _identity(now) != _identity(expected):
-                raise FileChanged(f"{path} was changed by another program meanwhile; not overwriting it")
-        if name is None:
-            # a new file takes its name directly; a replacement needs a name for the few
-            # instructions until the rename (linkat cannot replace)
-            dest = real if expected is None else _temp_name(directory)
-            if not _name_unnamed(fd, dest):
-                os.close(fd)
-                fd, name = -1, None
-                fd, name = _open_temp(directory, named=True)
-                _fill(fd, data, expected, mode, path)
-            elif expected is not None:
-                name = dest
-        if name is not None:
-            if expected is None:
-                os.link(name, real)  # no-replace
-                _unlink(name)
-            else:
-                os.replace(name, real)
-            name = None
-    except FileExistsError:
-        _discard(fd, name)
-        raise FileChanged(f"{path} was created by another process meanwhile; not overwriting it") from None
-    except FileNotFoundError as exc:
-        _discard(fd, name)
-        if not os.path.isdir(directory):
-            raise OutputError(f"cannot write {path}: the directory {directory} does not exist") from None
-        raise OutputError(f"cannot write {path}: {exc.strerror}") from None
-    except OSError as exc:
-        _discard(fd, name)
-        raise OutputError(f"cannot write {path}: {exc.strerror}") from None
-    except BaseException:
-        _discard(fd, name)
-        raise
-    os.close(fd)
-    _sync_dir(directory)
-
-
-def _sync_dir(directory: str) -> None:
-    import contextlib
-
-    with contextlib.suppress(OSError):  # make the rename durable
-        dfd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-
 
 # --- the writes commands use -------------------------------------------------------------------
 
@@ -336,7 +74,7 @@ def atomic_write(path: str, text: str | bytes, mode: int | None = None) -> None:
     """Replace (or create) ``path`` atomically with ``text`` (``--output``). A target that exists
     and is not a regular file or a directory (``/dev/null``, ``/dev/stdout``, a FIFO) is written
     to directly: renaming over it would replace the device."""
-    target = _Target(path)
+    target = Target(path)
     st = target.st
     if st is not None and not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode):
         try:
@@ -346,7 +84,7 @@ def atomic_write(path: str, text: str | bytes, mode: int | None = None) -> None:
             raise OutputError(f"cannot write {path}: {exc.strerror}") from None
         return
     target.check_replaceable()
-    _commit(target, encode(text), mode, st, check=False)
+    commit(target, encode(text), mode, st, check=False)
 
 
 def create_new(path: str, text: str | bytes, mode: int = 0o600) -> None:
@@ -356,10 +94,10 @@ def create_new(path: str, text: str | bytes, mode: int = 0o600) -> None:
         if os.path.islink(path) and not os.path.exists(path):
             raise OutputError(f"{path} is a symbolic link to a file that does not exist; not following it")
         raise OutputError(f"{path} exists; not overwriting it")
-    target = _Target(path)
+    target = Target(path)
     target.check_replaceable()
     try:
-        _commit(target, encode(text), mode, None, check=False)
+        commit(target, encode(text), mode, None, check=False)
     except FileChanged:
         raise OutputError(f"{path} was created by another process meanwhile; not overwriting it") from None
 
@@ -367,19 +105,19 @@ def create_new(path: str, text: str | bytes, mode: int = 0o600) -> None:
 def check_writable(path: str) -> None:
     """Raise the OutputError a later write of ``path`` would meet (``edit`` asks before it opens
     the editor, so that nobody types into a file that cannot be saved)."""
-    target = _Target(path)
+    target = Target(path)
     target.check_replaceable()
     try:
-        fd, name = _open_temp(target.directory)
+        fd, name = open_temp(target.directory)
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror} ({target.directory})") from None
-    _discard(fd, name)
+    discard(fd, name)
 
 
 class LockedFile:
     """A file held by :func:`locked`: its contents as read under the lock, and one write."""
 
-    def __init__(self, target: _Target, st: os.stat_result | None, data: bytes | None) -> None:
+    def __init__(self, target: Target, st: os.stat_result | None, data: bytes | None) -> None:
         self.path = target.path
         self.data = data  # None: the file does not exist
         self._target = target
@@ -401,7 +139,7 @@ class LockedFile:
             raise RuntimeError("a LockedFile is written once")
         self._target.st = self._st
         self._target.check_replaceable()
-        _commit(self._target, encode(content), mode, self._st, check=True)
+        commit(self._target, encode(content), mode, self._st, check=True)
         self._written = True
 
 
@@ -418,7 +156,7 @@ def _lock_timeout() -> float:
     return value
 
 
-def _acquire(target: _Target) -> tuple[int | None, os.stat_result | None]:
+def _acquire(target: Target) -> tuple[int | None, os.stat_result | None]:
     """Open and flock the file; (None, None) when it does not exist. Retries when the name was
     given to a new file while we waited (the previous writer renamed over it)."""
     import time
@@ -487,7 +225,7 @@ class _Locked:
         self.fd: int | None = None
 
     def __enter__(self) -> LockedFile:
-        target = _Target(self.path)
+        target = Target(self.path)
         if target.st is not None and not stat.S_ISREG(target.st.st_mode):
             if stat.S_ISDIR(target.st.st_mode):
                 raise InputError(f"{self.path} is a directory")

@@ -14,7 +14,7 @@ import pytest
 from conftest import AGE_KEYS_BOTH, RECIPIENT, run_sops, run_sopsy
 from support.privileges import as_user, can_drop_privileges
 
-from sopsy import errors, fileio
+from sopsy import atomic, errors, fileio
 
 PLAIN = "a: 1\nsecret: hunter2\n"
 
@@ -168,10 +168,10 @@ def test_creation_never_replaces_a_file_that_appeared_meanwhile(tmp_path: Path) 
     """Two creators (two `keygen --output F`) both find F absent; the second must not replace
     the first's file (before: both succeeded and one printed key had no identity)."""
     f = tmp_path / "keys.txt"
-    target = fileio._Target(str(f))  # looked: absent
+    target = atomic.Target(str(f))  # looked: absent
     f.write_text("# the other keygen's identity\n")
     with pytest.raises(errors.FileChanged):
-        fileio._commit(target, b"# ours\n", 0o600, None, check=False)
+        atomic.commit(target, b"# ours\n", 0o600, None, check=False)
     assert f.read_text() == "# the other keygen's identity\n" and temps(tmp_path) == []
 
 
@@ -181,22 +181,22 @@ def test_no_named_temp_file_exists_while_the_plaintext_is_written(tmp_path: Path
     file: a kill -9 at that moment leaves nothing. Elsewhere the temp file carries our pid, so
     the next write can sweep it."""
     seen: list[list[str]] = []
-    real_fill = fileio._fill
+    real_fill = atomic._fill
 
     def spy(fd: int, data: bytes, *args: object) -> None:
         real_fill(fd, data, *args)  # type: ignore[arg-type]
         seen.append(temps(tmp_path))
 
-    monkeypatch.setattr(fileio, "_fill", spy)
+    monkeypatch.setattr(atomic, "_fill", spy)
     f = tmp_path / "f.yaml"
     f.write_text("old\n")
     with fileio.locked(str(f)) as held:
         held.write("new\n")
     assert f.read_text() == "new\n" and temps(tmp_path) == []
-    if fileio._tmpfile_supported() and fileio._LINK_WAYS:
+    if atomic._tmpfile_supported() and atomic._LINK_WAYS:
         assert seen == [[]]
     else:
-        print(f"O_TMPFILE cannot be linked in here ({fileio._LINK_WAYS=}): checking the named fallback")
+        print(f"O_TMPFILE cannot be linked in here ({atomic._LINK_WAYS=}): checking the named fallback")
         assert seen[-1] and all(n.startswith(f".sopsy-{os.getpid()}-") for n in seen[-1])
 
 
