@@ -22,22 +22,27 @@ TEMP_PREFIX = ".sopsy-"
 class Target:
     """Where a write to ``path`` lands (through a symlink) and what is there now."""
 
-    __slots__ = ("path", "real", "directory", "st")
+    __slots__ = ("path", "real", "directory", "st", "direct")
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self.real = os.path.realpath(path) if os.path.islink(path) else path
-        self.directory = os.path.dirname(os.path.abspath(self.real))
+        is_link = os.path.islink(path)
         self.st: os.stat_result | None
         try:
-            self.st = os.stat(self.real)
+            self.st = os.stat(path)  # through links, /proc's fd links included
         except FileNotFoundError:
-            if self.real != path:
-                raise OutputError(f"{path} is a symbolic link to {self.real}, which does not exist; "
+            if is_link:
+                raise OutputError(f"{path} is a symbolic link to {os.path.realpath(path)}, which does not exist; "
                                   "not creating it") from None
             self.st = None
         except OSError as exc:
             raise OutputError(f"cannot write {path}: {exc.strerror}") from None
+        # a device, a pipe, or an open file named through /proc (/dev/stdout, /dev/fd/3): written
+        # to as it is, never replaced
+        self.direct = self.st is not None and (
+            (not stat.S_ISREG(self.st.st_mode) and not stat.S_ISDIR(self.st.st_mode)) or _names_an_fd(path))
+        self.real = os.path.realpath(path) if is_link and not self.direct else path
+        self.directory = os.path.dirname(os.path.abspath(self.real))
 
     def check_replaceable(self) -> None:
         st = self.st
@@ -50,6 +55,18 @@ class Target:
         if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
             raise OutputError(f"{self.path} has {st.st_nlink} hard links: replacing it would leave the other "
                               "names with the old contents; remove the other links first")
+
+
+def _names_an_fd(path: str) -> bool:
+    """Whether ``path`` leads through /proc (``/dev/stdout`` -> ``/proc/self/fd/1``)."""
+    p = os.path.abspath(path)
+    for _ in range(40):
+        if os.path.realpath(os.path.dirname(p)).startswith("/proc/"):
+            return True
+        if not os.path.islink(p):
+            return False
+        p = os.path.join(os.path.dirname(p), os.readlink(p))
+    return False
 
 
 def identity(st: os.stat_result) -> tuple[int, int, int, int]:

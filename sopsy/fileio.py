@@ -71,20 +71,19 @@ def encode(text: str | bytes) -> bytes:
 # --- the writes commands use -------------------------------------------------------------------
 
 def atomic_write(path: str, text: str | bytes, mode: int | None = None) -> None:
-    """Replace (or create) ``path`` atomically with ``text`` (``--output``). A target that exists
-    and is not a regular file or a directory (``/dev/null``, ``/dev/stdout``, a FIFO) is written
-    to directly: renaming over it would replace the device."""
+    """Replace (or create) ``path`` atomically with ``text`` (``--output``). A device, a pipe or
+    a stream (``/dev/null``, ``/dev/stdout``, a FIFO) is written to directly: renaming over it
+    would replace the device."""
     target = Target(path)
-    st = target.st
-    if st is not None and not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode):
+    if target.direct:
         try:
-            with open(target.real, "wb") as f:
+            with open(path, "wb") as f:
                 f.write(encode(text))
         except OSError as exc:
             raise OutputError(f"cannot write {path}: {exc.strerror}") from None
         return
     target.check_replaceable()
-    commit(target, encode(text), mode, st, check=False)
+    commit(target, encode(text), mode, target.st, check=False)
 
 
 def create_new(path: str, text: str | bytes, mode: int = 0o600) -> None:
@@ -226,9 +225,9 @@ class _Locked:
 
     def __enter__(self) -> LockedFile:
         target = Target(self.path)
-        if target.st is not None and not stat.S_ISREG(target.st.st_mode):
-            if stat.S_ISDIR(target.st.st_mode):
-                raise InputError(f"{self.path} is a directory")
+        if target.st is not None and stat.S_ISDIR(target.st.st_mode):
+            raise InputError(f"{self.path} is a directory")
+        if target.direct:
             raise InputError(f"{self.path} is not a regular file; it cannot be rewritten in place")
         self.fd, st = _acquire(target)
         try:

@@ -237,3 +237,15 @@ def test_concurrent_keygens_one_wins_and_its_key_is_the_one_written(tmp_path: Pa
     assert len(winners) == 1 and sorted(code for code, _ in results) == [0, 3, 3, 3]
     public = winners[0].split("Public key: ")[1].strip()
     assert f"# public key: {public}\n" in out.read_text() and stat.S_IMODE(out.stat().st_mode) == 0o600
+
+
+def test_output_to_a_stream_named_through_proc_writes_to_it(tmp_path: Path) -> None:
+    """`--output /dev/stdout` (a pipe here) is written to, not resolved and replaced (and a file
+    under /dev/shm is still an ordinary file)."""
+    f = tmp_path / "e.yaml"
+    f.write_text(PLAIN)
+    assert run_sopsy("encrypt", "-i", "--age", RECIPIENT, str(f)).returncode == 0
+    r = run_sopsy("decrypt", "--output", "/dev/stdout", str(f))
+    assert r.returncode == 0 and r.stdout == PLAIN.encode(), r.stderr
+    r = run_sopsy("decrypt", "--output", "/dev/fd/2", str(f))
+    assert r.returncode == 0 and r.stderr == PLAIN.encode()
