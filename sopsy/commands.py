@@ -42,13 +42,20 @@ def _check_io(path: str | None, in_place: bool, output: str | None) -> None:
         raise NoFile(f"no such file: {path}")
 
 
+def check_input_file(path: str) -> None:
+    """An input file that must exist (exit 100 otherwise, as sops)."""
+    _check_io(path, False, None)
+
+
 def decrypt(path: str | None, *, input_type: str | None = None, output_type: str | None = None,
             extract: str | None = None, ignore_mac: bool = False, in_place: bool = False,
-            output: str | None = None, decryption_order: str | None = None) -> None:
+            output: str | None = None, decryption_order: str | None = None,
+            filename_override: str | None = None) -> None:
     _check_io(path, in_place, output)
 
     def decrypted(raw: bytes) -> str | bytes:
-        return _decrypted(raw, path, input_type, output_type, extract, ignore_mac, decryption_order)
+        return _decrypted(raw, filename_override or path, input_type, output_type, extract, ignore_mac,
+                          decryption_order)
 
     if in_place:
         assert path is not None
@@ -143,6 +150,7 @@ def encrypt_options(path: str | None, opts: KeyOptions) -> core.EncryptOptions:
     from .settings import SETTINGS
 
     config_path = config.find_config(path if path not in (None, "-") else None, SETTINGS.config)
+    rule = None
     if config_path is not None and not specs:
         rule = config.load_rule(config_path, path if path not in (None, "-") else "stdin")
         if rule is not None:
@@ -152,6 +160,9 @@ def encrypt_options(path: str | None, opts: KeyOptions) -> core.EncryptOptions:
             if opts.mac_only_encrypted is None:
                 mac_only = rule.mac_only_encrypted
     groups = [specs] if specs else rule_groups
+    if not specs and config_path is not None and rule is not None and (not groups or not all(groups)):
+        # sops's words: tools that wrap sops match on them
+        raise UsageError("Could not generate data key: [empty key group provided]")
     if opts.shamir_threshold is not None:
         from .datakey import check_threshold
 
@@ -172,17 +183,19 @@ def encrypt_options(path: str | None, opts: KeyOptions) -> core.EncryptOptions:
 
 
 def encrypt(path: str | None, keys: KeyOptions, *, input_type: str | None = None,
-            output_type: str | None = None, in_place: bool = False, output: str | None = None) -> None:
+            output_type: str | None = None, in_place: bool = False, output: str | None = None,
+            filename_override: str | None = None) -> None:
     _check_io(path, in_place, output)
+    name = filename_override or path
 
     def encrypted(text: str) -> str:
-        in_store, out_store = stores_for(path, input_type, output_type)
+        in_store, out_store = stores_for(name, input_type, output_type)
         parsed: Any = in_store.parse(text)
         if parsed.metadata is not None:
             raise AlreadyEncrypted("the file is already encrypted")
         if out_store is not in_store:
             parsed = out_store.parse(out_store.emit(parsed.documents))
-        return core.encrypt_parsed(out_store, parsed, encrypt_options(path, keys))
+        return core.encrypt_parsed(out_store, parsed, encrypt_options(name, keys))
 
     if in_place:
         assert path is not None
@@ -194,11 +207,11 @@ def encrypt(path: str | None, keys: KeyOptions, *, input_type: str | None = None
 
 def rotate(path: str, *, add: Sequence[KeySpec] = (), remove: Sequence[KeySpec] = (),
            input_type: str | None = None, in_place: bool = False, output: str | None = None,
-           decryption_order: str | None = None) -> None:
+           decryption_order: str | None = None, filename_override: str | None = None) -> None:
     _check_io(path, in_place, output)
 
     def rotated(text: str) -> str:
-        store, _ = stores_for(path, input_type, None)
+        store, _ = stores_for(filename_override or path, input_type, None)
         return core.rotate(core.decrypt_text(store, text, False, decryption_order), add, remove)
 
     if in_place:
@@ -302,7 +315,7 @@ def updatekeys(path: str, *, yes: bool = False, input_type: str | None = None,
     if len(rule.key_groups) == 1 and len(meta.key_groups) == 1:
         # one group: keys that stay keep their entries (a smaller diff); new ones wrap the key
         kept = {k: e for k, e in zip(old[0], meta.key_groups[0], strict=True)}
-        meta.key_groups = [[kept.get((s.type, s.id)) or provider(s.type).wrap(s, data_key)
+        meta.key_groups = [[kept.get((s.type, s.id)) or datakey.wrap_key(s, data_key)
                             for s in rule.key_groups[0]]]
         meta.shamir_threshold = 0
     else:
@@ -312,14 +325,7 @@ def updatekeys(path: str, *, yes: bool = False, input_type: str | None = None,
         groups, threshold = datakey.wrap(data_key, rule.key_groups, threshold)
         meta.key_groups = groups
         meta.shamir_threshold = threshold if len(groups) > 1 else 0
-    from .cipher import is_encrypted_value
-    from .model import iter_leaves
-
-    for doc in parsed.documents:  # every value is written back exactly as it is
-        for leaf in iter_leaves(doc):
-            if is_encrypted_value(leaf.value):
-                leaf.enc = leaf.value  # type: ignore[assignment]
-    write_if_unchanged(path, raw, store.render(parsed, meta.to_dict()))
+    write_if_unchanged(path, raw, core.render_metadata_only(store, parsed, meta))
     return True
 
 

@@ -29,10 +29,10 @@ def wrap(data_key: bytes, groups: Sequence[Sequence[KeySpec]], threshold: int = 
         raise UsageError("no master keys were given: use --age (or SOPS_AGE_RECIPIENTS) or a creation rule")
     check_threshold(threshold, len(groups))
     if len(groups) == 1:
-        return [[provider(s.type).wrap(s, data_key) for s in groups[0]]], 0
+        return [[wrap_key(s, data_key) for s in groups[0]]], 0
     threshold = threshold or len(groups)
     shares = shamir.split(data_key, len(groups), threshold)
-    wrapped = [[provider(s.type).wrap(s, share) for s in g] for g, share in zip(groups, shares, strict=True)]
+    wrapped = [[wrap_key(s, share) for s in g] for g, share in zip(groups, shares, strict=True)]
     return wrapped, threshold
 
 
@@ -47,6 +47,30 @@ def check_threshold(threshold: int, groups: int, where: str = "the Shamir thresh
                          "recover the data key: use one group instead)")
     if groups > 255:
         raise UsageError(f"at most 255 key groups can share a data key, not {groups}")
+
+
+def _keyservices_in_use() -> bool:
+    from . import settings
+
+    return bool(settings.SETTINGS.keyservices) or not settings.SETTINGS.local_keyservice
+
+
+def wrap_key(spec: KeySpec, payload: bytes) -> KeyEntry:
+    """One key wraps ``payload``: its provider here, or the key services (``--keyservice``)."""
+    if _keyservices_in_use():
+        from .keyservice import client
+
+        return client.wrap(spec, payload)
+    return provider(spec.type).wrap(spec, payload)
+
+
+def unwrap_entry(entry: KeyEntry) -> bytes:
+    """One entry's payload, or KeyUnavailable: its provider here, or the key services."""
+    if _keyservices_in_use():
+        from .keyservice import client
+
+        return client.unwrap(entry)
+    return provider(entry.type).unwrap(entry)
 
 
 def _dedupe(specs: Sequence[KeySpec]) -> list[KeySpec]:
@@ -93,7 +117,7 @@ def recover(meta: Metadata, order: str | None = None) -> bytes:
     for gi, group in enumerate(meta.key_groups):
         for entry in _sorted_group(group, types):
             try:
-                payload = provider(entry.type).unwrap(entry)
+                payload = unwrap_entry(entry)
             except (KeyUnavailable, UsageError) as exc:
                 failures.append((gi, entry.type, entry.identity, str(exc)))
                 continue
@@ -123,12 +147,17 @@ def summarise(failures: Sequence[tuple[int, str, str, str]], shown: int = 3) -> 
         buckets.setdefault((group, type_name, reason), []).append(identity)
     parts = []
     for (group, type_name, reason), ids in buckets.items():
-        named = ", ".join(i[:100] for i in ids[:shown])
+        named = ", ".join(_short(i) for i in ids[:shown])
         more = f" and {len(ids) - shown} more" if len(ids) > shown else ""
         parts.append(f"group {group}: {type_name} {named}{more}: {reason[:300]}")
     if len(parts) > 2 * shown:
         parts = [*parts[:2 * shown], f"and {len(parts) - 2 * shown} other failures"]
     return "; ".join(parts) or "no keys"
+
+
+def _short(identity: str) -> str:
+    """A key's name for a message: post-quantum age recipients run to ~2,000 characters."""
+    return identity if len(identity) <= 90 else f"{identity[:40]}...{identity[-12:]}"
 
 
 def _check(key: bytes, size: int) -> bytes:

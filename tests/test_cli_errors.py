@@ -125,7 +125,7 @@ MISTAKES: list[tuple[str, list[str], dict[str, str], int, str]] = [
     ("bad encryption context", ["encrypt", "--age", R, "--encryption-context", "nocolon", "{plain}"], {}, 6,
      "encryption context"),
     ("bad extract path", ["decrypt", "--extract", "password", "{enc}"], {}, 91, "invalid tree path"),
-    ("absent extract path", ["decrypt", "--extract", '["nope"]', "{enc}"], {}, 91, "does not exist"),
+    ("absent extract path", ["decrypt", "--extract", '["nope"]', "{enc}"], {}, 1, "component ['nope'] not found"),
     ("bad recipient", ["encrypt", "--age", "age1typo", "{plain}"], {}, 1, "not a valid age recipient"),
     ("remove a key the file lacks", ["rotate", "--rm-age", R2, "{enc}"], {}, 1, "cannot remove keys"),
     ("remove every key", ["rotate", "--rm-age", R, "{enc}"], {}, 1, "no key to decrypt it"),
