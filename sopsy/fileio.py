@@ -32,8 +32,11 @@ import os
 import stat
 import sys
 
-from .atomic import Target, commit, discard, open_temp
 from .errors import FileBusy, FileChanged, InputError, NoFile, OutputError, UsageError
+
+TYPE_CHECKING = False  # the write machinery is imported by writes only: `decrypt FILE` starts faster
+if TYPE_CHECKING:
+    from .atomic import Target
 
 LOCK_TIMEOUT_ENV = "SOPSY_LOCK_TIMEOUT"
 DEFAULT_LOCK_TIMEOUT = 10.0
@@ -74,6 +77,8 @@ def atomic_write(path: str, text: str | bytes, mode: int | None = None) -> None:
     """Replace (or create) ``path`` atomically with ``text`` (``--output``). A device, a pipe or
     a stream (``/dev/null``, ``/dev/stdout``, a FIFO) is written to directly: renaming over it
     would replace the device."""
+    from .atomic import Target, commit
+
     target = Target(path)
     if target.direct:
         try:
@@ -93,6 +98,8 @@ def create_new(path: str, text: str | bytes, mode: int = 0o600) -> None:
         if os.path.islink(path) and not os.path.exists(path):
             raise OutputError(f"{path} is a symbolic link to a file that does not exist; not following it")
         raise OutputError(f"{path} exists; not overwriting it")
+    from .atomic import Target, commit
+
     target = Target(path)
     target.check_replaceable()
     try:
@@ -104,6 +111,8 @@ def create_new(path: str, text: str | bytes, mode: int = 0o600) -> None:
 def check_writable(path: str) -> None:
     """Raise the OutputError a later write of ``path`` would meet (``edit`` asks before it opens
     the editor, so that nobody types into a file that cannot be saved)."""
+    from .atomic import Target, discard, open_temp
+
     target = Target(path)
     target.check_replaceable()
     try:
@@ -138,6 +147,8 @@ class LockedFile:
             raise RuntimeError("a LockedFile is written once")
         self._target.st = self._st
         self._target.check_replaceable()
+        from .atomic import commit
+
         commit(self._target, encode(content), mode, self._st, check=True)
         self._written = True
 
@@ -224,6 +235,8 @@ class _Locked:
         self.fd: int | None = None
 
     def __enter__(self) -> LockedFile:
+        from .atomic import Target
+
         target = Target(self.path)
         if target.st is not None and stat.S_ISDIR(target.st.st_mode):
             raise InputError(f"{self.path} is a directory")
