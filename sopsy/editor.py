@@ -9,7 +9,8 @@ machine has one. Nobody loses an edit, and no plaintext outlives the command by 
   (:func:`sopsy.fileio.write_if_unchanged`): two edits of one file never lose one;
 * an edit that cannot be saved (invalid input without a terminal, the file changed meanwhile,
   a write error) is kept: its directory is renamed ``sopsy-kept-*`` and the message says where;
-  on a terminal, invalid input reopens the editor instead;
+  on a terminal, invalid input reopens the editor instead; an editor that exits non-zero
+  abandons the edit (vim's ``:cq``), as in git and sops;
 * SIGHUP or SIGTERM (an ssh drop, a kill) stops the editor, removes the directory and exits 85;
   Ctrl-C is left to the editor, as git does; on Linux the editor also gets SIGHUP if sopsy dies
   (kill -9), and directories left by a killed sopsy are swept by the next ``edit`` (only ours,
