@@ -146,7 +146,7 @@ MISTAKES: list[tuple[str, list[str], dict[str, str], int, str]] = [
     ("missing config", ["--config", "{d}/cfg/none.yaml", "encrypt", "{plain}"], {}, 5, "does not exist"),
     ("updatekeys without an answer", ["updatekeys", "{enc}"], {"SOPS_CONFIG": "{d}/cfg/keys2.yaml"}, 1, "use -y"),
     ("edit a new file without a rule", ["edit", "{d}/new.yaml"], {"SOPS_CONFIG": "{d}/cfg/nomatch.yaml"}, 1,
-     "creating"),
+     "creating {d}/new.yaml (it does not exist): no matching creation rule"),
     # keys
     ("missing age key file", ["decrypt", "{enc}"], {"SOPS_AGE_KEY_FILE": "{d}/no-keys.txt"}, 128,
      "{d}/no-keys.txt"),
