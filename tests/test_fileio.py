@@ -14,7 +14,7 @@ import pytest
 from conftest import AGE_KEYS_BOTH, RECIPIENT, run_sops, run_sopsy
 from support.privileges import as_user, can_drop_privileges
 
-from sopsy import atomic, errors, fileio
+from sopsy import errors, fileio
 
 PLAIN = "a: 1\nsecret: hunter2\n"
 
@@ -167,6 +167,8 @@ def test_write_if_unchanged_refuses_a_changed_or_a_new_file(tmp_path: Path) -> N
 def test_creation_never_replaces_a_file_that_appeared_meanwhile(tmp_path: Path) -> None:
     """Two creators (two `keygen --output F`) both find F absent; the second must not replace
     the first's file (before: both succeeded and one printed key had no identity)."""
+    from sopsy import atomic
+
     f = tmp_path / "keys.txt"
     target = atomic.Target(str(f))  # looked: absent
     f.write_text("# the other keygen's identity\n")
@@ -180,6 +182,8 @@ def test_no_named_temp_file_exists_while_the_plaintext_is_written(tmp_path: Path
     """Where the system allows (O_TMPFILE), the new contents have no name until they replace the
     file: a kill -9 at that moment leaves nothing. Elsewhere the temp file carries our pid, so
     the next write can sweep it."""
+    from sopsy import atomic
+
     seen: list[list[str]] = []
     real_fill = atomic._fill
 
