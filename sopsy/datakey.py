@@ -149,7 +149,7 @@ def summarise(failures: Sequence[tuple[int, str, str, str]], shown: int = 3) -> 
     for (group, type_name, reason), ids in buckets.items():
         named = ", ".join(_short(i) for i in ids[:shown])
         more = f" and {len(ids) - shown} more" if len(ids) > shown else ""
-        parts.append(f"group {group}: {type_name} {named}{more}: {reason[:300]}")
+        parts.append(f"group {group}: {type_name} {named}{more}: {reason}")
     if len(parts) > 2 * shown:
         parts = [*parts[:2 * shown], f"and {len(parts) - 2 * shown} other failures"]
     return "; ".join(parts) or "no keys"
