@@ -30,10 +30,12 @@ def aad_of(path: tuple[str, ...]) -> bytes:
 def _check_encryptable(leaf: Scalar, prefix: str) -> None:
     v = leaf.value
     if isinstance(v, int) and not isinstance(v, bool) and not INT64_MIN <= v <= INT64_MAX:
-        where = prefix.rstrip(":").replace(":", ".") or "/"
-        bound = f"above {INT64_MAX}" if v > 0 else f"below {INT64_MIN}"
-        raise EncryptTreeError(f"the integer at {where} is {bound}, outside the signed 64-bit range sops can "
-                               "encrypt (sops: unknown type: uint64); quote it to keep it as a string")
+        # sops reads such a number as a uint64 and fails with "unknown type: uint64"; the value
+        # itself stays out of the message
+        where = f"the value of {prefix.rstrip(':')!r}" if prefix else "a value"
+        raise EncryptTreeError(f"cannot encrypt {where}: the integer is outside the signed 64-bit range "
+                               "(-9223372036854775808 to 9223372036854775807) sops stores; quote it to keep "
+                               "it as a string")
 
 
 TYPE_CHECKING = False  # typing costs ~4 ms at start-up; mypy still reads the block below

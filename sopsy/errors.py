@@ -31,12 +31,32 @@ class OutputError(SopsyError):
     exit_code = 3
 
 
+class FileBusy(OutputError):
+    """Another sopsy process holds the file for its own read-modify-write (and did not let go in time)."""
+
+
+class FileChanged(OutputError):
+    """The file changed between our read and our write (another writer, an editor): not overwritten."""
+
+
 class DumpError(SopsyError):
     exit_code = 4
 
 
+class ConfigError(SopsyError):
+    """The config file cannot be read, is not valid YAML, or does not fit the schema."""
+
+    exit_code = 5  # sops's ErrorReadingConfig code (sops itself exits 1 for these)
+
+
 class EncryptionContextError(SopsyError):
     exit_code = 6
+
+
+class InvalidSetFormat(SopsyError):
+    """A ``set`` path or JSON value that cannot be read."""
+
+    exit_code = 7
 
 
 class ConflictingParameters(SopsyError):
@@ -95,6 +115,18 @@ class AlreadyEncrypted(SopsyError):
 
 class MetadataNotFound(SopsyError):
     exit_code = 1
+
+
+class MergeConflict(SopsyError):
+    """A 3-way merge could not decide; git keeps the file as conflicted."""
+
+    exit_code = 1
+
+
+class Interrupted(SopsyError):
+    """Ctrl-C or a termination signal stopped the command (sops's KeyboardInterrupt code)."""
+
+    exit_code = 85
 
 
 class KeyUnavailable(Exception):

@@ -45,8 +45,9 @@ def _corpus_cases() -> list[tuple[str, Path, str | None]]:
             cases.append((p.name[:40], p, None))
     base = CORPUS / "sops-encrypted"
     for p in sorted(base.glob("*.yaml")):
-        key = next(v for k, v in SOPS_MADE_KEYS.items() if p.name.startswith(k))
-        cases.append(("sops-made " + p.name[:30], p, str(base / "keys" / key)))
+        key = next((v for k, v in SOPS_MADE_KEYS.items() if p.name.startswith(k)), None)
+        if key is not None:  # (the PGP-keyed getsops files are tests/test_keys_pgp.py's)
+            cases.append(("sops-made " + p.name[:30], p, str(base / "keys" / key)))
     for name in ("enc.yaml", "enc_multi.yaml", "enc_regex.yaml", "enc_regex_maconly.yaml", "shamir/shamir.enc.yaml"):
         cases.append(("vector " + name, VECTORS / name, str(AGE_KEYS_BOTH)))
     return cases
@@ -73,7 +74,7 @@ def test_metadata_only_change_keeps_every_byte_outside_metadata(source: Path, ke
     before = target.read_bytes().decode("utf-8", "surrogateescape")
     # a creation rule naming a recipient the file does not have: updatekeys re-wraps the data key
     (tmp_path / ".sopsy.yaml").write_text(f"creation_rules:\n  - age: {RECIPIENT},{RECIPIENT2}\n")
-    assert commands.updatekeys(str(target), yes=True, config_path=str(tmp_path / ".sopsy.yaml"))
+    assert commands.updatekeys(str(target), yes=True)  # the config beside the file applies
     after = target.read_bytes().decode("utf-8", "surrogateescape")
     assert after != before
     assert _outside_metadata(after) == _outside_metadata(before)
@@ -121,8 +122,9 @@ def _sops_made_cases() -> list[tuple[str, Path | None, str]]:
         cases.append(("vector " + name, VECTORS / name, str(AGE_KEYS_BOTH)))
     base = CORPUS / "sops-encrypted"
     for p in sorted(base.glob("*.yaml")):
-        key = next(v for k, v in SOPS_MADE_KEYS.items() if p.name.startswith(k))
-        cases.append(("corpus " + p.name[:30], p, str(base / "keys" / key)))
+        key = next((v for k, v in SOPS_MADE_KEYS.items() if p.name.startswith(k)), None)
+        if key is not None:
+            cases.append(("corpus " + p.name[:30], p, str(base / "keys" / key)))
     return cases
 
 
@@ -213,14 +215,12 @@ def test_no_value_text_reaches_the_encrypted_output(doc: dict[str, object], plai
     except SopsyError as exc:
         assert "\n" not in str(exc)
         return
-    for path, text in _texts(doc):
-        if any(k.endswith("_unencrypted") for k in path):
-            continue
-        for piece in text.split(_MARK):
-            for line in piece.split("\n"):
-                if len(line.strip()) >= 3:
-                    assert line not in enc, f"plaintext of {'.'.join(path)} in the output"
-        assert _MARK not in enc.replace(_MARK + "visiblebyrule" + _MARK, ""), "a value's text is in the output"
+    # every value starts and ends with the mark, which nothing else in the output contains
+    visible = [t for path, t in _texts(doc) if any(k.endswith("_unencrypted") for k in path)]
+    rest = enc
+    for t in visible:
+        rest = rest.replace(t, "")
+    assert _MARK not in rest, "a value's text is in the output"
 
 
 # -- hostile and mistaken input: one line, sops's exit code ----------------------------------
@@ -292,7 +292,7 @@ def test_integer_past_int64_says_what_sops_cannot_hold(tmp_path: Path) -> None:
     f = tmp_path / "big.yaml"
     f.write_text("db:\n  id: 18446744073709551615\n")  # a uint64: fits 64 bits, not sops's int64
     assert run_sops("encrypt", "--age", RECIPIENT, str(f)).returncode == 23
-    err = _one_line_error(run_sopsy("encrypt", "--age", RECIPIENT, str(f)), 23, "db.id", "9223372036854775807")
+    err = _one_line_error(run_sopsy("encrypt", "--age", RECIPIENT, str(f)), 23, "db:id", "9223372036854775807")
     assert "does not fit in 64 bits" not in err
     f.write_text("id: 18446744073709551616\n")  # past uint64: a float for go-yaml and for sopsy
     assert run_sopsy("encrypt", "--age", RECIPIENT, str(f)).returncode == 0
