@@ -90,7 +90,9 @@ if TYPE_CHECKING:
 
 def path_text(path: Sequence[PathPart]) -> str:
     """A path as sops writes it: ``["a"]["b"][0]`` (keys are not secret; values never appear)."""
-    return "".join(f"[{p}]" if isinstance(p, int) else '["' + p.replace('"', '\\"') + '"]' for p in path)
+    import json
+
+    return "".join(f"[{p}]" if isinstance(p, int) else f"[{json.dumps(p, ensure_ascii=False)}]" for p in path)
 
 
 def child_of(node: Node, part: PathPart) -> Node | None:
@@ -157,3 +159,84 @@ def apply_to_tree(root: Node, edits: Sequence[Edit]) -> None:
             items[at] = (items[at][0], e.node) if is_map else e.node
         else:
             del items[at]
+
+
+# -- set and unset (sops 3.9+), as edits -------------------------------------------------------
+
+def set_path(root: Node, path: Sequence[PathPart], value: Node, doc: int = 0) -> tuple[list[Edit], bool]:
+    """The edits that make ``path`` hold ``value``, as sops's ``TreeBranch.Set`` does, and
+    whether anything changes: missing mapping keys are added at the end of their mapping, an
+    index at or past a sequence's end appends, and a value where the path goes on is replaced
+    by the mappings and sequences the rest of the path names. Unchanged (the same data, types
+    included): no edits. A key where a sequence is, or an index where a mapping is, is a
+    UsageError (sops crashes on the first and silently ignores the second)."""
+    from .errors import UsageError
+    from .model import Comment, Mapping, Sequence, to_data
+
+    node = root
+    for i, part in enumerate(path):
+        here, rest = tuple(path[:i]), tuple(path[i + 1:])
+        if isinstance(node, (Mapping, Sequence)):
+            if isinstance(node, Mapping) != isinstance(part, str):
+                what = "a mapping has keys, not indices" if isinstance(node, Mapping) else "a list has indices, not keys"
+                raise UsageError(f"{path_text(path[:i + 1])} cannot be set: {what}")
+            child = child_of(node, part)
+            if child is None:
+                if isinstance(node, Mapping):
+                    keys = node.keys()
+                    return [Insert(here, keys[-1] if keys else None, str(part), _built(rest, value), doc=doc)], True
+                n = sum(1 for v in node.items if not isinstance(v, Comment))
+                return [Insert(here, n - 1 if n else None, None, _built(rest, value), doc=doc)], True
+            if not rest:
+                if same_data(to_data(child), to_data(value)):
+                    return [], False
+                return [Replace((*here, part), value, doc)], True
+            node = child
+        else:  # a value where the path goes on
+            return [Replace(here, _built((part, *rest), value), doc)], True
+    raise UsageError("set needs a path inside the document")
+
+
+def _built(path: Sequence[PathPart], value: Node) -> Node:
+    """The nodes a path names that do not exist yet, holding ``value`` at its end."""
+    from .model import Mapping, Sequence
+
+    for part in reversed(path):
+        value = Sequence([value]) if isinstance(part, int) else Mapping([(part, value)])
+    return value
+
+
+def unset_path(root: Node, path: Sequence[PathPart], doc: int = 0) -> list[Edit]:
+    """The edit that removes ``path``, as sops's ``TreeBranch.Unset``: KeyNotFound for a key or
+    index the file does not have, UsageError where the path runs into a value."""
+    from .errors import KeyNotFound, UsageError
+    from .model import Mapping, Sequence
+
+    if not path:
+        raise UsageError("unset needs a path inside the document")
+    node = root
+    for i, part in enumerate(path):
+        if not isinstance(node, (Mapping, Sequence)):
+            raise UsageError(f"{path_text(path[:i])} holds a value, not a mapping or a list: "
+                             f"{path_text(path)} cannot be unset")
+        if isinstance(node, Sequence) and not isinstance(part, int):
+            raise UsageError(f"{path_text(path[:i + 1])} cannot be unset: a list has indices, not keys")
+        child = child_of(node, part)
+        if child is None:
+            what = "index out of bounds" if isinstance(node, Sequence) else "key not found"
+            raise KeyNotFound(f"{what}: {path_text(path[:i + 1])}")
+        node = child
+    return [Delete(tuple(path), doc)]
+
+
+def same_data(a: Any, b: Any) -> bool:
+    """Equal data, types included (``5`` is not ``5.0``; mapping order counts), as sops compares."""
+    from .values import same_value
+
+    if isinstance(a, dict) and isinstance(b, dict):
+        return list(a) == list(b) and all(same_data(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same_data(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, (dict, list)) or isinstance(b, (dict, list)):
+        return False
+    return same_value(a, b)

@@ -113,6 +113,13 @@ class AlreadyEncrypted(SopsyError):
     exit_code = 203
 
 
+class KeyNotFound(UsageError):
+    """``unset`` of a path the file does not have (sops's SopsKeyNotFound; ``--idempotent``
+    makes it a no-op)."""
+
+    exit_code = 1
+
+
 class MetadataNotFound(SopsyError):
     exit_code = 1
 

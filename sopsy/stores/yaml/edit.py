@@ -312,11 +312,12 @@ class _Editor:
         self._splice(doc, at, at, new)
 
     def _prefers_flow(self, parent: Node, node: Node) -> bool:
-        """A new collection is written in flow style where its siblings' collections are."""
+        """A new collection is written in flow style where its siblings of the same kind are
+        (short lists are often flow in a block document, mappings rarely)."""
         if not isinstance(node, (Mapping, Sequence)):
             return False
         for _, v in items_of(parent):
-            if isinstance(v, (Mapping, Sequence)) and isinstance(v.ref, CRef) and not v.ref.alias and items_of(v):
+            if type(v) is type(node) and isinstance(v.ref, CRef) and not v.ref.alias and items_of(v):
                 return v.ref.flow
         return False
 
