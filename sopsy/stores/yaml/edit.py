@@ -18,12 +18,12 @@ meaning what it meant.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from ...edits import Delete, Edit, Insert, Replace, apply_to_tree, find, path_text
 from ...errors import UsageError
-from ...model import Comment, Mapping, Node, Scalar, Sequence, to_data
+from ...model import Comment, Mapping, Node, Scalar, Sequence
+from .anchors import aliases_of, anchor_of, anchors_in, parent_of, same_edits
 from .compose import (
     Style,
     block_body,
@@ -49,10 +49,8 @@ from .extent import (
     value_end,
     value_start,
 )
-from .refs import CRef, DocInfo, ParsedYaml, SRef, without_comments
+from .refs import CRef, DocInfo, ParsedYaml, without_comments
 from .writer import Splice, splice
-
-_ANCHOR = re.compile(r"&(\S+)")
 
 
 def apply_edits(parsed: ParsedYaml, edits: list[Edit]) -> str:
@@ -84,7 +82,7 @@ class _Editor:
         targets = [self._resolve(e) for e in edits]
         direct = [t for t in targets if _alias_index(t) is None]
         for doc, alias, rel in self._aliases_to_rewrite(targets).values():
-            parent, part = _parent_of(doc, alias)
+            parent, part = parent_of(doc, alias)
             copy = without_comments(alias, None)
             apply_to_tree(copy, rel)
             self._replace(doc, parent, part, alias, copy)
@@ -113,16 +111,16 @@ class _Editor:
                 continue
             last = len(t.chain) - (0 if isinstance(t.edit, Insert) else 1)
             for i in range(1, last):
-                if _anchor_of(self.text, t.chain[i]):
+                if anchor_of(self.text, t.chain[i]):
                     anchored.setdefault(id(t.chain[i]), (t.doc, t.chain[i], []))[2].append(_relative(t.edit, i))
         for doc, node, rel in anchored.values():
-            name = _anchor_of(self.text, node)
+            name = anchor_of(self.text, node)
             assert name is not None
-            for copy in _aliases_of(self.text, doc, name, node.ref.start):
+            for copy in aliases_of(self.text, doc, name, node.ref.start):
                 entry = in_alias.get(id(copy))
                 if entry is None:
                     in_alias[id(copy)] = (doc, copy, [])
-                elif _same_edits(entry[2], rel):
+                elif same_edits(entry[2], rel):
                     del in_alias[id(copy)]
         return in_alias
 
@@ -356,11 +354,11 @@ class _Editor:
     def _rescue_anchors(self) -> None:
         """An anchor whose definition went away is defined again at its first remaining alias."""
         for doc, start, end, node in list(self.removed):
-            for name in _anchors_in(self.text, node):
+            for name in anchors_in(self.text, node):
                 self._rescue(doc, name, start, end)
 
     def _rescue(self, doc: DocInfo, name: str, start: int, end: int) -> None:
-        for copy in _aliases_of(self.text, doc, name, end):
+        for copy in aliases_of(self.text, doc, name, end):
             ref = copy.ref
             if any(s <= ref.start < e for _, s, e, _ in self.removed):
                 continue
@@ -423,78 +421,3 @@ def _set_apart(text: str, parent: Node, items: list[Any]) -> bool:
         if not any(is_blank(ln) for ln in text[end:nxt].split("\n")[:-1]):
             return False
     return True
-
-
-def _anchor_of(text: str, node: Node) -> str | None:
-    ref = node.ref
-    if isinstance(ref, CRef):
-        return ref.anchor if not ref.alias else None
-    if isinstance(ref, SRef) and ref.body > ref.start:
-        names = _ANCHOR.findall(text[ref.start:ref.body])
-        return names[0] if names else None
-    return None
-
-
-def _aliases_of(text: str, doc: DocInfo, name: str, after: int) -> list[Node]:
-    """The aliases of the anchor ``name`` defined before ``after`` (up to a redefinition)."""
-    redefined = [p for p in _anchor_positions(text, doc, name) if p > after]
-    limit = min(redefined) if redefined else len(text) + 1
-    return [c for c in doc.aliases if c.ref.alias == name and after <= c.ref.start < limit]
-
-
-def _same_edits(a: list[Edit], b: list[Edit]) -> bool:
-    def key(e: Edit) -> tuple[Any, ...]:
-        if isinstance(e, Insert):
-            return ("i", tuple(e.parent), e.after, e.key, to_data(e.node), tuple(e.comments))
-        if isinstance(e, Replace):
-            return ("r", tuple(e.path), to_data(e.node))
-        return ("d", tuple(e.path))
-
-    return [key(e) for e in a] == [key(e) for e in b]
-
-
-def _parent_of(doc: DocInfo, node: Node) -> tuple[Node, Any]:
-    """The collection holding ``node`` and its key or index there."""
-    todo: list[Node] = [doc.root] if doc.root is not None else []
-    while todo:
-        n = todo.pop()
-        for i, (k, v) in enumerate(items_of(n)):
-            if v is node:
-                return n, (k if k is not None else i)
-            if isinstance(v, (Mapping, Sequence)) and not (isinstance(v.ref, CRef) and v.ref.alias):
-                todo.append(v)
-    raise UsageError("an alias has no place in the document")
-
-
-def _anchors_in(text: str, node: Node) -> list[str]:
-    names: list[str] = []
-    todo = [node]
-    while todo:
-        n = todo.pop()
-        ref = n.ref
-        if isinstance(ref, CRef) and ref.anchor and not ref.alias:
-            names.append(ref.anchor)
-        elif isinstance(ref, SRef) and ref.body > ref.start:
-            names += _ANCHOR.findall(text[ref.start:ref.body])
-        if isinstance(ref, CRef) and ref.alias:
-            continue
-        todo += [v for _, v in items_of(n)]
-    return names
-
-
-def _anchor_positions(text: str, doc: DocInfo, name: str) -> list[int]:
-    if doc.root is None:
-        return []
-    out: list[int] = []
-    todo: list[Node] = [doc.root]
-    while todo:
-        n = todo.pop()
-        ref = n.ref
-        if isinstance(ref, CRef) and not ref.alias:
-            if ref.anchor == name:
-                out.append(ref.start)
-            todo += [v for _, v in items_of(n)]
-        elif isinstance(ref, SRef) and name in _ANCHOR.findall(text[ref.start:ref.body]):
-            out.append(ref.start)
-    return out
-

@@ -18,6 +18,7 @@ from ...model import Comment, Mapping, Node, Scalar, Sequence, to_data
 from ...yamlscalar import NULLS, resolve, resolve_plain
 from .hints import exact_spelling
 from .refs import CommentRef, CRef, DocInfo, ParsedYaml, SRef, without_comments
+from .sopsblock import MAX_DEPTH, MetadataReader, allowed_alias_ratio, count_nodes
 
 try:  # libyaml is what makes this fast; the pure-Python parser gives the same marks
     from yaml._yaml import CParser as _Parser
@@ -79,8 +80,15 @@ def _props_end(text: str, start: int, limit: int) -> int:
     return pos
 
 
-def _block_region_end(text: str, header_end: int, end: int) -> int:
+def _skip(ev: Any) -> None:
+    pass  # an event that changes nothing (stream start)
+
+
+def _block_region_end(text: str, body: int, end: int) -> int:
     """End of the last content line of a block scalar (its trailing blank lines stay outside)."""
+    header_end = text.find("\n", body, end)
+    if header_end < 0:
+        return end
     e = end
     while e > header_end + 1:
         line_start = text.rfind("\n", header_end, e - 1) + 1
@@ -90,32 +98,6 @@ def _block_region_end(text: str, header_end: int, end: int) -> int:
             break
         e = line_start
     return e
-
-
-MAX_DEPTH = 1000
-
-
-def _allowed_alias_ratio(total: int) -> float:
-    low, high = 400_000, 4_000_000
-    if total <= low:
-        return 0.99
-    if total >= high:
-        return 0.10
-    return 0.99 - 0.89 * (total - low) / (high - low)
-
-
-def _count_nodes(node: Node) -> int:
-    count = 0
-    todo = [node]
-    while todo:
-        n = todo.pop()
-        count += 1
-        if isinstance(n, Mapping):  # a key counts as a node too, as go-yaml counts it
-            count += len(n.items)
-            todo.extend(v for _, v in n.items)
-        elif isinstance(n, Sequence):
-            todo.extend(n.items)
-    return count
 
 
 class _Open:
@@ -133,56 +115,6 @@ class _Open:
         self.is_map = type(node) is Mapping
 
 
-class _MetadataReader:
-    """Reads a ``sops:`` item into plain data: metadata is not part of the document tree."""
-
-    def __init__(self) -> None:
-        self.data: list[Any] = [{"__key__": "sops"}]  # open containers, the outermost first
-        self.flows: list[bool] = []  # flow style of each collection open inside the block
-        self.last_end = 0  # where the block's last node ends
-
-    def scalar(self, ev: Any) -> bool:
-        """A scalar event; True when it completes the block (``sops:`` with a scalar value)."""
-        self.last_end = ev.end_mark.index
-        top = self.data[-1]
-        if self.flows and isinstance(top, dict) and "__key__" not in top:
-            top["__key__"] = ev.value
-            return False
-        self._add(resolve(ev.value, ev.tag, not ev.style))
-        return not self.flows
-
-    def open(self, ev: Any, is_map: bool) -> None:
-        self.data.append({} if is_map else [])
-        self.flows.append(bool(ev.flow_style))
-
-    def close(self, ev: Any) -> bool:
-        """A collection end; True when it completes the block."""
-        if self.flows.pop():  # a flow collection ends at its bracket
-            self.last_end = ev.end_mark.index
-        done = self.data.pop()
-        if isinstance(done, dict):
-            done.pop("__key__", None)
-        self._add(done)
-        return not self.flows
-
-    def alias(self, value: Any) -> bool:
-        self._add(value)
-        return not self.flows
-
-    def metadata(self) -> dict[str, Any] | None:
-        meta = self.data[0].get("sops")
-        return meta if isinstance(meta, dict) else None
-
-    def _add(self, value: Any) -> None:
-        top = self.data[-1]
-        if isinstance(top, list):
-            top.append(value)
-        else:
-            key = top.pop("__key__", None)
-            if key is not None:
-                top[key] = value
-
-
 class _Reader:
     """One pass over the parser's events; the loop state lives here, one method per event kind."""
 
@@ -196,7 +128,7 @@ class _Reader:
         self.doc: DocInfo | None = None
         self.last_end = 0
         self.last_line_end = -1  # the text index where the line of the last completed value ends
-        self.meta: _MetadataReader | None = None  # while inside a `sops:` item
+        self.meta: MetadataReader | None = None  # while inside a `sops:` item
         self.pending: list[Comment] = []  # comments for a collection not yet opened
         self.nodes = 0  # nodes read from the text (counted per collection and per value)
         self.expanded = 0  # nodes copied by alias expansion
@@ -220,9 +152,7 @@ class _Reader:
             if cls is not _ScalarEvent:
                 if cls is _StreamEnd:
                     break
-                handler = handlers.get(cls)
-                if handler is not None:
-                    handler(ev)
+                handlers.get(cls, _skip)(ev)
                 continue
             top = stack[-1] if stack else None
             if top is None or self.meta is not None or (top.key is None and top.is_map):
@@ -234,11 +164,7 @@ class _Reader:
             style = ev.style or None  # libyaml reports plain as ""
             tag = ev.tag
             body = _props_end(text, start, end) if (ev.anchor or tag) else start
-            region_end = end
-            if style == "|" or style == ">":
-                header_end = text.find("\n", body, end)
-                if header_end >= 0:
-                    region_end = _block_region_end(text, header_end, end)
+            region_end = _block_region_end(text, body, end) if style == "|" or style == ">" else end
             ref = SRef(start, body, region_end, style, top.flow, top.column)
             if src.startswith("ENC[AES256_GCM,"):
                 ref.enc = src  # as read (a block scalar's keeps its newline); iv_of copes
@@ -450,10 +376,10 @@ class _Reader:
         alias expansion in documents up to 400,000 nodes, falling to 10 % at 4,000,000."""
         size = self.sizes.get(id(target))
         if size is None:
-            size = self.sizes[id(target)] = _count_nodes(target)
+            size = self.sizes[id(target)] = count_nodes(target)
         self.expanded += size
         total = self.nodes + self.expanded
-        if self.expanded > 100 and total > 1000 and self.expanded / total > _allowed_alias_ratio(total):
+        if self.expanded > 100 and total > 1000 and self.expanded / total > allowed_alias_ratio(total):
             raise InputError("invalid YAML: the document contains excessive aliasing (its aliases expand "
                              f"to more than {self.expanded} nodes)")
 
@@ -483,7 +409,7 @@ class _Reader:
             doc.sops_region = (comma if comma >= 0 and not text[comma + 1:start].strip() else start, 0)
         else:
             doc.sops_region = (text.rfind("\n", 0, start) + 1, 0)
-        self.meta = _MetadataReader()
+        self.meta = MetadataReader()
 
     def _metadata_done(self) -> None:
         meta, doc, text = self.meta, self.doc, self.text
