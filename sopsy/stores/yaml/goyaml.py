@@ -55,12 +55,12 @@ def value_text(value: Value, spelling: str | None, block_indent: int, step: int 
     collection)."""
     if type(value) is not str:
         return typed_plaintext(value, spelling)
+    if _SIMPLE_PLAIN.match(value):  # the common case, decided without the analysis (flow too)
+        return value if value not in _RESERVED else '"' + value + '"'
     if flow:  # sops writes no flow collections: these are sopsy's, kept in sopsy's style
         return _binary(value, 0, True) if _NOT_UTF8.search(value) else scalar_text(value, 0, True)
     if not value:
         return '""'
-    if _SIMPLE_PLAIN.match(value):  # the common case, decided without the analysis
-        return value if value not in _RESERVED else '"' + value + '"'
     if _NOT_UTF8.search(value):
         return _binary(value, block_indent, flow)
     if value == "<<":

@@ -40,10 +40,13 @@ def layout_hints(parsed: ParsedYaml) -> dict[str, Any]:
             # the common plain value: a string that stays plain, or a number/bool a decrypt
             # writes in its own spelling (not sops's "True"/"False", nor a float whose source
             # spelling is sops's plaintext while sops prints it otherwise)
-            if ref.style is None and ref.start == ref.body and original == (
-                    value if type(value) is str else leaf.spelling) \
-                    and value_text(value, leaf.spelling, 0, 4, ref.flow) == original:
-                continue
+            if ref.style is None and ref.start == ref.body:
+                if type(value) is str:
+                    if original == value and value_text(value, None, 0, 4, ref.flow) == original:
+                        continue
+                elif original == leaf.spelling and original not in ("True", "False") and (
+                        type(value) is not float or value_text(value, original, 0) == original):
+                    continue
             spelling = leaf.spelling
             if spelling is None and not isinstance(leaf.value, str):
                 spelling = to_bytes(leaf.value).decode()

@@ -155,8 +155,11 @@ class _Reader:
                 handlers.get(cls, _skip)(ev)
                 continue
             top = stack[-1] if stack else None
-            if top is None or self.meta is not None or (top.key is None and top.is_map):
+            if top is None or self.meta is not None:
                 self._scalar_not_leaf(ev, top)
+                continue
+            if top.key is None and top.is_map:
+                self._key(ev, top, start)
                 continue
             # a leaf value, inline: this runs once per value of the file
             end = ev.end_mark.index
@@ -185,8 +188,8 @@ class _Reader:
                 top.key = None
             else:
                 top.node.items.append(node)  # type: ignore[arg-type]
+                self.nodes += 1  # (a mapping's values are counted with their keys)
             self.last_end = end
-            self.nodes += 1
             if ncomments:
                 le = text.find("\n", end)
                 self.last_line_end = le if le >= 0 else len(text)
@@ -240,27 +243,25 @@ class _Reader:
     # -- scalars ----------------------------------------------------------------------------
 
     def _scalar_not_leaf(self, ev: Any, top: _Open | None) -> None:
-        """A scalar in the metadata block, a mapping key, or a whole document."""
+        """A scalar in the metadata block, or a whole document."""
         if self.meta is not None:
             self.last_end = ev.end_mark.index
             if self.meta.scalar(ev):
                 self._metadata_done()
-        elif top is None:
-            self._root_scalar(ev)
         else:
-            self._key(ev, top)
+            self._root_scalar(ev)
 
-    def _key(self, ev: Any, top: _Open) -> None:
+    def _key(self, ev: Any, top: _Open, start: int) -> None:
         key = ev.value
         # only a plain key that could resolve to a non-string needs the resolver
         if not ev.style and ev.tag is None and key[:1] in _MAYBE_TYPED and key != "<<" and (
                 key in NULLS or not isinstance(resolve(key, None, True), str)):
             self.parsed.nonstring_key = True
         top.key = key
-        top.key_at = ev.start_mark.index
+        top.key_at = start
         top.column = ev.start_mark.column
         self.last_end = ev.end_mark.index
-        self.nodes += 1
+        self.nodes += 2  # the key and its value
         doc = self.doc
         if len(self.stack) == 1 and key == "sops" and doc is not None:
             self._metadata_start(doc, ev.start_mark.index)
