@@ -62,6 +62,9 @@ def test_edit_vector(fmt: str, spec: Path) -> None:
     got = store.apply_edits(store.parse(before), load_edits(spec))  # type: ignore[attr-defined]
     assert got == after
     assert ordered(to_data(store.parse(got).documents[0])) == ordered(expected_data(fmt, before, spec))
+    for i, doc in enumerate(store.parse(got).documents[1:], 1):  # later documents of a YAML file
+        old = to_data(store.parse(before).documents[i])
+        assert ordered(to_data(doc)) == ordered(apply_data(old, load_edits(spec), doc=i))
 
 
 # sops refuses to encrypt an empty file: those vectors are checked by the test above only

@@ -28,6 +28,8 @@ FORMATS: dict[str, tuple[str, str, str, str, bool]] = {
     "dotenv": (".env", "# config\nUSER=admin\nPASSWORD=hunter2\nPORT=5432\n", '["PASSWORD"]', '["HOST"]', True),
     "ini": (".ini", "[db]\nuser = admin\npassword = hunter2\nport = 5432\n", '["db"]["password"]',
             '["db"]["host"]', True),
+    "json": (".json", '{\n  "db": {\n    "password": "hunter2",\n    "user": "admin"\n  },\n  "port": 5432\n}\n',
+             '["db"]["password"]', '["db"]["host"]', True),
     "tfvars": (".tfvars", 'user     = "admin"\npassword = "hunter2"\nport     = 5432\n', '["password"]',
                '["host"]', False),
 }

@@ -28,12 +28,13 @@ def load_edits(path: Path) -> list[Edit]:
 
 def to_edit(e: dict[str, Any]) -> Edit:
     path = tuple(e["path"])
+    doc = e.get("doc", 0)  # a later document of a multi-document file (YAML)
     if e["op"] == "replace":
-        return Replace(path, from_data(e["value"]))
+        return Replace(path, from_data(e["value"]), doc)
     if e["op"] == "delete":
-        return Delete(path)
+        return Delete(path, doc)
     if e["op"] == "insert":
-        return Insert(path, e.get("after"), e.get("key"), from_data(e["value"]), e.get("comments", ()))
+        return Insert(path, e.get("after"), e.get("key"), from_data(e["value"]), e.get("comments", ()), doc)
     raise ValueError(f"unknown op {e['op']!r}")
 
 
@@ -80,9 +81,11 @@ def _find(root: Any, path: tuple[Any, ...]) -> Any:
     return node
 
 
-def apply_data(data: Any, edits: list[Edit], *, key_of: Any = None) -> Any:
-    """``data`` with ``edits`` applied; paths name the original items (batch semantics).
+def apply_data(data: Any, edits: list[Edit], *, key_of: Any = None, doc: int = 0) -> Any:
+    """``data`` (document ``doc`` of a file) with its ``edits`` applied; paths name the original
+    items (batch semantics).
     ``key_of(parent_container_keys, key, anchor_key)`` may adjust a new key (dotenv's export)."""
+    edits = [e for e in edits if e.doc == doc]
     root = _wrap(copy.deepcopy(data))
     placed: dict[tuple[int, Any], int] = {}  # (container id, anchor) -> items inserted there so far
     for e in [e for e in edits if isinstance(e, Replace)]:
