@@ -15,10 +15,12 @@ into the alias when the copy still equals the anchored node (else keeps the copy
 never changed). See docs/yaml-format.md.
 
 The package, by layer: :mod:`.refs` (where nodes sit in the text), :mod:`.reader` (events →
-model, one method per event kind), :mod:`.writer` (splicing leaves and the metadata block),
-:mod:`.hints` (layout hints), :mod:`.goyaml` (what sops prints for a value), :mod:`.emit` (fresh
-text for metadata and format conversion), :mod:`.edit` with :mod:`.extent` and :mod:`.compose`
-(document editing: where items sit, and new text written as its neighbours are).
+model, one method per event kind; :mod:`.sopsblock` reads the metadata and budgets aliases),
+:mod:`.writer` (splicing leaves and the metadata block), :mod:`.hints` (layout hints),
+:mod:`.goyaml` (what sops prints for a value), :mod:`.emit` (fresh text for metadata and format
+conversion), :mod:`.edit` with :mod:`.extent`, :mod:`.compose` and :mod:`.anchors` (document
+editing: where items sit, new text written as its neighbours are, aliases kept meaning what
+they meant).
 """
 
 from __future__ import annotations
