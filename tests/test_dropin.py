@@ -5,6 +5,7 @@ sops too, so the expectation is sops's behaviour, not sopsy's."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -62,3 +63,20 @@ def test_extract_of_a_missing_key_exits_1(run) -> None:  # type: ignore[no-untyp
     assert r.returncode == 1 and b"out of bounds" in r.stderr
     r = run("decrypt", "--extract", "bad", str(VECTORS / "enc.yaml"))
     assert r.returncode == 91
+
+
+@pytest.mark.parametrize("enc", [run_sops, run_sopsy], ids=["sops-made", "sopsy-made"])
+@pytest.mark.parametrize("run", [run_sops, run_sopsy], ids=["sops", "sopsy"])
+def test_json_tree_at_a_binary_path_decrypts_with_output_type(tmp_path: Path, enc, run) -> None:  # type: ignore[no-untyped-def]
+    # Ansible's sops_encrypt: JSON content to a path without an extension (binary store),
+    # later read back with `decrypt --output-type json PATH` to check for changes
+    r = enc("encrypt", "--age", RECIPIENT, "--input-type", "json", "--filename-override", "test_json",
+            "/dev/stdin", input=b'{"key1": "value1", "n": [1, 2]}', cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    (tmp_path / "test_json").write_bytes(r.stdout)
+    r = run("decrypt", "--output-type", "json", str(tmp_path / "test_json"))
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == {"key1": "value1", "n": [1, 2]}
+    # as binary output it is no single value: sops's exit code for a tree it cannot write
+    r = run("decrypt", str(tmp_path / "test_json"))
+    assert r.returncode == 4 and r.stdout == b""
