@@ -97,9 +97,27 @@ def legacy_to_subcommand(args: list[str]) -> list[str]:
         rest = [a for a in args if a not in _LEGACY_MODES]
         return [_LEGACY_MODES[modes[0]], *rest]
     last = args[-1]
-    if not modes and last and not last.startswith("-") and (os.path.exists(last) or "." in os.path.basename(last)):
-        return ["edit", *args]  # `sops FILE` edits (a new file needs a name with an extension here)
+    if not modes and last and not last.startswith("-") and (
+            os.path.exists(last) or "." in os.path.basename(last) or _is_file_after_options(args)):
+        return ["edit", *args]  # `sops [OPTIONS] FILE` edits, creating FILE if missing
     return args
+
+
+# sops options that take a value (as the next argument when not given as --flag=value)
+_VALUE_OPTIONS = frozenset((
+    "--input-type", "--output-type", "--output", "--extract", "-a", "--age", "-p", "--pgp", "-k", "--kms",
+    "--gcp-kms", "--azure-kv", "--hc-vault-transit", "--hckms", "--pkcs11", "--aws-profile",
+    "--encryption-context", "--shamir-secret-sharing-threshold", "--unencrypted-suffix", "--encrypted-suffix",
+    "--unencrypted-regex", "--encrypted-regex", "--unencrypted-comment-regex", "--encrypted-comment-regex",
+    "--decryption-order", "--filename-override", "--indent"))
+
+
+def _is_file_after_options(args: list[str]) -> bool:
+    """``sops --input-type yaml NEWFILE``: options first, then one name that is no option's value
+    (helm-secrets creates files this way; a bare ``sopsy NAME`` stays a mistyped command)."""
+    if len(args) < 2 or not args[0].startswith("-"):
+        return False
+    return args[-2] not in _VALUE_OPTIONS
 
 
 _SET_VALUE_OPTIONS = ("--input-type", "--output-type", "--decryption-order")

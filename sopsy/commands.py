@@ -159,8 +159,10 @@ def encrypt_options(path: str | None, opts: KeyOptions) -> core.EncryptOptions:
     if unsupported:
         raise UsageError(f"sopsy cannot encrypt for {', '.join(unsupported)} keys")
     if not any(groups):
-        raise UsageError("no keys to encrypt for: give --age (or SOPS_AGE_RECIPIENTS), --pgp, --kms, --gcp-kms, "
-                         "--azure-kv, --hc-vault-transit, --pkcs11, or a creation rule in .sops.yaml")
+        # sops's words first (helm-secrets matches on them), then what to do
+        raise UsageError("config file not found, or has no creation rules, and no keys provided through command "
+                         "line options: give --age (or SOPS_AGE_RECIPIENTS), --pgp, --kms, --gcp-kms, --azure-kv, "
+                         "--hc-vault-transit, --pkcs11, or a creation rule in .sops.yaml")
     if opts.shamir_threshold:
         threshold = opts.shamir_threshold
     return core.EncryptOptions(key_groups=groups, shamir_threshold=threshold, crypt_rule=crypt_rule,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from . import shamir
+from . import log, shamir
 from .errors import DuplicateDecryptionKeyType, KeyRetrievalError, KeyUnavailable, UsageError
 from .keys import DEFAULT_DECRYPTION_ORDER, KeySpec, provider
 from .metadata import KeyEntry, Metadata
@@ -46,8 +46,11 @@ def wrap_key(spec: KeySpec, payload: bytes) -> KeyEntry:
     if _keyservices_in_use():
         from .keyservice import client
 
-        return client.wrap(spec, payload)
-    return provider(spec.type).wrap(spec, payload)
+        entry = client.wrap(spec, payload)
+    else:
+        entry = provider(spec.type).wrap(spec, payload)
+    log.key_event(entry, "Encryption succeeded")
+    return entry
 
 
 def unwrap_entry(entry: KeyEntry) -> bytes:
@@ -100,10 +103,11 @@ def recover(meta: Metadata, order: str | None = None) -> bytes:
             except UsageError as exc:
                 failures.append(f"group {gi}: {entry.type} {_short(entry.identity)}: {exc}")
                 continue
+            log.key_event(entry, "Decryption succeeded", named=entry.type != "age")
             payloads.append(payload)
             break
         if len(meta.key_groups) == 1 and payloads:
-            return _check(payloads[0], 32)
+            return _recovered(payloads[0])
         needed = meta.shamir_threshold or len(meta.key_groups)
         if len(meta.key_groups) > 1 and len(payloads) >= needed:
             break
@@ -111,10 +115,16 @@ def recover(meta: Metadata, order: str | None = None) -> bytes:
         needed = meta.shamir_threshold or len(meta.key_groups)
         if len(payloads) >= needed:
             try:
-                return _check(shamir.combine(payloads[:needed]), 32)
+                return _recovered(shamir.combine(payloads[:needed]))
             except ValueError as exc:
                 failures.append(f"combining Shamir shares: {exc}")
     raise KeyRetrievalError("could not retrieve the data key; tried: " + "; ".join(failures or ["no keys"]))
+
+
+def _recovered(key: bytes) -> bytes:
+    key = _check(key, 32)
+    log.info("SOPS", "Data key recovered successfully")
+    return key
 
 
 def _short(identity: str) -> str:

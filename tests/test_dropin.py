@@ -80,3 +80,43 @@ def test_json_tree_at_a_binary_path_decrypts_with_output_type(tmp_path: Path, en
     # as binary output it is no single value: sops's exit code for a tree it cannot write
     r = run("decrypt", str(tmp_path / "test_json"))
     assert r.returncode == 4 and r.stdout == b""
+
+
+@pytest.mark.parametrize("run", [run_sops, run_sopsy], ids=["sops", "sopsy"])
+def test_verbose_logs_the_data_key_recovery_in_the_legacy_form(run) -> None:  # type: ignore[no-untyped-def]
+    # helm-secrets (--backend-args --verbose) matches on these sops log lines
+    r = run("--verbose", "--decrypt", "--input-type", "yaml", "--output-type", "yaml", str(VECTORS / "enc.yaml"))
+    assert r.returncode == 0, r.stderr
+    assert re.search(rb'^\[AGE\]\t time="[^"]+" level=info msg="Decryption succeeded"$', r.stderr, re.M)
+    assert re.search(rb'^\[SOPS\]\t time="[^"]+" level=info msg="Data key recovered successfully"$', r.stderr, re.M)
+    assert b"hello: Welcome to SOPS!" in r.stdout
+    r = run("-e", "--verbose", "--age", RECIPIENT, str(VECTORS / "plain.yaml"))
+    assert r.returncode == 0, r.stderr
+    assert f'level=info msg="Encryption succeeded" recipient={RECIPIENT}\n'.encode() in r.stderr
+
+
+@pytest.mark.parametrize("run", [run_sops, run_sopsy], ids=["sops", "sopsy"])
+def test_quiet_without_verbose(run) -> None:  # type: ignore[no-untyped-def]
+    # wrappers such as npm's sops-wrapper treat any stderr output as a failure
+    for args in (("-d", str(VECTORS / "enc.yaml")), ("decrypt", str(VECTORS / "enc.json")),
+                 ("encrypt", "--age", RECIPIENT, str(VECTORS / "plain.yaml"))):
+        r = run(*args)
+        assert r.returncode == 0 and r.stderr == b"", (args, r.stderr)
+
+
+@pytest.mark.parametrize("run", [run_sops, run_sopsy], ids=["sops", "sopsy"])
+def test_legacy_edit_of_a_new_file_with_input_and_output_type(tmp_path: Path, run) -> None:  # type: ignore[no-untyped-def]
+    # helm-secrets' `helm secrets edit FILE` runs `sops --input-type yaml --output-type yaml FILE`
+    editor = tmp_path / "editor.sh"
+    editor.write_text('#!/bin/sh\necho "hello: world" > "$1"\n')
+    editor.chmod(0o755)
+    env = {"EDITOR": str(editor), "SOPS_EDITOR": ""}
+    r = run("--input-type", "yaml", "--output-type", "yaml", "nonexists", env=env, cwd=str(tmp_path))
+    assert r.returncode == 1 and not (tmp_path / "nonexists").exists()
+    assert b"config file not found, or has no creation rules, and no keys provided through command line options" \
+        in r.stderr
+    (tmp_path / ".sops.yaml").write_text(f"creation_rules:\n  - age: {RECIPIENT}\n")
+    r = run("--input-type", "yaml", "--output-type", "yaml", "nonexists", env=env, cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    r = run_sops("decrypt", "--input-type", "yaml", "--output-type", "yaml", str(tmp_path / "nonexists"))
+    assert r.returncode == 0 and r.stdout == b"hello: world\n", r.stderr

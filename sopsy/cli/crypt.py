@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from .. import commands
+from ..errors import UsageError
 from ..keys import KeySpec
 from .app import (
     AgeKeys,
@@ -138,12 +139,18 @@ def edit(
     mac_only_encrypted: MacOnly = None,
     ignore_mac: IgnoreMac = False,
     input_type: InType = None,
+    output_type: Annotated[str | None, typer.Option(
+        "--output-type", metavar="TYPE", help="Accepted as sops accepts it; must be the file's format.")] = None,
     decryption_order: Order = None,
 ) -> None:
     """Edit an encrypted file in $SOPS_EDITOR or $EDITOR; unchanged values keep their ciphertext.
 
     The key and rule options apply when the file is created."""
     from .. import editor
+
+    in_store, out_store = commands.stores_for(file, input_type, output_type)
+    if out_store is not in_store:  # tools pass both (helm-secrets: --input-type yaml --output-type yaml)
+        raise UsageError(f"edit: --output-type {output_type} differs from the format of {file} ({in_store.name})")
 
     keys = commands.KeyOptions(
         keys=key_values(age, pgp, kms, gcp_kms, azure_kv, hc_vault_transit, pkcs11), aws_profile=aws_profile,
