@@ -21,9 +21,25 @@ if TYPE_CHECKING:
     from .stores import Store
 
 
-def stores_for(path: str | None, input_type: str | None, output_type: str | None) -> tuple[Store, Store]:
-    in_name = input_type or store_name_for(path)
-    return get_store(in_name), get_store(output_type or in_name)
+def stores_for(path: str | None, input_type: str | None, output_type: str | None, *,
+               encrypting: bool = False) -> tuple[Store, Store]:
+    """(input store, output store) as sops picks them: each is its ``--*-type`` or else the file
+    name's format; the output's is *not* the input type (``encrypt --input-type yaml x.json``
+    writes JSON). A name that says binary with a non-binary input: sops writes the encrypted
+    tree as JSON, which is what Ansible's sops_encrypt gets for a path without an extension;
+    decrypting it sops fails, sopsy keeps the input's format. Standard input without a name
+    (``-`` or nothing, a sopsy form) keeps the input's format too."""
+    path_name = store_name_for(path)
+    in_name = input_type or path_name
+    if output_type:
+        out_name = output_type
+    elif path_name != "binary" or in_name == "binary":
+        out_name = path_name
+    elif encrypting and path not in (None, "-"):
+        out_name = "json"
+    else:
+        out_name = in_name
+    return get_store(in_name), get_store(out_name)
 
 
 def _emit(text: str | bytes, output: str | None, in_place_path: str | None) -> None:
@@ -174,7 +190,7 @@ def encrypt(path: str | None, keys: KeyOptions, *, input_type: str | None = None
             filename_override: str | None = None) -> None:
     _check_io(path, in_place, output)
     name = filename_override or path
-    in_store, out_store = stores_for(name, input_type, output_type)
+    in_store, out_store = stores_for(name, input_type, output_type, encrypting=True)
     text = read_text(path)
     parsed: Any = in_store.parse(text)
     if parsed.metadata is not None:

@@ -120,3 +120,24 @@ def test_legacy_edit_of_a_new_file_with_input_and_output_type(tmp_path: Path, ru
     assert r.returncode == 0, r.stderr
     r = run_sops("decrypt", "--input-type", "yaml", "--output-type", "yaml", str(tmp_path / "nonexists"))
     assert r.returncode == 0 and r.stdout == b"hello: world\n", r.stderr
+
+
+@pytest.mark.parametrize("run", [run_sops, run_sopsy], ids=["sops", "sopsy"])
+@pytest.mark.parametrize("name", ["out.json", "test_yaml"])
+def test_output_format_follows_the_file_name_not_the_input_type(tmp_path: Path, run, name: str) -> None:  # type: ignore[no-untyped-def]
+    # Ansible's sops_encrypt: YAML content, --input-type yaml, --filename-override NAME: sops
+    # writes JSON for a .json name and for a name without an extension (its binary store)
+    r = run("encrypt", "--age", RECIPIENT, "--input-type", "yaml", "--filename-override", name, "/dev/stdin",
+            input=b"a: b\nnum: [1, 2]\n", cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    enc = json.loads(r.stdout)
+    assert set(enc) == {"a", "num", "sops"} and enc["a"].startswith("ENC[")
+    (tmp_path / name).write_bytes(r.stdout)
+    for reader in (run_sops, run_sopsy):
+        r = reader("decrypt", "--output-type", "yaml", str(tmp_path / name))
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == b"a: b\nnum:\n    - 1\n    - 2\n"
+    # decrypting, the output format is the name's too
+    r = run("decrypt", "--input-type", "yaml", "--filename-override", "x.json", str(VECTORS / "enc.yaml"))
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["hello"] == "Welcome to SOPS!"

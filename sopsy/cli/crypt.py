@@ -149,7 +149,7 @@ def edit(
     from .. import editor
 
     in_store, out_store = commands.stores_for(file, input_type, output_type)
-    if out_store is not in_store:  # tools pass both (helm-secrets: --input-type yaml --output-type yaml)
+    if output_type is not None and out_store is not in_store:  # tools pass both (helm-secrets: --input-type yaml --output-type yaml)
         raise UsageError(f"edit: --output-type {output_type} differs from the format of {file} ({in_store.name})")
 
     keys = commands.KeyOptions(
