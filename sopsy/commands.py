@@ -212,7 +212,9 @@ def encrypt(path: str | None, keys: KeyOptions, *, input_type: str | None = None
         if parsed.metadata is not None:
             raise AlreadyEncrypted("the file is already encrypted")
         if out_store is not in_store:
-            parsed = out_store.parse(out_store.emit(parsed.documents))
+            converted = out_store.parse(out_store.emit(parsed.documents))
+            _keep_integers(parsed.documents, converted.documents)
+            parsed = converted
         return core.encrypt_parsed(out_store, parsed, encrypt_options(name, keys))
 
     if in_place:
@@ -221,6 +223,20 @@ def encrypt(path: str | None, keys: KeyOptions, *, input_type: str | None = None
             f.write(encrypted(decode(f.read())))
         return
     _emit(encrypted(read_text(path)), output)
+
+
+def _keep_integers(source: list[Any], converted: list[Any]) -> None:
+    """A conversion re-reads the text it emitted, and JSON numbers read back as floats (sops
+    reads JSON that way); sops converts the tree itself, so an integer stays ``type:int``."""
+    from .model import iter_leaves
+
+    before = [leaf for doc in source for leaf in iter_leaves(doc)]
+    after = [leaf for doc in converted for leaf in iter_leaves(doc)]
+    if len(before) != len(after):
+        return
+    for old, new in zip(before, after, strict=True):
+        if type(old.value) is int and isinstance(new.value, float) and new.value == old.value:
+            new.value, new.spelling = old.value, None
 
 
 def rotate(path: str, *, add: Sequence[KeySpec] = (), remove: Sequence[KeySpec] = (),
