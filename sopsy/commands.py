@@ -81,11 +81,23 @@ def decrypt(path: str | None, *, input_type: str | None = None, output_type: str
     _emit(decrypted(read_bytes(path)), output)
 
 
+def _json_text(raw: bytes) -> bool:
+    """JSON read as YAML (``--input-type yaml --output-type yaml`` on a JSON file, as Ansible's
+    decrypt filter does): asked for YAML, the output is YAML as sops writes it, not the
+    JSON layout kept with plaintext values."""
+    for line in raw.lstrip().splitlines():
+        if line.strip() and not line.lstrip().startswith(b"#"):
+            return line.lstrip()[:1] in (b"{", b"[")
+    return False
+
+
 def _decrypted(raw: bytes, path: str | None, input_type: str | None, output_type: str | None,
                extract: str | None, ignore_mac: bool, decryption_order: str | None) -> str | bytes:
     in_store, out_store = stores_for(path, input_type, output_type)
+    keep_layout = out_store is in_store and not (output_type == "yaml" and in_store.name == "yaml"
+                                                 and _json_text(raw))
     data_key = None
-    if extract is None and out_store is in_store:
+    if extract is None and keep_layout:
         plain, data_key = core.decrypt_fast(in_store, raw, ignore_mac, decryption_order)
         if plain is not None:
             return plain
@@ -104,7 +116,7 @@ def _decrypted(raw: bytes, path: str | None, input_type: str | None, output_type
             node = from_data(value)
             return out_store.emit([node])  # type: ignore[list-item]
         return out_store.emit_value(value)
-    if out_store is in_store:
+    if keep_layout:
         return opened.plaintext()
     if in_store.name == "dotenv":
         # values leave the file: give their meaning (quotes removed, escapes decoded), not raw text

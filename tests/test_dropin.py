@@ -141,3 +141,15 @@ def test_output_format_follows_the_file_name_not_the_input_type(tmp_path: Path, 
     r = run("decrypt", "--input-type", "yaml", "--filename-override", "x.json", str(VECTORS / "enc.yaml"))
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["hello"] == "Welcome to SOPS!"
+
+
+@pytest.mark.parametrize("enc", [run_sops, run_sopsy], ids=["sops-made", "sopsy-made"])
+def test_json_read_as_yaml_gives_yaml_when_yaml_is_asked_for(tmp_path: Path, enc) -> None:  # type: ignore[no-untyped-def]
+    # Ansible's decrypt filter always passes --input-type yaml --output-type yaml, on stdin
+    r = enc("encrypt", "--age", RECIPIENT, "--input-type", "json", "--filename-override", "test_yaml", "/dev/stdin",
+            input=b'{"key1": "value1", "key2": ["value2.1", {"ok": true}]}', cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    outs = [run("decrypt", "--input-type", "yaml", "--output-type", "yaml", "/dev/stdin", input=r.stdout)
+            for run in (run_sops, run_sopsy)]
+    assert [o.returncode for o in outs] == [0, 0], [o.stderr for o in outs]
+    assert outs[0].stdout == outs[1].stdout == b"key1: value1\nkey2:\n    - value2.1\n    - ok: true\n"
