@@ -54,14 +54,22 @@ def decrypt(path: str | None, *, input_type: str | None = None, output_type: str
             output: str | None = None, decryption_order: str | None = None,
             filename_override: str | None = None) -> None:
     _check_io(path, in_place, output)
-    in_store, out_store = stores_for(filename_override or path, input_type, output_type)
-    raw = read_bytes(path)
+    text = decrypted(read_bytes(path), filename_override or path, input_type=input_type, output_type=output_type,
+                     extract=extract, ignore_mac=ignore_mac, decryption_order=decryption_order)
+    _emit(text, output, path if in_place else None)
+
+
+def decrypted(raw: bytes, name: str | None, *, input_type: str | None = None, output_type: str | None = None,
+              extract: str | None = None, ignore_mac: bool = False,
+              decryption_order: str | None = None) -> str | bytes:
+    """The plaintext of the encrypted file ``raw`` (formats from ``name`` unless given), as
+    ``decrypt`` prints it: the same format byte for byte, another format, or one value."""
+    in_store, out_store = stores_for(name, input_type, output_type)
     data_key = None
     if extract is None and out_store is in_store:
         plain, data_key = core.decrypt_fast(in_store, raw, ignore_mac, decryption_order)
         if plain is not None:
-            _emit(plain, output, path if in_place else None)
-            return
+            return plain
     opened = core.decrypt_text(in_store, decode(raw), ignore_mac, decryption_order, data_key)
     if extract is not None:
         from .treepath import lookup, parse_path
@@ -70,25 +78,22 @@ def decrypt(path: str | None, *, input_type: str | None = None, output_type: str
         data = [to_data(d) for d in opened.parsed.documents]
         value = lookup(data[0] if data else {}, parts)
         if isinstance(value, str):
-            text = value
-        elif isinstance(value, dict):
+            return value
+        if isinstance(value, dict):
             from .model import from_data
 
             node = from_data(value)
-            text = out_store.emit([node])  # type: ignore[list-item]
-        else:
-            text = out_store.emit_value(value)
-    elif out_store is in_store:
-        text = opened.plaintext()
-    elif in_store.name == "dotenv":
+            return out_store.emit([node])  # type: ignore[list-item]
+        return out_store.emit_value(value)
+    if out_store is in_store:
+        return opened.plaintext()
+    if in_store.name == "dotenv":
         # values leave the file: give their meaning (quotes removed, escapes decoded), not raw text
         from .model import Mapping, Scalar
 
         env = environment_of(opened)
-        text = out_store.emit([Mapping([(k, Scalar(v)) for k, v in env.items()])])
-    else:
-        text = out_store.emit(opened.parsed.documents)
-    _emit(text, output, path if in_place else None)
+        return out_store.emit([Mapping([(k, Scalar(v)) for k, v in env.items()])])
+    return out_store.emit(opened.parsed.documents)
 
 
 class KeyOptions:
@@ -222,22 +227,6 @@ def environment_of(opened: core.Opened) -> dict[str, str]:
             raise UsageError(f"exec-env needs a flat file: {key!r} holds a nested value")
         env[key] = scalar_text(node.value)
     return env
-
-
-def exec_env(path: str, command: str, *, pristine: bool = False, input_type: str | None = None,
-             decryption_order: str | None = None) -> int:
-    """Run ``/bin/sh -c command`` with the file's values in its environment; returns its exit code.
-
-    The plaintext goes only into the child's environment: never to disk, never into argv."""
-    import subprocess
-
-    _check_io(path, False, None)
-    store, _ = stores_for(path, input_type, None)
-    opened = core.decrypt_text(store, read_text(path), False, decryption_order)
-    env = environment_of(opened)
-    full = env if pristine else {**os.environ, **env}
-    proc = subprocess.run(["/bin/sh", "-c", command], env=full, check=False)
-    return proc.returncode if proc.returncode >= 0 else 128 - proc.returncode
 
 
 def updatekeys(path: str, *, yes: bool = False, input_type: str | None = None,

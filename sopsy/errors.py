@@ -123,3 +123,15 @@ class Interrupted(SopsyError):
 
 class KeyUnavailable(Exception):
     """One master key could not unwrap its payload (the reason is reported, the next key is tried)."""
+
+
+class CommandNotFound(SopsyError):
+    """exec-env / exec-file: the command to run does not exist (the shell's code)."""
+
+    exit_code = 127
+
+
+class CommandNotRunnable(SopsyError):
+    """exec-env / exec-file: the command exists but cannot be run (the shell's code)."""
+
+    exit_code = 126
