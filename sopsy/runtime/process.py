@@ -130,14 +130,17 @@ def run_forwarding(argv: Sequence[str], env: Mapping[str, str],
     return its exit status. ``started(pid)`` runs once the child exists (exec-file's FIFO
     writer starts there)."""
     child = _Child()
-    watched: set[int] = {*FORWARDED, signal.SIGCHLD}
+    # a signal sopsy was started with ignored (nohup, a background job) stays ignored, for the
+    # command too, as it would be without sopsy in between
+    forwarded = [s for s in FORWARDED if signal.getsignal(s) != signal.SIG_IGN]
+    watched: set[int] = {*forwarded, signal.SIGCHLD}
 
     def forward(signum: int, frame: FrameType | None) -> None:
         child.send(signum)
 
     old_handlers: dict[int, Any] = {}
     with contextlib.suppress(ValueError):  # only the main thread may; elsewhere, the mask does it
-        for sig in FORWARDED:
+        for sig in forwarded:
             old_handlers[sig] = signal.signal(sig, forward)
     old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, watched)
     try:
