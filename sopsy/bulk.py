@@ -67,6 +67,8 @@ def plan(files: Sequence[str], trees: Sequence[str], output_dir: str) -> tuple[l
     skipped = 0
     out_real = os.path.realpath(output_dir)
     for f in files:
+        if f == "-":
+            raise UsageError("--output-dir takes files, not standard input")
         jobs.append(Job(f, os.path.join(output_dir, os.path.basename(os.path.normpath(f)))))
     for tree in trees:
         if not os.path.isdir(tree):
