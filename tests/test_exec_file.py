@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import AGE_KEYS_BOTH, RECIPIENT, run_sops, run_sopsy
-from support.procs import SIGCHILD, pid_gone, read_line, start_sopsy, wait_ready
+from support.procs import SIGCHILD, read_line, start_sopsy, wait_ready
 
 import sopsy
 
