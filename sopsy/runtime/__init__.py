@@ -16,7 +16,7 @@ forwarding parent could only get these almost right, and would be one more proce
 passes every signal it gets to the command (:mod:`.process`), waits for it, removes the
 directory whatever way the command ended, and exits with the command's status (``128+N`` for
 a signal, as a shell reports it). If sopsy itself is SIGKILLed the directory stays until the
-next ``exec-file`` sweeps it (:mod:`.privatedir`).
+next ``exec-file`` sweeps it (:mod:`sopsy.privatedir`, shared with ``edit``).
 
 Two forms for the command, as in the issue: ``-- COMMAND [ARG...]`` runs an argument list
 without a shell; one string (sops's form) runs through ``/bin/sh -c``.
@@ -121,9 +121,10 @@ def exec_file(path: str, command: Command, *, fifo: bool = True, filename: str |
               ignore_mac: bool = False, user: str | None = None) -> int:
     """Run ``command`` with ``{}`` replaced by the path of the decrypted file; returns its exit
     status once the file is gone."""
+    from .. import privatedir
     from ..commands import check_input_file, decrypted
     from ..fileio import encode, read_bytes
-    from . import privatedir, process
+    from . import process
 
     name = _check_filename(filename)
     check_input_file(path)
@@ -146,18 +147,26 @@ def _serve_and_run(directory: str, name: str | None, plaintext: bytes, fifo: boo
                    env: dict[str, str]) -> int:
     from . import process
 
+    server = None
     if fifo:
         from .fifo import FifoServer
 
         server = FifoServer(os.path.join(directory, name or FALLBACK_FILENAME), plaintext)
-        del plaintext
-        try:
-            return process.run_forwarding(command.with_path(server.path), env, lambda pid: server.start())
-        finally:
-            server.stop()
-    target = _write_private(directory, name, plaintext)
+        target = server.path
+    else:
+        target = _write_private(directory, name, plaintext)
     del plaintext
-    return process.run_forwarding(command.with_path(target), env)
+
+    def started(pid: int) -> None:
+        if server is not None:
+            server.start()
+
+    def finished() -> None:
+        if server is not None:
+            server.stop()
+        shutil.rmtree(directory, ignore_errors=True)
+
+    return process.run_forwarding(command.with_path(target), env, started, finished)
 
 
 def _write_private(directory: str, name: str | None, data: bytes) -> str:

@@ -124,11 +124,12 @@ class _Child:
             return False
 
 
-def run_forwarding(argv: Sequence[str], env: Mapping[str, str],
-                   started: Callable[[int], None] | None = None) -> int:
+def run_forwarding(argv: Sequence[str], env: Mapping[str, str], started: Callable[[int], None] | None = None,
+                   finished: Callable[[], None] | None = None) -> int:
     """Run the command as a child, pass on every signal in :data:`FORWARDED`, wait for it and
     return its exit status. ``started(pid)`` runs once the child exists (exec-file's FIFO
-    writer starts there)."""
+    writer starts there), ``finished()`` once it has ended, before any signal can interrupt
+    sopsy again (exec-file removes its directory there)."""
     child = _Child()
     # a signal sopsy was started with ignored (nohup, a background job) stays ignored, for the
     # command too, as it would be without sopsy in between
@@ -153,15 +154,19 @@ def run_forwarding(argv: Sequence[str], env: Mapping[str, str],
                 child.send(info.si_signo)
         return child.status if child.status is not None else 1
     finally:
-        _finish(child, watched, old_mask, old_handlers)
+        _finish(child, watched, old_mask, old_handlers, finished)
 
 
-def _finish(child: _Child, watched: set[int], old_mask: Iterable[int], old_handlers: dict[int, Any]) -> None:
-    """Drop the signals that were meant for the child, then put sopsy's own handling back."""
+def _finish(child: _Child, watched: set[int], old_mask: Iterable[int], old_handlers: dict[int, Any],
+            finished: Callable[[], None] | None) -> None:
+    """Clean up while the signals are still held, drop those that were meant for the child,
+    then put sopsy's own handling back."""
     if child.pid and child.status is None:  # sopsy itself failed while the child runs: end it
         child.send(signal.SIGTERM)
         with contextlib.suppress(ChildProcessError):
             os.waitpid(child.pid, 0)
+    if finished is not None:
+        finished()
     while signal.sigtimedwait(watched, 0) is not None:
         pass
     signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)

@@ -1,13 +1,11 @@
-"""Private directories for plaintext that a command must read as a file (``exec-file``).
+"""Private directories for plaintext that a program must read as a file: the editor's
+(``edit``) and the command's (``exec-file --no-fifo`` and its FIFO).
 
 A directory is 0700 (``mkdtemp``), on tmpfs (``/dev/shm``) where the machine has one, so the
-plaintext never reaches a disk; it is removed when the command ends. A SIGKILL of sopsy runs no
-clean-up, so the directory's name carries sopsy's pid and pid namespace, and every later run
-removes the directories of the same user whose sopsy is gone (:func:`sweep`).
-
-Written here rather than taken from :mod:`sopsy.editor` because that module's private file is
-tied to the editor's life cycle; the naming scheme (``sopsy-<kind>-<pidns>.<pid>-``) is the
-same, so one sweep can serve both.
+plaintext never reaches a disk, and its owner removes it when done. A SIGKILL of sopsy runs no
+clean-up, so a directory's name, ``sopsy-<kind>-<pidns>.<pid>-XXXX``, carries sopsy's pid and
+pid namespace, and a later run removes the directories of the same user and kind whose sopsy
+is gone (:func:`sweep`; a pid means the same process only within one namespace).
 """
 
 from __future__ import annotations
@@ -18,6 +16,8 @@ import shutil
 import stat
 import tempfile
 
+from .atomic import pid_alive
+
 
 def bases() -> list[str]:
     """Where private directories go: tmpfs first (never written to a disk), then the temp dir."""
@@ -26,34 +26,27 @@ def bases() -> list[str]:
     return list(dict.fromkeys([*first, tempfile.gettempdir()]))
 
 
-def _pid_namespace() -> str:
-    """The pid namespace's inode: a pid names the same process only within one namespace."""
+def pid_namespace() -> str:
+    """The pid namespace's inode."""
     try:
         return os.readlink("/proc/self/ns/pid").rpartition("[")[2].rstrip("]") or "0"
     except OSError:
         return "0"
 
 
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive
-        return True
-    return True
+def prefix(kind: str) -> str:
+    return f"sopsy-{kind}-"
 
 
 def make(kind: str) -> str:
-    """A new 0700 directory ``sopsy-<kind>-<pidns>.<pid>-XXXX``; returns its path."""
-    prefix = f"sopsy-{kind}-{_pid_namespace()}.{os.getpid()}-"
-    return tempfile.mkdtemp(prefix=prefix, dir=bases()[0])
+    """A new 0700 directory for this process; returns its path."""
+    return tempfile.mkdtemp(prefix=f"{prefix(kind)}{pid_namespace()}.{os.getpid()}-", dir=bases()[0])
 
 
 def sweep(kind: str) -> None:
-    """Remove this user's ``kind`` directories whose sopsy process is gone."""
-    pattern = re.compile(re.escape(f"sopsy-{kind}-") + r"(\d+)\.(\d+)-")
-    namespace, me = _pid_namespace(), os.geteuid()
+    """Remove this user's ``kind`` directories whose sopsy process is gone (kill -9 leaves them)."""
+    pattern = re.compile(re.escape(prefix(kind)) + r"(\d+)\.(\d+)-")
+    namespace, me = pid_namespace(), os.geteuid()
     for base in bases():
         try:
             names = os.listdir(base)
