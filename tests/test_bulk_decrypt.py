@@ -72,7 +72,7 @@ def test_conflicts_are_refused_before_anything_is_written(tmp_path: Path) -> Non
     assert r.returncode == 1 and b"would replace the encrypted file" in r.stderr
     assert run_sopsy("decrypt", "-r", str(tree)).returncode == 8
     assert run_sopsy("decrypt", "-i", "--output-dir", str(out), str(tree / "app.yaml")).returncode == 8
-    assert b"--output-dir" in run_sopsy("decrypt", str(tree / "app.yaml"), str(tree / "app.yaml")).stderr
+    assert b"several need --output-dir" in run_sopsy("decrypt", str(tree / "app.yaml"), str(tree / "app.yaml")).stderr
 
 
 def test_files_sops_made(tmp_path: Path) -> None:

@@ -137,7 +137,7 @@ def decrypt(
         return decrypt_many(names, recursive or [], output_dir, jobs=jobs, input_type=input_type,
                             output_type=output_type, ignore_mac=ignore_mac, decryption_order=decryption_order)
     if len(names) > 1:
-        raise UsageError("several files need --output-dir DIR")
+        raise UsageError(f"decrypt: {len(names)} files given: several need --output-dir DIR")
     commands.decrypt(names[0] if names else None, input_type=input_type, output_type=output_type, extract=extract,
                      ignore_mac=ignore_mac, in_place=in_place, output=output, decryption_order=decryption_order,
                      filename_override=filename_override)

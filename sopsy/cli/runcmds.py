@@ -15,6 +15,10 @@ ExecArgs = Annotated[list[str], typer.Argument(
     metavar="FILE... -- COMMAND [ARG]... | FILE 'COMMAND'", show_default=False,
     help="The encrypted file(s), then the command: after --, an argument list run without a shell; "
          "or, as sops takes it, one string run by /bin/sh -c.")]
+ExecFileArgs = Annotated[list[str], typer.Argument(
+    metavar="FILE -- COMMAND [ARG]... | FILE 'COMMAND'", show_default=False,
+    help="The encrypted file, then the command, {} standing for the path of the plaintext: after --, "
+         "an argument list run without a shell; or, as sops takes it, one string run by /bin/sh -c.")]
 Background = Annotated[bool, typer.Option(
     "--background", help="Deprecated (as in sops): start the command and exit at once, without waiting for it.")]
 User = Annotated[str | None, typer.Option(
@@ -56,8 +60,7 @@ def exec_env(
 ) -> int:
     """Run a command with the files' values in its environment (later files win) and nowhere else.
 
-    sopsy replaces itself with the command (exec): signals reach the command directly and its
-    exit status is sopsy's."""
+    sopsy replaces itself with the command (exec): signals reach it directly; its exit status is sopsy's."""
     files, command = split_command(args, "exec-env")
     options = runtime.EnvOptions(separator=separator, upper=upper, prefix=prefix, json_values=json_values)
     return runtime.exec_env(files, command, options, pristine=pristine, input_type=input_type,
@@ -67,7 +70,7 @@ def exec_env(
 
 @app.command("exec-file")
 def exec_file(
-    args: ExecArgs,
+    args: ExecFileArgs,
     no_fifo: Annotated[bool, typer.Option(
         "--no-fifo", help="A 0600 file in a private directory on tmpfs instead of a FIFO "
                           "(for programs that read the file twice or seek in it).")] = False,
