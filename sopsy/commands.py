@@ -255,10 +255,12 @@ def environment_of(opened: core.Opened) -> dict[str, str]:
 
 
 def updatekeys(path: str, *, yes: bool = False, input_type: str | None = None,
-               decryption_order: str | None = None, confirm: Any = None) -> bool:
+               decryption_order: str | None = None, confirm: Any = None, rotate: bool = False) -> bool:
     """Re-wrap the file's existing data key for the keys its creation rule names now.
 
-    Values, MAC and ``lastmodified`` stay byte-identical. Returns whether the file changed."""
+    Values, MAC and ``lastmodified`` stay byte-identical. A removed key can still open every copy
+    made before (the data key is unchanged): that is said, and ``rotate`` makes a new data key in
+    the same step. Returns whether the file changed."""
     import sys
 
     from . import config, datakey
@@ -284,10 +286,13 @@ def updatekeys(path: str, *, yes: bool = False, input_type: str | None = None,
 
     old = [[(e.type, provider(e.type).spec_of(e).id) if e.type in PROVIDERS
             else (e.type, e.identity) for e in g] for g in meta.key_groups]
+    # a key named without a version (Azure) stands for its latest version, as when sops reads the rule
+    rule.key_groups = [[_resolved(s) for s in g] for g in rule.key_groups]
     new = [[(s.type, s.id) for s in g] for g in rule.key_groups]
-    if old == new and (rule.shamir_threshold or 0) in (0, meta.shamir_threshold):
+    if old == new and (rule.shamir_threshold or 0) in (0, meta.shamir_threshold) and not rotate:
         print(f"{path}: already up to date", file=sys.stderr)
         return False
+    removed = False
     for gi in range(max(len(old), len(new))):
         before = set(old[gi]) if gi < len(old) else set()
         after = set(new[gi]) if gi < len(new) else set()
@@ -295,9 +300,20 @@ def updatekeys(path: str, *, yes: bool = False, input_type: str | None = None,
             print(f"{path}: group {gi}: + {t} {ident}", file=sys.stderr)
         for t, ident in sorted(before - after):
             print(f"{path}: group {gi}: - {t} {ident}", file=sys.stderr)
+            removed = True
+    if rotate:
+        print(f"{path}: a new data key will be made and every value re-encrypted (--rotate)", file=sys.stderr)
     if not yes and not (confirm or _confirm)(path):
         print(f"{path}: left unchanged", file=sys.stderr)
         return False
+    if rotate:
+        opened = core.open_parsed(store, store.parse(decode(raw)), False, decryption_order)
+        threshold = rule.shamir_threshold or min(meta.shamir_threshold, len([g for g in rule.key_groups if g]))
+        write_if_unchanged(path, raw, core.rotate_to(opened, rule.key_groups, threshold))
+        return True
+    if removed:
+        print(f"{path}: warning: a removed key still opens every earlier copy of this file (same data key); "
+              "rotate it with `sopsy updatekeys --rotate` or `sopsy rotate -i`", file=sys.stderr)
     data_key = datakey.recover(meta, decryption_order)
     if len(rule.key_groups) == 1 and len(meta.key_groups) == 1:
         # one group: keys that stay keep their entries (a smaller diff); new ones wrap the key
@@ -314,6 +330,13 @@ def updatekeys(path: str, *, yes: bool = False, input_type: str | None = None,
         meta.shamir_threshold = threshold if len(groups) > 1 else 0
     write_if_unchanged(path, raw, core.render_metadata_only(store, parsed, meta))
     return True
+
+
+def _resolved(spec: KeySpec) -> KeySpec:
+    from .keys import PROVIDERS, provider
+
+    resolve = getattr(provider(spec.type), "resolve", None) if spec.type in PROVIDERS else None
+    return resolve(spec) if resolve is not None else spec  # type: ignore[no-any-return]
 
 
 def _confirm(path: str) -> bool:

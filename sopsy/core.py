@@ -231,8 +231,15 @@ def rotate(opened: Opened, add: Sequence[KeySpec] = (), remove: Sequence[KeySpec
         specs.append(g)
     if not any(specs):
         raise UsageError("removing these keys would leave the file with no key to decrypt it: add another first")
+    return rotate_to(opened, specs, meta.shamir_threshold)
+
+
+def rotate_to(opened: Opened, specs: Sequence[Sequence[KeySpec]], threshold: int) -> str:
+    """The file under a new data key wrapped for ``specs`` (one list per key group); values keep
+    their IVs, as sops's rotate does."""
+    meta = opened.metadata
     data_key = datakey.new_data_key()
-    groups, threshold = datakey.wrap(data_key, specs, meta.shamir_threshold)
+    groups, threshold = datakey.wrap(data_key, specs, threshold)
     new_cipher = ValueCipher(data_key)
     new_cipher.stash = opened.cipher.stash
     new_meta = Metadata(key_groups=groups, shamir_threshold=threshold, crypt_rule=meta.crypt_rule,
