@@ -56,6 +56,11 @@ def encrypt_parsed(store: Store, parsed: ParsedFile, opts: EncryptOptions,
     rotate) the data key and key groups are kept and unchanged values keep their IVs."""
     if parsed.metadata is not None:
         raise AlreadyEncrypted("the file is already encrypted")
+    notice = getattr(parsed, "notice", None)  # e.g. JSON with comments, which sops cannot read
+    if notice:
+        from .errors import warn
+
+        warn(notice)
     if cipher is None or metadata is None:
         data_key = datakey.new_data_key()
         groups, threshold = datakey.wrap(data_key, opts.key_groups, opts.shamir_threshold)

@@ -97,5 +97,12 @@ class MetadataNotFound(SopsyError):
     exit_code = 1
 
 
+def warn(message: str) -> None:
+    """One line on stderr for something the user should know that does not stop the command."""
+    import sys
+
+    print(f"sopsy: warning: {message}", file=sys.stderr)
+
+
 class KeyUnavailable(Exception):
     """One master key could not unwrap its payload (the reason is reported, the next key is tried)."""
