@@ -58,11 +58,12 @@ def decrypt(path: str | None, *, input_type: str | None = None, output_type: str
             return
     opened = core.decrypt_text(in_store, decode(raw), ignore_mac, decryption_order, data_key)
     if extract is not None:
-        from .treepath import lookup, parse_path
+        from .model import Mapping
+        from .treepath import lookup_node, parse_path
 
         parts = parse_path(extract)
-        data = [to_data(d) for d in opened.parsed.documents]
-        value = lookup(data[0] if data else {}, parts)
+        docs = opened.parsed.documents
+        value = to_data(lookup_node(docs[0] if docs else Mapping(), parts))
         if isinstance(value, str):
             text = value
         elif isinstance(value, dict):
@@ -173,7 +174,7 @@ def encrypt(path: str | None, keys: KeyOptions, *, input_type: str | None = None
     if parsed.metadata is not None:
         raise AlreadyEncrypted("the file is already encrypted")
     if out_store is not in_store:
-        parsed = out_store.parse(out_store.emit(parsed.documents))
+        parsed = core.convert(parsed, out_store)
     opts = encrypt_options(path, keys)
     result = core.encrypt_parsed(out_store, parsed, opts)
     _emit(result, output, path if in_place else None)

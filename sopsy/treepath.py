@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from .errors import BadTreePath
+from .model import Comment, Mapping, Node, Sequence
 
 _PART = re.compile(r'\[(?:"((?:[^"\\]|\\.)*)"|\'((?:[^\'\\]|\\.)*)\'|([0-9]+))\]')
 
@@ -36,4 +37,20 @@ def lookup(data: Any, parts: list[str | int]) -> Any:
             if not (isinstance(cur, dict) and p in cur):
                 raise BadTreePath("the tree path does not exist in the file")
             cur = cur[p]
+    return cur
+
+
+def lookup_node(node: Node, parts: list[str | int]) -> Node:
+    """The node at ``parts``; of duplicate keys, the first (sops's ``GetValue`` stops there)."""
+    cur = node
+    for p in parts:
+        found: Node | None = None
+        if isinstance(p, int) and isinstance(cur, Sequence):
+            items = [v for v in cur.items if not isinstance(v, Comment)]
+            found = items[p] if 0 <= p < len(items) else None
+        elif isinstance(p, str) and isinstance(cur, Mapping):
+            found = cur.get(p)
+        if found is None:
+            raise BadTreePath("the tree path does not exist in the file")
+        cur = found
     return cur
