@@ -15,7 +15,7 @@ from .stores import get_store, store_name_for
 
 TYPE_CHECKING = False  # typing costs ~4 ms at start-up; mypy still reads the block below
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
     from typing import Any
 
     from .stores import Store
@@ -44,11 +44,17 @@ def _check_io(path: str | None, in_place: bool, output: str | None) -> None:
         raise NoFile(f"no such file: {path}")
 
 
+def check_input_file(path: str) -> None:
+    """An input file that must exist (exit 100 otherwise, as sops)."""
+    _check_io(path, False, None)
+
+
 def decrypt(path: str | None, *, input_type: str | None = None, output_type: str | None = None,
             extract: str | None = None, ignore_mac: bool = False, in_place: bool = False,
-            output: str | None = None, decryption_order: str | None = None) -> None:
+            output: str | None = None, decryption_order: str | None = None,
+            filename_override: str | None = None) -> None:
     _check_io(path, in_place, output)
-    in_store, out_store = stores_for(path, input_type, output_type)
+    in_store, out_store = stores_for(filename_override or path, input_type, output_type)
     raw = read_bytes(path)
     data_key = None
     if extract is None and out_store is in_store:
@@ -87,50 +93,40 @@ def decrypt(path: str | None, *, input_type: str | None = None, output_type: str
 
 
 class KeyOptions:
-    """Key and rule choices from the command line (None: not given)."""
+    """Key and rule choices from the command line (None: not given).
 
-    def __init__(self, age: Sequence[str] = (), kms: str | None = None, gcp_kms: str | None = None,
-                 pkcs11: str | None = None, aws_profile: str | None = None,
+    ``keys`` maps a key type (:data:`sopsy.keys.KEY_FLAGS`) to the values its flag was given,
+    each a comma-separated list as sops takes them."""
+
+    def __init__(self, keys: Mapping[str, Sequence[str]] | None = None, aws_profile: str | None = None,
                  encryption_context: str | None = None, shamir_threshold: int | None = None,
-                 config: str | None = None, crypt: dict[str, str | None] | None = None,
-                 mac_only_encrypted: bool | None = None) -> None:
-        self.age = age
-        self.kms = kms
-        self.gcp_kms = gcp_kms
-        self.pkcs11 = pkcs11
+                 crypt: dict[str, str | None] | None = None, mac_only_encrypted: bool | None = None) -> None:
+        self.keys: dict[str, list[str]] = {t: list(v) for t, v in (keys or {}).items() if v}
         self.aws_profile = aws_profile
         self.encryption_context = encryption_context
         self.shamir_threshold = shamir_threshold
-        self.config = config
         self.crypt: dict[str, str | None] = crypt or {}
         self.mac_only_encrypted = mac_only_encrypted
 
 
-def cli_key_specs(opts: KeyOptions) -> list[KeySpec]:
-    specs: list[KeySpec] = []
-    ages = [a for item in opts.age for a in item.split(",") if a.strip()]
-    if not ages and os.environ.get("SOPS_AGE_RECIPIENTS"):
-        ages = [a for a in os.environ["SOPS_AGE_RECIPIENTS"].split(",") if a.strip()]
-    specs += [KeySpec("age", a.strip()) for a in ages]
-    kms = opts.kms or os.environ.get("SOPS_KMS_ARN")
-    if kms:
+def cli_key_specs(opts: KeyOptions, use_environment: bool = True) -> list[KeySpec]:
+    """The keys the command line names; a key type without a flag value takes its environment
+    variable (``SOPS_AGE_RECIPIENTS``, ``SOPS_KMS_ARN``...), as sops does when encrypting."""
+    from .keys import KEY_FLAGS, parse_key_arg
+
+    context: dict[str, str] = {}
+    if opts.encryption_context:
         from .keys import aws_kms
 
-        context = aws_kms.parse_encryption_context(opts.encryption_context) if opts.encryption_context else {}
-        specs += aws_kms.parse_kms_arg(kms, context, opts.aws_profile or "")
-    gcp = opts.gcp_kms or os.environ.get("SOPS_GCP_KMS_IDS")
-    if gcp:
-        from .keys import gcp_kms
-
-        specs += gcp_kms.parse_gcp_arg(gcp)
-    if opts.pkcs11:
-        from .keys import pkcs11
-
-        specs += pkcs11.parse_pkcs11_arg(opts.pkcs11)
-    elif os.environ.get("SOPSY_PKCS11_URIS"):
-        from .keys import pkcs11
-
-        specs += pkcs11.env_specs()  # the environment may carry pin-value; argv may not
+        context = aws_kms.parse_encryption_context(opts.encryption_context)
+    specs: list[KeySpec] = []
+    for type_name, (_, env_var, _) in KEY_FLAGS.items():
+        given, from_env = opts.keys.get(type_name, []), False
+        if not given and use_environment and os.environ.get(env_var, "").strip():
+            given, from_env = [os.environ[env_var]], True
+        for text in given:
+            specs += parse_key_arg(type_name, text, encryption_context=context, aws_profile=opts.aws_profile or "",
+                                   from_env=from_env)
     return specs
 
 
@@ -142,8 +138,10 @@ def encrypt_options(path: str | None, opts: KeyOptions) -> core.EncryptOptions:
     crypt_rule = CryptRule.pick(opts.crypt)
     mac_only = bool(opts.mac_only_encrypted)
     from . import config
+    from .settings import SETTINGS
 
-    config_path = config.find_config(path if path not in (None, "-") else None, opts.config)
+    config_path = config.find_config(path if path not in (None, "-") else None, SETTINGS.config)
+    rule = None
     if config_path is not None and not specs:
         rule = config.load_rule(config_path, path if path not in (None, "-") else "stdin")
         if rule is not None:
@@ -153,12 +151,17 @@ def encrypt_options(path: str | None, opts: KeyOptions) -> core.EncryptOptions:
             if opts.mac_only_encrypted is None:
                 mac_only = rule.mac_only_encrypted
     groups = [specs] if specs else rule_groups
-    unsupported = sorted({s.type for g in groups for s in g if s.type not in ("age", "kms", "gcp_kms", "pkcs11")})
+    if not specs and config_path is not None and rule is not None and (not groups or not all(groups)):
+        # sops's words: tools that wrap sops match on them
+        raise UsageError("Could not generate data key: [empty key group provided]")
+    from .keys import PROVIDERS
+
+    unsupported = sorted({s.type for g in groups for s in g if s.type not in PROVIDERS})
     if unsupported:
         raise UsageError(f"sopsy cannot encrypt for {', '.join(unsupported)} keys")
     if not any(groups):
-        raise UsageError("no keys to encrypt for: give --age (or SOPS_AGE_RECIPIENTS), --kms, --gcp-kms, "
-                         "--pkcs11, or a creation rule in .sopsy.yaml")
+        raise UsageError("no keys to encrypt for: give --age (or SOPS_AGE_RECIPIENTS), --pgp, --kms, --gcp-kms, "
+                         "--azure-kv, --hc-vault-transit, --pkcs11, or a creation rule in .sops.yaml")
     if opts.shamir_threshold:
         threshold = opts.shamir_threshold
     return core.EncryptOptions(key_groups=groups, shamir_threshold=threshold, crypt_rule=crypt_rule,
@@ -166,25 +169,27 @@ def encrypt_options(path: str | None, opts: KeyOptions) -> core.EncryptOptions:
 
 
 def encrypt(path: str | None, keys: KeyOptions, *, input_type: str | None = None,
-            output_type: str | None = None, in_place: bool = False, output: str | None = None) -> None:
+            output_type: str | None = None, in_place: bool = False, output: str | None = None,
+            filename_override: str | None = None) -> None:
     _check_io(path, in_place, output)
-    in_store, out_store = stores_for(path, input_type, output_type)
+    name = filename_override or path
+    in_store, out_store = stores_for(name, input_type, output_type)
     text = read_text(path)
     parsed: Any = in_store.parse(text)
     if parsed.metadata is not None:
         raise AlreadyEncrypted("the file is already encrypted")
     if out_store is not in_store:
         parsed = core.convert(parsed, out_store)
-    opts = encrypt_options(path, keys)
+    opts = encrypt_options(name, keys)
     result = core.encrypt_parsed(out_store, parsed, opts)
     _emit(result, output, path if in_place else None)
 
 
 def rotate(path: str, *, add: Sequence[KeySpec] = (), remove: Sequence[KeySpec] = (),
            input_type: str | None = None, in_place: bool = False, output: str | None = None,
-           decryption_order: str | None = None) -> None:
+           decryption_order: str | None = None, filename_override: str | None = None) -> None:
     _check_io(path, in_place, output)
-    store, _ = stores_for(path, input_type, None)
+    store, _ = stores_for(filename_override or path, input_type, None)
     opened = core.decrypt_text(store, read_text(path), False, decryption_order)
     result = core.rotate(opened, add, remove)
     _emit(result, output, path if in_place else None)
@@ -236,7 +241,7 @@ def exec_env(path: str, command: str, *, pristine: bool = False, input_type: str
     return proc.returncode if proc.returncode >= 0 else 128 - proc.returncode
 
 
-def updatekeys(path: str, *, yes: bool = False, input_type: str | None = None, config_path: str | None = None,
+def updatekeys(path: str, *, yes: bool = False, input_type: str | None = None,
                decryption_order: str | None = None, confirm: Any = None) -> bool:
     """Re-wrap the file's existing data key for the keys its creation rule names now.
 
@@ -255,11 +260,15 @@ def updatekeys(path: str, *, yes: bool = False, input_type: str | None = None, c
 
         raise MetadataNotFound(f"{path}: sops metadata not found")
     meta = Metadata.from_dict(parsed.metadata)
-    found = config.find_config(path, config_path)
+    from .settings import SETTINGS
+
+    found = config.find_config(path, SETTINGS.config)
     rule = config.load_rule(found, path) if found is not None else None
     if rule is None or not any(rule.key_groups):
         raise UsageError(f"{path}: no creation rule with keys applies to this file")
-    old = [[(e.type, provider(e.type).spec_of(e).id) if e.type in ("age", "kms", "gcp_kms", "pkcs11")
+    from .keys import PROVIDERS
+
+    old = [[(e.type, provider(e.type).spec_of(e).id) if e.type in PROVIDERS
             else (e.type, e.identity) for e in g] for g in meta.key_groups]
     new = [[(s.type, s.id) for s in g] for g in rule.key_groups]
     if old == new and (rule.shamir_threshold or 0) in (0, meta.shamir_threshold):
@@ -281,7 +290,7 @@ def updatekeys(path: str, *, yes: bool = False, input_type: str | None = None, c
     if len(rule.key_groups) == 1 and len(meta.key_groups) == 1:
         # one group: keys that stay keep their entries (a smaller diff); new ones wrap the key
         kept = {k: e for k, e in zip(old[0], meta.key_groups[0], strict=True)}
-        meta.key_groups = [[kept.get((s.type, s.id)) or provider(s.type).wrap(s, data_key)
+        meta.key_groups = [[kept.get((s.type, s.id)) or datakey.wrap_key(s, data_key)
                             for s in rule.key_groups[0]]]
         meta.shamir_threshold = 0
     else:
@@ -290,12 +299,5 @@ def updatekeys(path: str, *, yes: bool = False, input_type: str | None = None, c
                                          min(threshold, len(rule.key_groups)) if threshold else 0)
         meta.key_groups = groups
         meta.shamir_threshold = threshold if len(groups) > 1 else 0
-    from .cipher import is_encrypted_value
-    from .model import iter_leaves
-
-    for doc in parsed.documents:  # every value is written back exactly as it is
-        for leaf in iter_leaves(doc):
-            if is_encrypted_value(leaf.value):
-                leaf.enc = leaf.value  # type: ignore[assignment]
-    atomic_write(path, store.render(parsed, meta.to_dict()))
+    atomic_write(path, core.render_metadata_only(store, parsed, meta))
     return True

@@ -10,7 +10,7 @@ import re
 
 from . import SOPS_FORMAT_VERSION, datakey, engine
 from .cipher import ValueCipher
-from .errors import AlreadyEncrypted, DecryptTreeError, MacMismatch, MetadataNotFound, SopsyError
+from .errors import AlreadyEncrypted, DecryptTreeError, MacMismatch, MetadataNotFound, SopsyError, UsageError
 from .keys import KeySpec
 from .metadata import Metadata, mac_aad, now_rfc3339
 from .model import Comment, Scalar, iter_leaves
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 LAYOUT_FIELD = "sopsy_layout"  # encrypted spelling hints (a sopsy extension; sops ignores it)
 LAYOUT_AAD = b"sopsy_layout:"
 _NOT_UTF8 = re.compile("[\ud800-\udfff]")  # bytes that are not UTF-8, read with surrogateescape
+# when the data key was made (a sopsy extension sops ignores; read by `sopsy status`)
+DATAKEY_CREATED_FIELD = "sopsy_datakey_created"
 
 
 class EncryptOptions:
@@ -69,6 +71,7 @@ def encrypt_parsed(store: Store, parsed: ParsedFile, opts: EncryptOptions,
         groups, threshold = datakey.wrap(data_key, opts.key_groups, opts.shamir_threshold)
         cipher = ValueCipher(data_key)
         metadata = Metadata(key_groups=groups, shamir_threshold=threshold, version=SOPS_FORMAT_VERSION)
+        metadata.extra[DATAKEY_CREATED_FIELD] = now_rfc3339()
         # sops writes the implied default rule into the metadata (the binary store has no rules)
         metadata.crypt_rule = opts.crypt_rule or (None if store.name == "binary" else CryptRule(*DEFAULT_RULE))
         metadata.mac_only_encrypted = opts.mac_only_encrypted
@@ -220,6 +223,19 @@ def decrypt_fast(store: Store, data: bytes, ignore_mac: bool = False,
     return plaintext, data_key
 
 
+def render_metadata_only(store: Store, parsed: ParsedFile, metadata: Metadata) -> str:
+    """An encrypted file with new metadata (re-wrapped keys, other key groups) and every value
+    written back exactly as it is: values, MAC and ``lastmodified`` stay byte-identical."""
+    from .cipher import is_encrypted_value
+    from .model import iter_leaves
+
+    for doc in parsed.documents:
+        for leaf in iter_leaves(doc):
+            if is_encrypted_value(leaf.value):
+                leaf.enc = leaf.value  # type: ignore[assignment]
+    return store.render(parsed, metadata.to_dict())
+
+
 def reencrypt(opened: Opened, new_text: str, store: Store | None = None) -> str:
     """Encrypt edited plaintext with the same data key and keys; unchanged values keep their IVs."""
     store = store or opened.store
@@ -234,6 +250,10 @@ def rotate(opened: Opened, add: Sequence[KeySpec] = (), remove: Sequence[KeySpec
     from .keys import provider
 
     removed = {(s.type, s.id) for s in remove}
+    present = {(e.type, provider(e.type).spec_of(e).id) for group in meta.key_groups for e in group}
+    missing = sorted(f"{t} {i}" for t, i in removed - present)
+    if missing:  # a revocation must never fail silently
+        raise UsageError(f"cannot remove keys the file does not have: {', '.join(missing)}")
     for gi, group in enumerate(meta.key_groups):
         g = [provider(e.type).spec_of(e) for e in group]
         g = [s for s in g if (s.type, s.id) not in removed]
@@ -245,7 +265,8 @@ def rotate(opened: Opened, add: Sequence[KeySpec] = (), remove: Sequence[KeySpec
     new_cipher = ValueCipher(data_key)
     new_cipher.stash = opened.cipher.stash
     new_meta = Metadata(key_groups=groups, shamir_threshold=threshold, crypt_rule=meta.crypt_rule,
-                        mac_only_encrypted=meta.mac_only_encrypted, version=meta.version)
+                        mac_only_encrypted=meta.mac_only_encrypted, version=meta.version,
+                        extra={DATAKEY_CREATED_FIELD: now_rfc3339()})
     plaintext = opened.plaintext()
     parsed = opened.store.parse(plaintext)
     return encrypt_parsed(opened.store, parsed, EncryptOptions(key_groups=[]), new_cipher, new_meta)

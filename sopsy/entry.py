@@ -3,6 +3,7 @@
 ``git diff`` runs the textconv driver (``sopsy decrypt FILE``) once per changed file, so a
 plain decrypt must start fast: it is parsed here by hand and never imports typer (~40 ms).
 Anything else goes to the typer CLI. Both call the same :mod:`sopsy.commands` functions.
+Nothing imports this module: it only recognises and dispatches.
 """
 
 from __future__ import annotations
@@ -10,15 +11,13 @@ from __future__ import annotations
 import os
 import sys
 
-from .errors import SopsyError
-
 TYPE_CHECKING = False  # typing costs ~4 ms at start-up; mypy still reads the block below
 if TYPE_CHECKING:
-    from collections.abc import Callable
     from typing import Any
 
 _FAST_VALUE_FLAGS = {"--input-type": "input_type", "--output-type": "output_type", "--extract": "extract",
-                     "--output": "output", "--decryption-order": "decryption_order"}
+                     "--output": "output", "--decryption-order": "decryption_order",
+                     "--filename-override": "filename_override"}
 _FAST_BOOL_FLAGS = {"--ignore-mac": "ignore_mac", "-i": "in_place", "--in-place": "in_place"}
 
 
@@ -48,44 +47,25 @@ def _fast_decrypt_args(args: list[str]) -> dict[str, Any] | None:
     return kwargs
 
 
-_LEGACY_MODES = {"-d": "decrypt", "--decrypt": "decrypt", "-e": "encrypt", "--encrypt": "encrypt",
-                 "-r": "rotate", "--rotate": "rotate"}
-_SUBCOMMANDS = {"encrypt", "decrypt", "edit", "rotate", "exec-env", "updatekeys", "merge", "filestatus",
-                "keygen", "version"}
-
-
-def legacy_to_subcommand(args: list[str]) -> list[str]:
-    """sops's global form (``sops -d FILE``, ``sops -e -i FILE``, ``sops FILE`` to edit), which
-    many scripts still use, turned into the matching subcommand."""
-    if not args or args[0] in _SUBCOMMANDS or args[0] in ("--help", "-h"):
-        return args
-    modes = [a for a in args if a in _LEGACY_MODES]
-    if len(modes) == 1:
-        rest = [a for a in args if a not in _LEGACY_MODES]
-        return [_LEGACY_MODES[modes[0]], *rest]
-    last = args[-1]
-    if not modes and last and not last.startswith("-") and (os.path.exists(last) or "." in os.path.basename(last)):
-        return ["edit", *args]  # `sops FILE` edits (a new file needs a name with an extension here)
-    return args
-
-
 # `encrypt` with these options skips typer too: typer and what it pulls in (click, rich,
 # pydantic) cost 100-200 ms per start, more than encrypting a 10,000-value file. Mirrors
 # cli.encrypt; anything else (help, other options, bad values) goes to typer for its messages.
-_ENC_KEY_FLAGS = {"--kms": "kms", "-k": "kms", "--gcp-kms": "gcp_kms", "--pkcs11": "pkcs11",
-                  "--aws-profile": "aws_profile", "--encryption-context": "encryption_context",
-                  "--config": "config"}
+_ENC_KEY_TYPES = {"-a": "age", "--age": "age", "-p": "pgp", "--pgp": "pgp", "-k": "kms", "--kms": "kms",
+                  "--gcp-kms": "gcp_kms", "--azure-kv": "azure_kv", "--hc-vault-transit": "hc_vault",
+                  "--pkcs11": "pkcs11"}
+_ENC_KEY_FLAGS = {"--aws-profile": "aws_profile", "--encryption-context": "encryption_context"}
 _ENC_RULE_FLAGS = {f"--{n.replace('_', '-')}": n for n in (
     "unencrypted_suffix", "encrypted_suffix", "unencrypted_regex", "encrypted_regex",
     "unencrypted_comment_regex", "encrypted_comment_regex")}
-_ENC_IO_FLAGS = {"--input-type": "input_type", "--output-type": "output_type", "--output": "output"}
+_ENC_IO_FLAGS = {"--input-type": "input_type", "--output-type": "output_type", "--output": "output",
+                 "--filename-override": "filename_override"}
 
 
 def _fast_encrypt_args(args: list[str]) -> tuple[str | None, dict[str, Any], dict[str, Any]] | None:
     """(path, KeyOptions kwargs, commands.encrypt kwargs) for a simple encrypt, else None."""
     if not args or args[0] != "encrypt":
         return None
-    keys: dict[str, Any] = {"age": [], "crypt": dict.fromkeys(_ENC_RULE_FLAGS.values())}
+    keys: dict[str, Any] = {"keys": {}, "crypt": dict.fromkeys(_ENC_RULE_FLAGS.values())}
     io: dict[str, Any] = {}
     path: str | None = None
     i = 1
@@ -104,8 +84,8 @@ def _fast_encrypt_args(args: list[str]) -> tuple[str | None, dict[str, Any], dic
                     return None
                 i += 1
                 value = args[i]
-            if flag in ("-a", "--age"):
-                keys["age"].append(value)
+            if flag in _ENC_KEY_TYPES:
+                keys["keys"].setdefault(_ENC_KEY_TYPES[flag], []).append(value)
             elif flag == "--shamir-secret-sharing-threshold":
                 if not value.isdigit():
                     return None
@@ -122,38 +102,6 @@ def _fast_encrypt_args(args: list[str]) -> tuple[str | None, dict[str, Any], dic
     return path, keys, io
 
 
-def run_guarded(fn: Callable[[], Any]) -> int:
-    """Run a command; map errors to sops's exit codes with a one-line message."""
-    try:
-        result = fn()
-        return result if isinstance(result, int) else 0
-    except SopsyError as exc:
-        print(f"sopsy: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("sopsy: interrupted", file=sys.stderr)
-        return 85
-    except SystemExit as exc:
-        code = exc.code
-        return code if isinstance(code, int) else (0 if code is None else 1)
-    except Exception as exc:  # a bug: still one line, unless the user asks for the trace
-        if os.environ.get("SOPSY_DEBUG"):
-            raise
-        name = type(exc).__name__
-        if name in ("UsageError", "BadParameter", "NoSuchOption", "MissingParameter", "BadOptionUsage", "BadArgumentUsage"):
-            fmt = getattr(exc, "format_message", None)
-            msg = fmt() if callable(fmt) else str(exc)
-            print(f"sopsy: {msg}", file=sys.stderr)
-            return 1
-        if name == "NoArgsIsHelpError":
-            return 0
-        if name == "Abort":
-            print("sopsy: aborted", file=sys.stderr)
-            return 85
-        print(f"sopsy: internal error ({name}); set SOPSY_DEBUG=1 for details", file=sys.stderr)
-        return 1
-
-
 def main() -> None:
     # A short-lived process that builds one object per value and frees them by reference
     # counting (the document model has no cycles): the cyclic collector would only re-scan
@@ -161,13 +109,18 @@ def main() -> None:
     import gc
 
     gc.disable()
-    args = sys.argv[1:]
-    if args in (["--version"], ["-v"]):
-        from . import __version__
+    from .argv import normalise
+    from .guard import run_guarded
 
-        print(f"sopsy {__version__}")
-        raise SystemExit(0)
-    args = legacy_to_subcommand(args)
+    args: list[str] = []
+
+    def prepare() -> None:
+        args[:] = normalise(sys.argv[1:])
+
+    code = run_guarded(prepare)
+    if code:
+        sys.stderr.flush()
+        os._exit(code)
     fast = _fast_decrypt_args(args)
     fast_enc = _fast_encrypt_args(args) if fast is None else None
     if fast is not None:

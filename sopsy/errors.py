@@ -35,8 +35,20 @@ class DumpError(SopsyError):
     exit_code = 4
 
 
+class ConfigError(SopsyError):
+    """The config file cannot be read, is not valid YAML, or does not fit the schema."""
+
+    exit_code = 5  # sops's ErrorReadingConfig code (sops itself exits 1 for these)
+
+
 class EncryptionContextError(SopsyError):
     exit_code = 6
+
+
+class InvalidSetFormat(SopsyError):
+    """A ``set`` path or JSON value that cannot be read."""
+
+    exit_code = 7
 
 
 class ConflictingParameters(SopsyError):
@@ -102,6 +114,18 @@ def warn(message: str) -> None:
     import sys
 
     print(f"sopsy: warning: {message}", file=sys.stderr)
+
+
+class MergeConflict(SopsyError):
+    """A 3-way merge could not decide; git keeps the file as conflicted."""
+
+    exit_code = 1
+
+
+class Interrupted(SopsyError):
+    """Ctrl-C or a termination signal stopped the command (sops's KeyboardInterrupt code)."""
+
+    exit_code = 85
 
 
 class KeyUnavailable(Exception):

@@ -22,13 +22,9 @@ import difflib
 import sys
 
 from . import core
-from .errors import SopsyError
+from .errors import MergeConflict
 from .fileio import atomic_write, read_text
 from .stores import get_store, store_name_for
-
-
-class MergeConflict(SopsyError):
-    exit_code = 1
 
 
 def _matches(base: list[str], other: list[str]) -> dict[int, int]:

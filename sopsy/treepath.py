@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .errors import BadTreePath
+from .errors import BadTreePath, UsageError
 from .model import Comment, Mapping, Node, Sequence
 
 _PART = re.compile(r'\[(?:"((?:[^"\\]|\\.)*)"|\'((?:[^\'\\]|\\.)*)\'|([0-9]+))\]')
@@ -27,30 +27,42 @@ def parse_path(text: str) -> list[str | int]:
 
 
 def lookup(data: Any, parts: list[str | int]) -> Any:
+    """The value at ``parts``; a path the file does not have is exit 1 with sops's wording
+    (tools that shell out to sops match on both)."""
     cur = data
     for p in parts:
         if isinstance(p, int):
-            if not (isinstance(cur, list) and 0 <= p < len(cur)):
-                raise BadTreePath("the tree path does not exist in the file")
+            if not isinstance(cur, list):
+                raise UsageError(f"error truncating tree: component [{p}] is not in a list")
+            if not 0 <= p < len(cur):
+                raise UsageError(f"error truncating tree: component [{p}] accesses out of bounds")
             cur = cur[p]
         else:
-            if not (isinstance(cur, dict) and p in cur):
-                raise BadTreePath("the tree path does not exist in the file")
+            if not isinstance(cur, dict):
+                raise UsageError(f"error truncating tree: component [{p!r}] is not in a mapping")
+            if p not in cur:
+                raise UsageError(f"error truncating tree: component [{p!r}] not found")
             cur = cur[p]
     return cur
 
 
 def lookup_node(node: Node, parts: list[str | int]) -> Node:
-    """The node at ``parts``; of duplicate keys, the first (sops's ``GetValue`` stops there)."""
+    """The node at ``parts`` in a document tree, with :func:`lookup`'s errors; of duplicate keys,
+    the first (sops's ``GetValue`` stops there)."""
     cur = node
     for p in parts:
-        found: Node | None = None
-        if isinstance(p, int) and isinstance(cur, Sequence):
+        if isinstance(p, int):
+            if not isinstance(cur, Sequence):
+                raise UsageError(f"error truncating tree: component [{p}] is not in a list")
             items = [v for v in cur.items if not isinstance(v, Comment)]
-            found = items[p] if 0 <= p < len(items) else None
-        elif isinstance(p, str) and isinstance(cur, Mapping):
+            if not 0 <= p < len(items):
+                raise UsageError(f"error truncating tree: component [{p}] accesses out of bounds")
+            cur = items[p]
+        else:
+            if not isinstance(cur, Mapping):
+                raise UsageError(f"error truncating tree: component [{p!r}] is not in a mapping")
             found = cur.get(p)
-        if found is None:
-            raise BadTreePath("the tree path does not exist in the file")
-        cur = found
+            if found is None:
+                raise UsageError(f"error truncating tree: component [{p!r}] not found")
+            cur = found
     return cur

@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
+from sopsy import argv as argv_mod
 from sopsy import cli, commands, entry
+from sopsy.settings import SETTINGS
 
 ENCRYPT_ARGS = [
     ["encrypt", "f.yaml"],
@@ -15,7 +17,8 @@ ENCRYPT_ARGS = [
     ["encrypt", "-a", "age1a", "--age=age1b", "--output", "o.yaml", "f.yaml"],
     ["encrypt", "--kms", "arn:x", "--encryption-context", "a:b", "--aws-profile", "p", "f.json"],
     ["encrypt", "--encrypted-regex", "^pw$", "--mac-only-encrypted", "f.yaml"],
-    ["encrypt", "--unencrypted-suffix", "_plain", "--shamir-secret-sharing-threshold", "2", "--config", "c", "-"],
+    ["encrypt", "--unencrypted-suffix", "_plain", "--shamir-secret-sharing-threshold", "2", "-"],
+    ["encrypt", "-p", "FP1", "--azure-kv", "https://v/keys/k", "--hc-vault-transit", "https://h/v1/t/keys/k", "f.env"],
     ["encrypt", "--input-type", "yaml", "--output-type", "json", "--gcp-kms", "projects/p", "--pkcs11", "pkcs11:x"],
 ]
 DECRYPT_ARGS = [
@@ -43,7 +46,7 @@ def _normalise(call: tuple[Any, ...]) -> tuple[Any, ...]:
     for a in args:
         if isinstance(a, dict):
             a = dict(a)
-            a["age"] = list(a["age"] or [])
+            a["keys"] = {k: list(v) for k, v in (a["keys"] or {}).items()}
             a["crypt"] = {k: v for k, v in (a["crypt"] or {}).items() if v}
         out.append(a)
     return out, kwargs
@@ -56,7 +59,7 @@ def test_fast_encrypt_matches_typer(argv: list[str], monkeypatch: pytest.MonkeyP
     assert fast is not None
     path, keys, io = fast
     commands.encrypt(path, commands.KeyOptions(**keys), **io)
-    cli.app(args=argv, standalone_mode=False)
+    assert cli.main(argv) == 0
     assert len(calls) == 2
     assert _normalise(calls[0]) == _normalise(calls[1])
 
@@ -68,7 +71,7 @@ def test_fast_decrypt_matches_typer(argv: list[str], monkeypatch: pytest.MonkeyP
     assert fast is not None
     path = fast.pop("path")
     commands.decrypt(path, **fast)
-    cli.app(args=argv, standalone_mode=False)
+    assert cli.main(argv) == 0
     assert len(calls) == 2
     assert calls[0] == calls[1]
 
@@ -78,3 +81,29 @@ def test_unknown_options_fall_back_to_typer() -> None:
     assert entry._fast_encrypt_args(["encrypt", "--bogus", "x", "f"]) is None
     assert entry._fast_decrypt_args(["decrypt", "--bogus", "f"]) is None
     assert entry._fast_decrypt_args(["decrypt", "a", "b"]) is None
+
+
+@pytest.mark.parametrize("argv", [
+    ["--config", "c.yaml", "decrypt", "f.yaml"],
+    ["decrypt", "--config=c.yaml", "f.yaml"],
+    ["decrypt", "f.yaml", "--config", "c.yaml"],
+])
+def test_global_config_flag_anywhere_before_double_dash(argv: list[str]) -> None:
+    assert argv_mod.take_global_flags(argv) == ["decrypt", "f.yaml"]
+    assert SETTINGS.config == "c.yaml"
+
+
+def test_global_flags_from_sops_tools() -> None:
+    # what Ansible's community.sops passes before the subcommand
+    args = ["--config", "/x/.sops.yaml", "--keyservice", "tcp://a:1", "--keyservice", "unix:///s",
+            "--enable-local-keyservice=false", "decrypt", "--output-type", "json", "/dev/stdin"]
+    assert argv_mod.take_global_flags(args) == ["decrypt", "--output-type", "json", "/dev/stdin"]
+    assert SETTINGS.keyservices == ["tcp://a:1", "unix:///s"]
+    assert SETTINGS.local_keyservice is False
+
+
+def test_exec_commands_keep_the_command_line_of_their_program() -> None:
+    args = ["exec-env", "f.yaml", "--", "prog", "--config", "mine"]
+    assert argv_mod.take_global_flags(args) == args
+    args = ["exec-env", "f.yaml", "prog --verbose", "--verbose"]
+    assert argv_mod.take_global_flags(args) == args

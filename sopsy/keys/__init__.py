@@ -4,7 +4,10 @@ A provider wraps a payload (the 32-byte data key, or a 33-byte Shamir share) for
 returns the metadata entry; it unwraps an entry back into the payload or raises
 :class:`~sopsy.errors.KeyUnavailable` with a reason that the user will read.
 
-Adding a provider means one module with a ``PROVIDER`` object and one line in ``PROVIDERS``.
+Adding a provider means one module with a ``PROVIDER`` object and a ``parse_arg`` function (the
+command-line syntax of its keys), one line in ``PROVIDERS`` and, for a key type with a command-line
+flag, one line in ``KEY_FLAGS``. A provider module imports its SDK only inside the functions that
+need it, so that parsing a flag or loading metadata stays cheap.
 """
 
 from __future__ import annotations
@@ -26,6 +29,21 @@ PROVIDERS: dict[str, str] = {
     "kms": "sopsy.keys.aws_kms",
     "gcp_kms": "sopsy.keys.gcp_kms",
     "pkcs11": "sopsy.keys.pkcs11",
+    "pgp": "sopsy.keys.pgp",
+    "hc_vault": "sopsy.keys.hc_vault",
+    "azure_kv": "sopsy.keys.azure_kv",
+}
+
+# key type -> (flag name, as sops spells it: --NAME, --add-NAME, --rm-NAME; the environment
+# variable that gives its default when encrypting; what the flag takes, for help lines)
+KEY_FLAGS: dict[str, tuple[str, str, str]] = {
+    "age": ("age", "SOPS_AGE_RECIPIENTS", "age recipients"),
+    "pgp": ("pgp", "SOPS_PGP_FP", "PGP fingerprints"),
+    "kms": ("kms", "SOPS_KMS_ARN", "AWS KMS key ARNs (ARN+ROLE_ARN to assume a role)"),
+    "gcp_kms": ("gcp-kms", "SOPS_GCP_KMS_IDS", "GCP KMS key resource ids"),
+    "azure_kv": ("azure-kv", "SOPS_AZURE_KEYVAULT_URLS", "Azure Key Vault key URLs"),
+    "hc_vault": ("hc-vault-transit", "SOPS_VAULT_URIS", "Vault transit key URIs"),
+    "pkcs11": ("pkcs11", "SOPSY_PKCS11_URIS", "PKCS#11 key URIs (a sopsy extension)"),
 }
 
 # Local keys first, network last (`--decryption-order` / SOPS_DECRYPTION_ORDER override it).
@@ -70,16 +88,29 @@ if TYPE_CHECKING:  # the interface, for the type checker only
         def spec_of(self, entry: KeyEntry) -> KeySpec: ...
 
 
-def provider(type_name: str) -> KeyProvider:
+def _module(type_name: str) -> Any:
     module = PROVIDERS.get(type_name)
     if module is None:
         raise UsageError(f"sopsy cannot use {type_name} keys")
     try:
-        mod = importlib.import_module(module)
+        return importlib.import_module(module)
     except ImportError as exc:
-        extra = {"kms": "aws", "gcp_kms": "gcp", "pkcs11": "pkcs11"}.get(type_name, type_name)
+        extra = {"kms": "aws", "gcp_kms": "gcp", "pkcs11": "pkcs11", "azure_kv": "azure"}.get(type_name, type_name)
         raise UsageError(f"{type_name} keys need an optional dependency: pip install 'sopsy[{extra}]' ({exc})") from None
-    return mod.PROVIDER  # type: ignore[no-any-return]
+
+
+def provider(type_name: str) -> KeyProvider:
+    return _module(type_name).PROVIDER  # type: ignore[no-any-return]
+
+
+def parse_key_arg(type_name: str, text: str, *, encryption_context: dict[str, str] | None = None,
+                  aws_profile: str = "", from_env: bool = False) -> list[KeySpec]:
+    """The keys a command-line flag (or its environment variable, ``from_env``) names, in the
+    syntax sops gives them (comma-separated lists). Malformed keys are a UsageError naming them."""
+    if not text.strip():
+        return []
+    options = {"encryption_context": encryption_context or {}, "aws_profile": aws_profile, "from_env": from_env}
+    return _module(type_name).parse_arg(text, options)  # type: ignore[no-any-return]
 
 
 def created_at() -> str:

@@ -60,6 +60,11 @@ def parse_kms_arg(text: str, context: dict[str, str] | None = None, profile: str
     return specs
 
 
+def parse_arg(text: str, options: dict[str, Any]) -> list[KeySpec]:
+    """``--kms`` / ``SOPS_KMS_ARN``, with ``--encryption-context`` and ``--aws-profile`` applied."""
+    return parse_kms_arg(text, options.get("encryption_context") or {}, options.get("aws_profile") or "")
+
+
 def make_spec(arn: str, role: str = "", context: dict[str, str] | None = None, profile: str = "") -> KeySpec:
     return KeySpec("kms", arn, {"role": role, "context": dict(context or {}), "aws_profile": profile})
 

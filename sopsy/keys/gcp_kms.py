@@ -45,6 +45,11 @@ def parse_gcp_arg(text: str) -> list[KeySpec]:
     return specs
 
 
+def parse_arg(text: str, options: dict[str, Any]) -> list[KeySpec]:
+    """``--gcp-kms`` / ``SOPS_GCP_KMS_IDS``."""
+    return parse_gcp_arg(text)
+
+
 def _is_loopback(endpoint: str) -> bool:
     if endpoint.startswith("["):
         host = endpoint[:endpoint.find("]") + 1]

@@ -183,6 +183,11 @@ def parse_pkcs11_arg(text: str, *, allow_pin_value: bool = False) -> list[KeySpe
     return specs
 
 
+def parse_arg(text: str, options: dict[str, Any]) -> list[KeySpec]:
+    """``--pkcs11`` / ``SOPSY_PKCS11_URIS`` (only the environment may carry a pin-value)."""
+    return parse_pkcs11_arg(text, allow_pin_value=bool(options.get("from_env")))
+
+
 def env_specs() -> list[KeySpec]:
     """Key specs from SOPSY_PKCS11_URIS (pin-value allowed: the environment is not argv)."""
     value = os.environ.get(ENV_URIS, "")
