@@ -8,11 +8,11 @@ import random
 from pathlib import Path
 
 import pytest
-from conftest import RECIPIENT, run_sops
+from conftest import RECIPIENT, run_sops, run_sopsy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sopsy import commands, core
+from sopsy import core
 from sopsy.fileio import decode
 from sopsy.keys import KeySpec
 from sopsy.stores import get_store
@@ -24,12 +24,14 @@ SAMPLES = [b"\xff\xfe", b"\xff\xfeab\x00\n", bytes(range(256)), b"caf\xc3\xa9 \x
 
 
 def sopsy_encrypt(src: Path, out_type: str, dest: Path) -> None:
-    commands.encrypt(str(src), commands.KeyOptions(age=[RECIPIENT]), input_type="binary",
-                     output_type=out_type, output=str(dest))
+    done = run_sopsy("encrypt", "--age", RECIPIENT, "--input-type", "binary", "--output-type", out_type,
+                     "--output", str(dest), str(src))
+    assert done.returncode == 0, done.stderr.decode()
 
 
 def sopsy_decrypt(src: Path, in_type: str, dest: Path) -> bytes:
-    commands.decrypt(str(src), input_type=in_type, output_type="binary", output=str(dest))
+    done = run_sopsy("decrypt", "--input-type", in_type, "--output-type", "binary", "--output", str(dest), str(src))
+    assert done.returncode == 0, done.stderr.decode()
     return dest.read_bytes()
 
 
