@@ -18,6 +18,8 @@ one-tab layout).
 
 from __future__ import annotations
 
+import bisect
+import functools
 import re
 
 from ...edits import Delete, Insert
@@ -29,6 +31,7 @@ from .splice import Splice, apply_splices, kv_of, layout_of, render_splices, spa
 
 TYPE_CHECKING = False  # typing costs ~4 ms at start-up; mypy still reads the block below
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from collections.abc import Sequence as Seq
     from typing import Any
 
@@ -191,7 +194,7 @@ def apply_edits(parsed: ParsedJson, edits: Seq[Edit], hints: dict[str, Any] | No
     """The plaintext text of ``parsed`` with ``edits`` applied (see :mod:`sopsy.edits`)."""
     doc = _Doc(parsed)
     replaces: list[tuple[Mapping | Sequence, int, Node, Node]] = []
-    claimed: dict[tuple[int, ...], str] = {}  # item paths deleted or replaced
+    claimed: set[tuple[int, ...]] = set()  # item paths deleted or replaced
     touched: list[tuple[tuple[int, ...], Seq[PathPart]]] = []  # paths edits reach into
     for edit in edits:
         if edit.doc != 0:
@@ -202,7 +205,7 @@ def apply_edits(parsed: ParsedJson, edits: Seq[Edit], hints: dict[str, Any] | No
         parent, index, trail, old = doc.resolve(edit.path)
         if trail in claimed:
             raise UsageError(f"two edits of the same item: {_show(edit.path)}")
-        claimed[trail] = "d" if isinstance(edit, Delete) else "r"
+        claimed.add(trail)
         touched.append((trail[:-1], edit.path))
         if isinstance(edit, Delete):
             target = doc.target(parent)
@@ -243,25 +246,29 @@ def _plan_insert(doc: _Doc, edit: Insert, touched: list[tuple[tuple[int, ...], S
 
 def _write(doc: _Doc, replaces: list[tuple[Mapping | Sequence, int, Node, Node]],
            hints: dict[str, Any] | None) -> str:
-    text = doc.text
     keep = frozenset(k for k, t in doc.targets.items() if t.changed)
-    splices = render_splices(doc.parsed, None, hints, keep)
+    splices = render_splices(doc.parsed, None, hints, keep)  # sorted, none overlapping
     for parent, index, old, node in replaces:
         it = doc.target(parent).items[index]
-        splices = [s for s in splices if not (it.vstart <= s[0] and s[1] <= it.vend)]
-        splices.append((it.vstart, it.vend, _value_text(doc, parent, it, old, node)))
-    targets = sorted((t for t in doc.targets.values() if t.changed), key=lambda t: -t.node.ref.depth)
-    for t in targets:
+        _swap(splices, it.vstart, it.vend, _value_text(doc, parent, it, old, node))
+    # innermost first: a container's interior is rebuilt from the splices made inside it
+    for t in sorted((t for t in doc.targets.values() if t.changed), key=lambda t: -t.node.ref.depth):
         box = t.node.ref
-        lo, hi = box.start + 1, box.end - 1
-        inner = sorted((s for s in splices if lo <= s[0] and s[1] <= hi), key=lambda e: (e[0], e[1]))
-        splices = [s for s in splices if not (lo <= s[0] and s[1] <= hi)]
-        splices.append((lo, hi, _interior(doc, t, inner)))
-    splices.sort(key=lambda e: (e[0], e[1]))
+        _swap(splices, box.start + 1, box.end - 1, functools.partial(_interior, doc, t))
     for a, b in zip(splices, splices[1:], strict=False):
         if b[0] < a[1]:
             raise UsageError("the edits overlap")
-    return apply_splices(text, splices)
+    return apply_splices(doc.text, splices)
+
+
+def _swap(splices: list[Splice], lo: int, hi: int, repl: str | Callable[[list[Splice]], str]) -> None:
+    """Put one splice over ``lo:hi`` in place of those inside it (handed to ``repl``)."""
+    i = bisect.bisect_left(splices, (lo, lo, ""))
+    j = i
+    while j < len(splices) and splices[j][1] <= hi and splices[j][0] <= hi:
+        j += 1
+    inner = splices[i:j]
+    splices[i:j] = [(lo, hi, repl if isinstance(repl, str) else repl(inner))]
 
 
 def _value_text(doc: _Doc, parent: Mapping | Sequence, it: _Item, old: Node, node: Node) -> str:

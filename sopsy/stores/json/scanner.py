@@ -130,36 +130,20 @@ def fail(text: str, pos: int, what: str) -> InputError:
 
 
 def parse(text: str) -> ParsedJson:
-    bad = _NOT_UTF8.search(text)
-    if bad is not None:
-        # sops would replace the bytes with U+FFFD and so change the data
-        raise fail(text, bad.start(), "the file is not valid UTF-8 (JSON text must be)")
+    root, pos = _start(text)
     tok = TOKEN.match
-    n = len(text)
-    pos = 1 if text.startswith("\ufeff") else 0
-    m = tok(text, pos)
-    if m is None:
-        if TRIVIA.match(text, pos).end() == n:  # type: ignore[union-attr]
-            raise NoDocument("the JSON file is empty")
-        raise fail(text, TRIVIA.match(text, pos).end(), "unexpected character")  # type: ignore[union-attr]
-    if m.group(3) != "{":
-        raise InputError("a JSON file must hold an object at the top level"
-                         f" (this one holds {_kind_of(m)}); sops cannot encrypt it either")
-    root = Mapping(ref=Box(m.start(3), 0))
+    key_match = _KEY.match
     members: list[Member] = []
     # parser stack: containers; for mappings, the pending key
     stack: list[Mapping | Sequence] = [root]
     keys: list[tuple[str, int] | None] = [None]
-    pos = m.end()
     # expecting: 0 = key or "}" (after "{"), 1 = value, 2 = "," or close, 3 = key (after ","),
     # 4 = value or "]" (after "["), 5 = ":", 6 = value or "]" after "," ("]" there closes after
     # a trailing comma); -1: close the current container
     state = 0
-    trailing: int | None = None  # the first trailing comma
-    comma = 0  # position of the last comma
-    key_match = _KEY.match
+    commas: list[int | None] = [None, 0]  # the first trailing comma, the last comma
     while True:
-        if state == 0 or state == 3:
+        if state == 0 or state == 3:  # the common case of a key: one match for key and colon
             mk = key_match(text, pos)
             if mk is not None:
                 keys[-1] = (decode_string(mk.group(1)), mk.start(1))
@@ -169,45 +153,15 @@ def parse(text: str) -> ParsedJson:
         m = tok(text, pos)
         if m is None:
             at = TRIVIA.match(text, pos).end()  # type: ignore[union-attr]
-            raise fail(text, at, "unexpected end of file" if at >= n else "unexpected character")
+            raise fail(text, at, "unexpected end of file" if at >= len(text) else "unexpected character")
         pos = m.end()
         kind = m.lastindex
         container = stack[-1]
-        if state == 5:
-            if kind == 3 and m.group(3) == ":":
-                state = 1
+        if (state != 1 and state != 4 and state != 6) or (kind == 3 and m.group(3) in ",]}:"):
+            state = _step(text, state, m, container, keys, commas)
+            if state != -1:
                 continue
-            raise fail(text, m.start(kind or 0), "expected ':'")
-        if state in (0, 3):
-            if kind == 1:
-                token = m.group(1)
-                keys[-1] = (decode_string(token), m.start(1))
-                state = 5
-                continue
-            if kind == 3 and m.group(3) == "}":
-                if state == 3 and trailing is None:
-                    trailing = comma
-                state = -1
-            else:
-                raise fail(text, m.start(kind or 0), "expected a string key")
-        elif kind == 3 and m.group(3) in ",]}":
-            p = m.group(3)
-            start = m.start(3)
-            if (state == 4 or state == 6) and p == "]":
-                if state == 6 and trailing is None:
-                    trailing = comma
-                state = -1
-            elif state == 2 and p == ",":
-                comma = start
-                state = 3 if isinstance(container, Mapping) else 6
-                continue
-            elif state == 2 and (p == "}") == isinstance(container, Mapping):
-                state = -1
-            else:
-                raise fail(text, start, f"unexpected '{p}'")
-        if state == -1:
-            # close the current container
-            box = container.ref
+            box = container.ref  # close the container
             box.end = pos
             box.snapshot = list(container.items)
             stack.pop()
@@ -216,12 +170,10 @@ def parse(text: str) -> ParsedJson:
                 break
             node: Node = container
             value_start = box.start
-            state = 2
-        elif state in (1, 4, 6):
-            start = m.start(kind or 0)
+        else:  # a value: scalars inline, the hot path
+            value_start = start = m.start(kind or 0)
             if kind == 1:
-                token = m.group(1)
-                value = decode_string(token)
+                value = decode_string(m.group(1))
                 node = Scalar(value, None, None, (start, pos, value))
             elif kind == 2:
                 spelling = m.group(2)
@@ -234,38 +186,89 @@ def parse(text: str) -> ParsedJson:
                 lit = _LITERALS[m.group(4)]
                 node = Scalar(lit, None, None, (start, pos, lit))
             else:
-                p = m.group(3)
-                if p == "{":
-                    new: Mapping | Sequence = Mapping(ref=Box(start, len(stack)))
-                    state = 0
-                elif p == "[":
-                    new = Sequence(ref=Box(start, len(stack)))
-                    state = 4
-                else:
-                    raise fail(text, start, f"unexpected '{p}'")
-                if len(stack) >= MAX_DEPTH:
-                    raise fail(text, start, f"nested more than {MAX_DEPTH:,} levels deep (sops cannot write "
-                                            "deeper JSON either)")
+                new = _open(text, m.group(3), start, len(stack))
                 _attach(container, keys, new, members, len(stack), start, -1)
                 stack.append(new)
                 keys.append(None)
+                state = 0 if isinstance(new, Mapping) else 4
                 continue
-            value_start = start
-            state = 2
-        else:
-            raise fail(text, m.start(kind or 0), "expected ',' or a closing bracket")
+        state = 2
         # a finished value: attach it (containers were attached when opened)
-        parent = stack[-1]
         if isinstance(node, Scalar):
-            _attach(parent, keys, node, members, len(stack), value_start, pos)
+            _attach(stack[-1], keys, node, members, len(stack), value_start, pos)
         elif len(stack) == 1:
             members[-1].value_end = pos
-    close = pos - 1
+    return _finish(text, root, members, pos, commas[0])
+
+
+def _start(text: str) -> tuple[Mapping, int]:
+    """The top-level object's opening: the root container and where its content starts."""
+    bad = _NOT_UTF8.search(text)
+    if bad is not None:
+        # sops would replace the bytes with U+FFFD and so change the data
+        raise fail(text, bad.start(), "the file is not valid UTF-8 (JSON text must be)")
+    pos = 1 if text.startswith("\ufeff") else 0
+    m = TOKEN.match(text, pos)
+    if m is None:
+        at = TRIVIA.match(text, pos).end()  # type: ignore[union-attr]
+        if at == len(text):
+            raise NoDocument("the JSON file is empty")
+        raise fail(text, at, "unexpected character")
+    if m.group(3) != "{":
+        raise InputError("a JSON file must hold an object at the top level"
+                         f" (this one holds {_kind_of(m)}); sops cannot encrypt it either")
+    return Mapping(ref=Box(m.start(3), 0)), m.end()
+
+
+def _step(text: str, state: int, m: re.Match[str], container: Mapping | Sequence,
+          keys: list[tuple[str, int] | None], commas: list[int | None]) -> int:
+    """The next state after a key or punctuation token (-1: close the container)."""
+    kind = m.lastindex
+    p = m.group(3) if kind == 3 else None
+    if state == 5:
+        if p == ":":
+            return 1
+        raise fail(text, m.start(kind or 0), "expected ':'")
+    if state == 0 or state == 3:
+        if kind == 1:
+            keys[-1] = (decode_string(m.group(1)), m.start(1))
+            return 5
+        if p == "}":
+            if state == 3 and commas[0] is None:
+                commas[0] = commas[1]
+            return -1
+        raise fail(text, m.start(kind or 0), "expected a string key")
+    if state == 2:
+        if p == ",":
+            commas[1] = m.start(3)
+            return 3 if isinstance(container, Mapping) else 6
+        if p == "]" or p == "}":
+            if (p == "}") == isinstance(container, Mapping):
+                return -1
+            raise fail(text, m.start(3), f"unexpected '{p}'")
+        raise fail(text, m.start(kind or 0), "expected ',' or a closing bracket")
+    if p == "]" and state != 1:  # after "[" or ","
+        if state == 6 and commas[0] is None:
+            commas[0] = commas[1]
+        return -1
+    raise fail(text, m.start(3), f"unexpected '{p}'")
+
+
+def _open(text: str, p: str, start: int, depth: int) -> Mapping | Sequence:
+    if p != "{" and p != "[":
+        raise fail(text, start, f"unexpected '{p}'")
+    if depth >= MAX_DEPTH:
+        raise fail(text, start, f"nested more than {MAX_DEPTH:,} levels deep (sops cannot write deeper JSON either)")
+    return Mapping(ref=Box(start, depth)) if p == "{" else Sequence(ref=Box(start, depth))
+
+
+def _finish(text: str, root: Mapping, members: list[Member], pos: int, trailing: int | None) -> ParsedJson:
+    """After the top-level object: nothing but trivia, then the metadata split off."""
     rest = TRIVIA.match(text, pos).end()  # type: ignore[union-attr]
-    if rest != n:
+    if rest != len(text):
         raise fail(text, rest, "data after the top-level object")
     jsonc = "/" in text and _SLASH_OUTSIDE_STRINGS.match(text) is not None
-    parsed = _split_metadata(text, root, members, close, jsonc)
+    parsed = _split_metadata(text, root, members, pos - 1, jsonc)
     if trailing is not None and not jsonc and parsed.metadata is None:
         raise fail(text, trailing, "a trailing comma (sopsy accepts one only in JSON with comments, "
                                    "JSONC; sops accepts neither)")
