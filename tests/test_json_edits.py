@@ -3,9 +3,11 @@ the real sops reading every edited and re-encrypted file, and a property: random
 documents give text that parses back to exactly the expected data.
 
 A vector is three files named by the behaviour it shows: ``<name>.before.json``, ``<name>.edits.json``
-(a list of ``{"op": "replace"|"insert"|"delete", "path": [...], ...}``: ``value`` for replace and
-insert, ``after`` (a key, an index or null for first), ``key`` and ``comments`` for insert, where
-``path`` names the parent) and ``<name>.after.json``, the expected text, written by hand."""
+and ``<name>.after.json``, the expected text, written by hand. The edits file is
+``{"about": "what it shows", "edits": [...]}`` (or the bare list), each edit
+``{"op": "replace"|"insert"|"delete", ...}``: ``path`` for replace and delete, ``parent`` (or
+``path``), ``after`` (a key, an index, or null for first), ``key`` and ``comments`` for insert, and
+``value`` (JSON) for replace and insert — the form the other stores' vectors use."""
 
 from __future__ import annotations
 
@@ -32,10 +34,10 @@ NAMES = sorted(p.name[:-len(".before.json")] for p in VECTORS.glob("*.before.jso
 OPTS = core.EncryptOptions(key_groups=[[KeySpec("age", RECIPIENT)]])
 
 
-def records(desc: list[dict[str, Any]]) -> list[Edit]:
+def records(desc: list[dict[str, Any]] | dict[str, Any]) -> list[Edit]:
     out: list[Edit] = []
-    for d in desc:
-        path = tuple(d["path"])
+    for d in desc["edits"] if isinstance(desc, dict) else desc:
+        path = tuple(d["parent"] if "parent" in d else d["path"])
         if d["op"] == "replace":
             out.append(Replace(path, from_data(d["value"])))
         elif d["op"] == "insert":
@@ -63,6 +65,7 @@ def test_the_vectors_are_there() -> None:
     for name in NAMES:
         for part in ("edits", "after"):
             assert (VECTORS / f"{name}.{part}.json").is_file(), name
+        assert json.loads(read(VECTORS / f"{name}.edits.json"))["about"]
 
 
 @pytest.mark.parametrize("name", NAMES)
