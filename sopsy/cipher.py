@@ -127,7 +127,7 @@ def split_enc(enc: str) -> tuple[str, str, str, str] | None:
     """
     m = ENC_FAST.match(enc)
     if m is not None:
-        return m.group(1), m.group(2), m.group(3), m.group(4)
+        return m.groups()  # type: ignore[return-value]
     if not enc.startswith(ENC_PREFIX):
         return None
     start = len(ENC_PREFIX)

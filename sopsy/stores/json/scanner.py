@@ -103,18 +103,25 @@ class Member:
 
 
 class ParsedJson:
-    """A parsed JSON file: the document tree, the raw metadata, and the source for splicing.
-    ``jsonc``: the file has comments (sops cannot read it)."""
+    """A parsed JSON file: the document tree, the raw metadata, and the source for splicing."""
 
     def __init__(self, text: str, document: Mapping, metadata: dict[str, Any] | None,
-                 members: list[Member], sops_index: int | None, close: int, jsonc: bool = False) -> None:
+                 members: list[Member], sops_index: int | None, close: int) -> None:
         self.text = text
         self.documents: list[Mapping] = [document]
         self.metadata = metadata
         self.members = members  # every top-level member, the sops one included
         self.sops_index = sops_index
         self.close = close  # position of the top-level "}"
-        self.jsonc = jsonc
+        self._jsonc: bool | None = None
+
+    @property
+    def jsonc(self) -> bool:
+        """Whether the file has comments (sops cannot read it). Found when first asked: a
+        decrypt never asks, and the search costs a pass over the text."""
+        if self._jsonc is None:
+            self._jsonc = has_comments(self.text)
+        return self._jsonc
 
     @property
     def notice(self) -> str | None:
@@ -123,6 +130,11 @@ class ParsedJson:
             return ("the JSON file has comments (JSONC): sopsy keeps them, but sops will not be able to "
                     "read the encrypted result")
         return None
+
+
+def has_comments(text: str) -> bool:
+    """In text that parsed, whether a comment is present (a "/" outside every string)."""
+    return "/" in text and _SLASH_OUTSIDE_STRINGS.match(text) is not None
 
 
 def fail(text: str, pos: int, what: str) -> InputError:
@@ -141,7 +153,7 @@ def parse(text: str) -> ParsedJson:
     # 4 = value or "]" (after "["), 5 = ":", 6 = value or "]" after "," ("]" there closes after
     # a trailing comma); -1: close the current container
     state = 0
-    commas: list[int | None] = [None, 0]  # the first trailing comma, the last comma
+    trailing: list[int] = []  # where the first container closed after a trailing comma
     while True:
         if state == 0 or state == 3:  # the common case of a key: one match for key and colon
             mk = key_match(text, pos)
@@ -157,8 +169,11 @@ def parse(text: str) -> ParsedJson:
         pos = m.end()
         kind = m.lastindex
         container = stack[-1]
+        if state == 2 and kind == 3 and m.group(3) == ",":  # the common case, inline
+            state = 3 if type(container) is Mapping else 6
+            continue
         if (state != 1 and state != 4 and state != 6) or (kind == 3 and m.group(3) in ",]}:"):
-            state = _step(text, state, m, container, keys, commas)
+            state = _step(text, state, m, container, keys, trailing)
             if state != -1:
                 continue
             box = container.ref  # close the container
@@ -198,12 +213,12 @@ def parse(text: str) -> ParsedJson:
             _attach(stack[-1], keys, node, members, len(stack), value_start, pos)
         elif len(stack) == 1:
             members[-1].value_end = pos
-    return _finish(text, root, members, pos, commas[0])
+    return _finish(text, root, members, pos, trailing)
 
 
 def _start(text: str) -> tuple[Mapping, int]:
     """The top-level object's opening: the root container and where its content starts."""
-    bad = _NOT_UTF8.search(text)
+    bad = None if text.isascii() else _NOT_UTF8.search(text)
     if bad is not None:
         # sops would replace the bytes with U+FFFD and so change the data
         raise fail(text, bad.start(), "the file is not valid UTF-8 (JSON text must be)")
@@ -221,8 +236,9 @@ def _start(text: str) -> tuple[Mapping, int]:
 
 
 def _step(text: str, state: int, m: re.Match[str], container: Mapping | Sequence,
-          keys: list[tuple[str, int] | None], commas: list[int | None]) -> int:
-    """The next state after a key or punctuation token (-1: close the container)."""
+          keys: list[tuple[str, int] | None], trailing: list[int]) -> int:
+    """The next state after a key or punctuation token other than a comma after a value (-1:
+    close the container)."""
     kind = m.lastindex
     p = m.group(3) if kind == 3 else None
     if state == 5:
@@ -234,13 +250,12 @@ def _step(text: str, state: int, m: re.Match[str], container: Mapping | Sequence
             keys[-1] = (decode_string(m.group(1)), m.start(1))
             return 5
         if p == "}":
-            if state == 3 and commas[0] is None:
-                commas[0] = commas[1]
+            if state == 3 and not trailing:
+                trailing.append(m.start(3))
             return -1
         raise fail(text, m.start(kind or 0), "expected a string key")
     if state == 2:
         if p == ",":
-            commas[1] = m.start(3)
             return 3 if isinstance(container, Mapping) else 6
         if p == "]" or p == "}":
             if (p == "}") == isinstance(container, Mapping):
@@ -248,8 +263,8 @@ def _step(text: str, state: int, m: re.Match[str], container: Mapping | Sequence
             raise fail(text, m.start(3), f"unexpected '{p}'")
         raise fail(text, m.start(kind or 0), "expected ',' or a closing bracket")
     if p == "]" and state != 1:  # after "[" or ","
-        if state == 6 and commas[0] is None:
-            commas[0] = commas[1]
+        if state == 6 and not trailing:
+            trailing.append(m.start(3))
         return -1
     raise fail(text, m.start(3), f"unexpected '{p}'")
 
@@ -262,15 +277,15 @@ def _open(text: str, p: str, start: int, depth: int) -> Mapping | Sequence:
     return Mapping(ref=Box(start, depth)) if p == "{" else Sequence(ref=Box(start, depth))
 
 
-def _finish(text: str, root: Mapping, members: list[Member], pos: int, trailing: int | None) -> ParsedJson:
+def _finish(text: str, root: Mapping, members: list[Member], pos: int, trailing: list[int]) -> ParsedJson:
     """After the top-level object: nothing but trivia, then the metadata split off."""
     rest = TRIVIA.match(text, pos).end()  # type: ignore[union-attr]
     if rest != len(text):
         raise fail(text, rest, "data after the top-level object")
-    jsonc = "/" in text and _SLASH_OUTSIDE_STRINGS.match(text) is not None
-    parsed = _split_metadata(text, root, members, pos - 1, jsonc)
-    if trailing is not None and not jsonc and parsed.metadata is None:
-        raise fail(text, trailing, "a trailing comma (sopsy accepts one only in JSON with comments, "
+    parsed = _split_metadata(text, root, members, pos - 1)
+    if trailing and parsed.metadata is None and not parsed.jsonc:
+        # without comments only blanks lie between that comma and the bracket
+        raise fail(text, text.rfind(",", 0, trailing[0]), "a trailing comma (sopsy accepts one only in JSON with comments, "
                                    "JSONC; sops accepts neither)")
     return parsed
 
@@ -298,10 +313,10 @@ def _kind_of(m: re.Match[str]) -> str:
     return "an array" if m.group(3) == "[" else "no value"
 
 
-def _split_metadata(text: str, root: Mapping, members: list[Member], close: int, jsonc: bool) -> ParsedJson:
+def _split_metadata(text: str, root: Mapping, members: list[Member], close: int) -> ParsedJson:
     found = [i for i, mem in enumerate(members) if mem.key == "sops"]
     if not found:
-        return ParsedJson(text, root, None, members, None, close, jsonc)
+        return ParsedJson(text, root, None, members, None, close)
     if len(found) > 1:
         raise InputError('the file has more than one top-level "sops" key')
     index = found[0]
@@ -312,7 +327,7 @@ def _split_metadata(text: str, root: Mapping, members: list[Member], close: int,
     box = root.ref
     box.snapshot = list(root.items)
     del box.keys[index]
-    return ParsedJson(text, root, plain_data(node), members, index, close, jsonc)
+    return ParsedJson(text, root, plain_data(node), members, index, close)
 
 
 def plain_data(node: Node) -> Any:
