@@ -78,11 +78,12 @@ def decrypted(raw: bytes, name: str | None, *, input_type: str | None = None, ou
             return plain
     opened = core.decrypt_text(in_store, decode(raw), ignore_mac, decryption_order, data_key)
     if extract is not None:
-        from .treepath import lookup, parse_path
+        from .model import Mapping
+        from .treepath import lookup_node, parse_path
 
         parts = parse_path(extract)
-        data = [to_data(d) for d in opened.parsed.documents]
-        value = lookup(data[0] if data else {}, parts)
+        docs = opened.parsed.documents
+        value = to_data(lookup_node(docs[0] if docs else Mapping(), parts))
         if isinstance(value, str):
             return value
         if isinstance(value, dict):
@@ -197,7 +198,7 @@ def encrypt(path: str | None, keys: KeyOptions, *, input_type: str | None = None
         if parsed.metadata is not None:
             raise AlreadyEncrypted("the file is already encrypted")
         if out_store is not in_store:
-            parsed = out_store.parse(out_store.emit(parsed.documents))
+            parsed = core.convert(parsed, out_store)
         return core.encrypt_parsed(out_store, parsed, encrypt_options(name, keys))
 
     if in_place:

@@ -117,6 +117,13 @@ class MetadataNotFound(SopsyError):
     exit_code = 1
 
 
+def warn(message: str) -> None:
+    """One line on stderr for something the user should know that does not stop the command."""
+    import sys
+
+    print(f"sopsy: warning: {message}", file=sys.stderr)
+
+
 class MergeConflict(SopsyError):
     """A 3-way merge could not decide; git keeps the file as conflicted."""
 
