@@ -19,8 +19,12 @@ _GLOBAL_VALUE_FLAGS = ("--config", "--keyservice")
 _GLOBAL_BOOL_FLAGS = ("--enable-local-keyservice", "--disable-version-check", "--check-for-updates", "--verbose")
 _FALSE = ("0", "f", "false", "no", "off")
 _TRUE = ("1", "t", "true", "yes", "on")
-# commands whose trailing arguments belong to the program they run: scanning stops at their file
+# commands whose trailing arguments belong to the program they run: scanning stops at ``--`` (the
+# argument-list form) or, in sops's form (FILE 'COMMAND STRING'), at their file
 _EXEC_COMMANDS = ("exec-env", "exec-file")
+# put after the ``--`` of an exec command, where click drops the ``--`` itself: no real argument
+# can hold a NUL byte, so it cannot be confused with one of the command's
+ARGV_MARK = "\0--"
 
 SUBCOMMANDS = {"encrypt", "decrypt", "edit", "rotate", "exec-env", "exec-file", "updatekeys", "merge", "filestatus",
                "keygen", "version", "set", "unset", "groups", "keyservice", "git", "check", "status", "help"}
@@ -60,7 +64,7 @@ def take_global_flags(args: list[str]) -> list[str]:
             if not a.startswith("-"):
                 if command is None:
                     command = a
-                elif command in _EXEC_COMMANDS:
+                elif command in _EXEC_COMMANDS and "--" not in args[i + 1:]:
                     out += args[i + 1:]
                     break
         i += 1
@@ -157,5 +161,14 @@ def _legacy_set(args: list[str]) -> list[str] | None:
     return None
 
 
+def mark_command_argv(args: list[str]) -> list[str]:
+    """exec-env/exec-file: :data:`ARGV_MARK` after the ``--`` that starts the command's own
+    argument list, so that the command can tell ``FILE -- COMMAND ARG`` from ``FILE 'COMMAND'``."""
+    if not args or args[0] not in _EXEC_COMMANDS or "--" not in args:
+        return args
+    i = args.index("--")
+    return [*args[:i + 1], ARGV_MARK, *args[i + 1:]]
+
+
 def normalise(args: list[str]) -> list[str]:
-    return legacy_to_subcommand(take_global_flags(args))
+    return mark_command_argv(legacy_to_subcommand(take_global_flags(args)))

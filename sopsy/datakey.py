@@ -14,6 +14,8 @@ TYPE_CHECKING = False  # typing costs ~4 ms at start-up; mypy still reads the bl
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from .unwraps import SharedUnwraps
+
 
 def new_data_key() -> bytes:
     return os.urandom(32)
@@ -67,8 +69,22 @@ def wrap_key(spec: KeySpec, payload: bytes) -> KeyEntry:
     return entry
 
 
+# set while many files are decrypted at once (sopsy.bulk): one unwrap per distinct wrapped key
+SHARED: SharedUnwraps | None = None
+
+
 def unwrap_entry(entry: KeyEntry) -> bytes:
     """One entry's payload, or KeyUnavailable: its provider here, or the key services."""
+    shared = SHARED
+    if shared is not None:
+        from .unwraps import CONCURRENT_TYPES
+
+        remote = _keyservices_in_use()
+        return shared.unwrap(entry, _unwrap_here, remote or entry.type in CONCURRENT_TYPES)
+    return _unwrap_here(entry)
+
+
+def _unwrap_here(entry: KeyEntry) -> bytes:
     if _keyservices_in_use():
         from .keyservice import client
 
