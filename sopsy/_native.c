@@ -724,11 +724,15 @@ static int json_pass(const char *s, Py_ssize_t n, member_t *sops, crypt_t *c, co
                         copied = t.i;
                         if (json_render_plain(c, type, o) < 0) goto out;
                     }
-                } else if (work && !r->mac_only) {
-                    if (esc) { /* the MAC takes the value, escapes decoded */
-                        tmp.len = 0;
-                        if (json_unescape(&tmp, v, vn) < 0 || mac_update(c, tmp.p, tmp.len) < 0) goto out;
-                    } else if (mac_update(c, v, vn) < 0) goto out;
+                } else if (work) {
+                    /* text that is not UTF-8 is refused by the Python path */
+                    if (!valid_utf8((const unsigned char *)v, vn)) goto out;
+                    if (!r->mac_only) {
+                        if (esc) { /* the MAC takes the value, escapes decoded */
+                            tmp.len = 0;
+                            if (json_unescape(&tmp, v, vn) < 0 || mac_update(c, tmp.p, tmp.len) < 0) goto out;
+                        } else if (mac_update(c, v, vn) < 0) goto out;
+                    }
                 }
             } else if (ch == '-' || (ch >= '0' && ch <= '9')) {
                 if (number_tok(&t) < 0 || !at_delim(&t) || !number_finite(s + vs, t.i - vs)) goto out;

@@ -19,8 +19,12 @@ _GLOBAL_VALUE_FLAGS = ("--config", "--keyservice")
 _GLOBAL_BOOL_FLAGS = ("--enable-local-keyservice", "--disable-version-check", "--check-for-updates", "--verbose")
 _FALSE = ("0", "f", "false", "no", "off")
 _TRUE = ("1", "t", "true", "yes", "on")
-# commands whose trailing arguments belong to the program they run: scanning stops at their file
+# commands whose trailing arguments belong to the program they run: scanning stops at ``--`` (the
+# argument-list form) or, in sops's form (FILE 'COMMAND STRING'), at their file
 _EXEC_COMMANDS = ("exec-env", "exec-file")
+# put after the ``--`` of an exec command, where click drops the ``--`` itself: no real argument
+# can hold a NUL byte, so it cannot be confused with one of the command's
+ARGV_MARK = "\0--"
 
 SUBCOMMANDS = {"encrypt", "decrypt", "edit", "rotate", "exec-env", "exec-file", "updatekeys", "merge", "filestatus",
                "keygen", "version", "set", "unset", "groups", "keyservice", "git", "check", "status", "help"}
@@ -60,7 +64,7 @@ def take_global_flags(args: list[str]) -> list[str]:
             if not a.startswith("-"):
                 if command is None:
                     command = a
-                elif command in _EXEC_COMMANDS:
+                elif command in _EXEC_COMMANDS and "--" not in args[i + 1:]:
                     out += args[i + 1:]
                     break
         i += 1
@@ -97,9 +101,27 @@ def legacy_to_subcommand(args: list[str]) -> list[str]:
         rest = [a for a in args if a not in _LEGACY_MODES]
         return [_LEGACY_MODES[modes[0]], *rest]
     last = args[-1]
-    if not modes and last and not last.startswith("-") and (os.path.exists(last) or "." in os.path.basename(last)):
-        return ["edit", *args]  # `sops FILE` edits (a new file needs a name with an extension here)
+    if not modes and last and not last.startswith("-") and (
+            os.path.exists(last) or "." in os.path.basename(last) or _is_file_after_options(args)):
+        return ["edit", *args]  # `sops [OPTIONS] FILE` edits, creating FILE if missing
     return args
+
+
+# sops options that take a value (as the next argument when not given as --flag=value)
+_VALUE_OPTIONS = frozenset((
+    "--input-type", "--output-type", "--output", "--extract", "-a", "--age", "-p", "--pgp", "-k", "--kms",
+    "--gcp-kms", "--azure-kv", "--hc-vault-transit", "--hckms", "--pkcs11", "--aws-profile",
+    "--encryption-context", "--shamir-secret-sharing-threshold", "--unencrypted-suffix", "--encrypted-suffix",
+    "--unencrypted-regex", "--encrypted-regex", "--unencrypted-comment-regex", "--encrypted-comment-regex",
+    "--decryption-order", "--filename-override", "--indent"))
+
+
+def _is_file_after_options(args: list[str]) -> bool:
+    """``sops --input-type yaml NEWFILE``: options first, then one name that is no option's value
+    (helm-secrets creates files this way; a bare ``sopsy NAME`` stays a mistyped command)."""
+    if len(args) < 2 or not args[0].startswith("-"):
+        return False
+    return args[-2] not in _VALUE_OPTIONS
 
 
 _SET_VALUE_OPTIONS = ("--input-type", "--output-type", "--decryption-order")
@@ -139,5 +161,14 @@ def _legacy_set(args: list[str]) -> list[str] | None:
     return None
 
 
+def mark_command_argv(args: list[str]) -> list[str]:
+    """exec-env/exec-file: :data:`ARGV_MARK` after the ``--`` that starts the command's own
+    argument list, so that the command can tell ``FILE -- COMMAND ARG`` from ``FILE 'COMMAND'``."""
+    if not args or args[0] not in _EXEC_COMMANDS or "--" not in args:
+        return args
+    i = args.index("--")
+    return [*args[:i + 1], ARGV_MARK, *args[i + 1:]]
+
+
 def normalise(args: list[str]) -> list[str]:
-    return legacy_to_subcommand(take_global_flags(args))
+    return mark_command_argv(legacy_to_subcommand(take_global_flags(args)))

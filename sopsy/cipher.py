@@ -32,8 +32,9 @@ def _aesgcm_class() -> Any:
 _b64 = binascii.b2a_base64  # base64.b64encode is a Python wrapper around it
 _a2b = binascii.a2b_base64
 
-# sops parses with this regex anchored at the start only (greedy groups); we do the same.
-ENC_RE = re.compile(r"ENC\[AES256_GCM,data:(.+),iv:(.+),tag:(.+),type:(.+)\]")
+# sops parses with the regex ``^ENC\[AES256_GCM,data:(.+),iv:(.+),tag:(.+),type:(.+)\]`` (greedy
+# groups, no end anchor); :func:`split_enc` accepts exactly what it accepts, in linear time.
+ENC_PREFIX = "ENC[AES256_GCM,data:"
 IV_SIZE = 32
 TAG_SIZE = 16
 
@@ -111,15 +112,42 @@ class ValueCipher:
             return None
 
 
-# The common, well-formed case without the greedy groups' backtracking.
+# The common, well-formed case in one regex step (its classes exclude the separators, so it
+# cannot backtrack).
 ENC_FAST = re.compile(r"ENC\[AES256_GCM,data:([A-Za-z0-9+/=]*),iv:([A-Za-z0-9+/=]+),tag:([A-Za-z0-9+/=]+),type:([a-z]+)\]")
 
 
+def split_enc(enc: str) -> tuple[str, str, str, str] | None:
+    """The four fields of an ENC string as sops's regex groups them, or None.
+
+    A backtracking engine needs time polynomial in the length for that regex on crafted input
+    (many ``,iv:`` and ``,tag:`` pieces), so it is not used. Go's ``.`` stops at a newline and
+    each greedy group takes the most it can while the rest still matches: the match ends at the
+    line's last ``]``, each separator is the last one that leaves every later group non-empty.
+    """
+    m = ENC_FAST.match(enc)
+    if m is not None:
+        return m.groups()  # type: ignore[return-value]
+    if not enc.startswith(ENC_PREFIX):
+        return None
+    start = len(ENC_PREFIX)
+    newline = enc.find("\n", start)
+    line_end = len(enc) if newline < 0 else newline
+    close = enc.rfind("]", start, line_end)
+    # (a negative end would count from the end of the string: each search is guarded)
+    type_at = enc.rfind(",type:", start, close - 1) if close > start else -1  # y non-empty
+    tag_at = enc.rfind(",tag:", start, type_at - 1) if type_at > start else -1
+    iv_at = enc.rfind(",iv:", start, tag_at - 1) if tag_at > start else -1
+    if iv_at <= start:  # also: the data group would be empty
+        return None
+    return enc[start:iv_at], enc[iv_at + 4:tag_at], enc[tag_at + 5:type_at], enc[type_at + 6:close]
+
+
 def parse_enc(enc: str) -> tuple[bytes, bytes, bytes, str]:
-    m = ENC_FAST.match(enc) or ENC_RE.match(enc)
-    if not m:
+    fields = split_enc(enc)
+    if fields is None:
         raise DecryptTreeError("a value does not match sops' data format")
-    d, i, t, type_tag = m.groups()
+    d, i, t, type_tag = fields
     try:
         data = _a2b(d, strict_mode=True)
         iv = _a2b(i, strict_mode=True)
@@ -133,5 +161,5 @@ def parse_enc(enc: str) -> tuple[bytes, bytes, bytes, str]:
 
 def iv_of(enc: str) -> str | None:
     """The IV field text of an ENC string (a stable identity for a value's ciphertext)."""
-    m = ENC_FAST.match(enc) or ENC_RE.match(enc)
-    return m.group(2) if m else None
+    fields = split_enc(enc)
+    return fields[1] if fields is not None else None

@@ -21,9 +21,25 @@ if TYPE_CHECKING:
     from .stores import Store
 
 
-def stores_for(path: str | None, input_type: str | None, output_type: str | None) -> tuple[Store, Store]:
-    in_name = input_type or store_name_for(path)
-    return get_store(in_name), get_store(output_type or in_name)
+def stores_for(path: str | None, input_type: str | None, output_type: str | None, *,
+               encrypting: bool = False) -> tuple[Store, Store]:
+    """(input store, output store) as sops picks them: each is its ``--*-type`` or else the file
+    name's format; the output's is *not* the input type (``encrypt --input-type yaml x.json``
+    writes JSON). A name that says binary with a non-binary input: sops writes the encrypted
+    tree as JSON, which is what Ansible's sops_encrypt gets for a path without an extension;
+    decrypting it sops fails, sopsy keeps the input's format. Standard input without a name
+    (``-`` or nothing, a sopsy form) keeps the input's format too."""
+    path_name = store_name_for(path)
+    in_name = input_type or path_name
+    if output_type:
+        out_name = output_type
+    elif path_name != "binary" or in_name == "binary":
+        out_name = path_name
+    elif encrypting and path not in (None, "-"):
+        out_name = "json"
+    else:
+        out_name = in_name
+    return get_store(in_name), get_store(out_name)
 
 
 def _emit(text: str | bytes, output: str | None) -> None:
@@ -53,33 +69,49 @@ def decrypt(path: str | None, *, input_type: str | None = None, output_type: str
             filename_override: str | None = None) -> None:
     _check_io(path, in_place, output)
 
-    def decrypted(raw: bytes) -> str | bytes:
-        return _decrypted(raw, filename_override or path, input_type, output_type, extract, ignore_mac,
-                          decryption_order)
+    def plain(raw: bytes) -> str | bytes:
+        return decrypted(raw, filename_override or path, input_type=input_type, output_type=output_type,
+                         extract=extract, ignore_mac=ignore_mac, decryption_order=decryption_order)
 
     if in_place:
         assert path is not None
         with locked(path) as f:  # read, decrypt and replace under one lock
-            f.write(decrypted(f.read()))
+            f.write(plain(f.read()))
         return
-    _emit(decrypted(read_bytes(path)), output)
+    _emit(plain(read_bytes(path)), output)
 
 
-def _decrypted(raw: bytes, path: str | None, input_type: str | None, output_type: str | None,
-               extract: str | None, ignore_mac: bool, decryption_order: str | None) -> str | bytes:
-    in_store, out_store = stores_for(path, input_type, output_type)
+def _json_text(raw: bytes) -> bool:
+    """JSON read as YAML (``--input-type yaml --output-type yaml`` on a JSON file, as Ansible's
+    decrypt filter does): asked for YAML, the output is YAML as sops writes it, not the
+    JSON layout kept with plaintext values."""
+    for line in raw.lstrip().splitlines():
+        if line.strip() and not line.lstrip().startswith(b"#"):
+            return line.lstrip()[:1] in (b"{", b"[")
+    return False
+
+
+def decrypted(raw: bytes, name: str | None, *, input_type: str | None = None, output_type: str | None = None,
+              extract: str | None = None, ignore_mac: bool = False,
+              decryption_order: str | None = None) -> str | bytes:
+    """The plaintext of the encrypted file ``raw`` (formats from ``name`` unless given), as
+    ``decrypt`` prints it: the same format byte for byte, another format, or one value."""
+    in_store, out_store = stores_for(name, input_type, output_type)
+    keep_layout = out_store is in_store and not (output_type == "yaml" and in_store.name == "yaml"
+                                                 and _json_text(raw))
     data_key = None
-    if extract is None and out_store is in_store:
+    if extract is None and keep_layout:
         plain, data_key = core.decrypt_fast(in_store, raw, ignore_mac, decryption_order)
         if plain is not None:
             return plain
     opened = core.decrypt_text(in_store, decode(raw), ignore_mac, decryption_order, data_key)
     if extract is not None:
-        from .treepath import lookup, parse_path
+        from .model import Mapping
+        from .treepath import lookup_node, parse_path
 
         parts = parse_path(extract)
-        data = [to_data(d) for d in opened.parsed.documents]
-        value = lookup(data[0] if data else {}, parts)
+        docs = opened.parsed.documents
+        value = to_data(lookup_node(docs[0] if docs else Mapping(), parts))
         if isinstance(value, str):
             return value
         if isinstance(value, dict):
@@ -88,7 +120,7 @@ def _decrypted(raw: bytes, path: str | None, input_type: str | None, output_type
             node = from_data(value)
             return out_store.emit([node])  # type: ignore[list-item]
         return out_store.emit_value(value)
-    if out_store is in_store:
+    if keep_layout:
         return opened.plaintext()
     if in_store.name == "dotenv":
         # values leave the file: give their meaning (quotes removed, escapes decoded), not raw text
@@ -174,8 +206,10 @@ def encrypt_options(path: str | None, opts: KeyOptions) -> core.EncryptOptions:
     if unsupported:
         raise UsageError(f"sopsy cannot encrypt for {', '.join(unsupported)} keys")
     if not any(groups):
-        raise UsageError("no keys to encrypt for: give --age (or SOPS_AGE_RECIPIENTS), --pgp, --kms, --gcp-kms, "
-                         "--azure-kv, --hc-vault-transit, --pkcs11, or a creation rule in .sops.yaml")
+        # sops's words first (helm-secrets matches on them), then what to do
+        raise UsageError("config file not found, or has no creation rules, and no keys provided through command "
+                         "line options: give --age (or SOPS_AGE_RECIPIENTS), --pgp, --kms, --gcp-kms, --azure-kv, "
+                         "--hc-vault-transit, --pkcs11, or a creation rule in .sops.yaml")
     if opts.shamir_threshold:
         threshold = opts.shamir_threshold
     return core.EncryptOptions(key_groups=groups, shamir_threshold=threshold, crypt_rule=crypt_rule,
@@ -189,12 +223,14 @@ def encrypt(path: str | None, keys: KeyOptions, *, input_type: str | None = None
     name = filename_override or path
 
     def encrypted(text: str) -> str:
-        in_store, out_store = stores_for(name, input_type, output_type)
+        in_store, out_store = stores_for(name, input_type, output_type, encrypting=True)
         parsed: Any = in_store.parse(text)
         if parsed.metadata is not None:
             raise AlreadyEncrypted("the file is already encrypted")
         if out_store is not in_store:
-            parsed = out_store.parse(out_store.emit(parsed.documents))
+            converted = core.convert(parsed, out_store)
+            _keep_integers(parsed.documents, converted.documents)
+            parsed = converted
         return core.encrypt_parsed(out_store, parsed, encrypt_options(name, keys))
 
     if in_place:
@@ -203,6 +239,20 @@ def encrypt(path: str | None, keys: KeyOptions, *, input_type: str | None = None
             f.write(encrypted(decode(f.read())))
         return
     _emit(encrypted(read_text(path)), output)
+
+
+def _keep_integers(source: list[Any], converted: list[Any]) -> None:
+    """A conversion re-reads the text it emitted, and JSON numbers read back as floats (sops
+    reads JSON that way); sops converts the tree itself, so an integer stays ``type:int``."""
+    from .model import iter_leaves
+
+    before = [leaf for doc in source for leaf in iter_leaves(doc)]
+    after = [leaf for doc in converted for leaf in iter_leaves(doc)]
+    if len(before) != len(after):
+        return
+    for old, new in zip(before, after, strict=True):
+        if type(old.value) is int and isinstance(new.value, float) and new.value == old.value:
+            new.value, new.spelling = old.value, None
 
 
 def rotate(path: str, *, add: Sequence[KeySpec] = (), remove: Sequence[KeySpec] = (),
@@ -251,27 +301,13 @@ def environment_of(opened: core.Opened) -> dict[str, str]:
     return env
 
 
-def exec_env(path: str, command: str, *, pristine: bool = False, input_type: str | None = None,
-             decryption_order: str | None = None) -> int:
-    """Run ``/bin/sh -c command`` with the file's values in its environment; returns its exit code.
-
-    The plaintext goes only into the child's environment: never to disk, never into argv."""
-    import subprocess
-
-    _check_io(path, False, None)
-    store, _ = stores_for(path, input_type, None)
-    opened = core.decrypt_text(store, read_text(path), False, decryption_order)
-    env = environment_of(opened)
-    full = env if pristine else {**os.environ, **env}
-    proc = subprocess.run(["/bin/sh", "-c", command], env=full, check=False)
-    return proc.returncode if proc.returncode >= 0 else 128 - proc.returncode
-
-
 def updatekeys(path: str, *, yes: bool = False, input_type: str | None = None,
-               decryption_order: str | None = None, confirm: Any = None) -> bool:
+               decryption_order: str | None = None, confirm: Any = None, rotate: bool = False) -> bool:
     """Re-wrap the file's existing data key for the keys its creation rule names now.
 
-    Values, MAC and ``lastmodified`` stay byte-identical. Returns whether the file changed."""
+    Values, MAC and ``lastmodified`` stay byte-identical. A removed key can still open every copy
+    made before (the data key is unchanged): that is said, and ``rotate`` makes a new data key in
+    the same step. Returns whether the file changed."""
     import sys
 
     from . import config, datakey
@@ -297,10 +333,13 @@ def updatekeys(path: str, *, yes: bool = False, input_type: str | None = None,
 
     old = [[(e.type, provider(e.type).spec_of(e).id) if e.type in PROVIDERS
             else (e.type, e.identity) for e in g] for g in meta.key_groups]
+    # a key named without a version (Azure) stands for its latest version, as when sops reads the rule
+    rule.key_groups = [[_resolved(s) for s in g] for g in rule.key_groups]
     new = [[(s.type, s.id) for s in g] for g in rule.key_groups]
-    if old == new and (rule.shamir_threshold or 0) in (0, meta.shamir_threshold):
+    if old == new and (rule.shamir_threshold or 0) in (0, meta.shamir_threshold) and not rotate:
         print(f"{path}: already up to date", file=sys.stderr)
         return False
+    removed = False
     for gi in range(max(len(old), len(new))):
         before = set(old[gi]) if gi < len(old) else set()
         after = set(new[gi]) if gi < len(new) else set()
@@ -308,9 +347,20 @@ def updatekeys(path: str, *, yes: bool = False, input_type: str | None = None,
             print(f"{path}: group {gi}: + {t} {ident}", file=sys.stderr)
         for t, ident in sorted(before - after):
             print(f"{path}: group {gi}: - {t} {ident}", file=sys.stderr)
+            removed = True
+    if rotate:
+        print(f"{path}: a new data key will be made and every value re-encrypted (--rotate)", file=sys.stderr)
     if not yes and not (confirm or _confirm)(path):
         print(f"{path}: left unchanged", file=sys.stderr)
         return False
+    if rotate:
+        opened = core.open_parsed(store, store.parse(decode(raw)), False, decryption_order)
+        threshold = rule.shamir_threshold or min(meta.shamir_threshold, len([g for g in rule.key_groups if g]))
+        write_if_unchanged(path, raw, core.rotate_to(opened, rule.key_groups, threshold))
+        return True
+    if removed:
+        print(f"{path}: warning: a removed key still opens every earlier copy of this file (same data key); "
+              "rotate it with `sopsy updatekeys --rotate` or `sopsy rotate -i`", file=sys.stderr)
     data_key = datakey.recover(meta, decryption_order)
     if len(rule.key_groups) == 1 and len(meta.key_groups) == 1:
         # one group: keys that stay keep their entries (a smaller diff); new ones wrap the key
@@ -327,6 +377,13 @@ def updatekeys(path: str, *, yes: bool = False, input_type: str | None = None,
         meta.shamir_threshold = threshold if len(groups) > 1 else 0
     write_if_unchanged(path, raw, core.render_metadata_only(store, parsed, meta))
     return True
+
+
+def _resolved(spec: KeySpec) -> KeySpec:
+    from .keys import PROVIDERS, provider
+
+    resolve = getattr(provider(spec.type), "resolve", None) if spec.type in PROVIDERS else None
+    return resolve(spec) if resolve is not None else spec  # type: ignore[no-any-return]
 
 
 def _confirm(path: str) -> bool:

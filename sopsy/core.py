@@ -6,12 +6,14 @@ specs and options, and returns text.
 
 from __future__ import annotations
 
+import re
+
 from . import SOPS_FORMAT_VERSION, datakey, engine
 from .cipher import ValueCipher
 from .errors import AlreadyEncrypted, DecryptTreeError, MacMismatch, MetadataNotFound, SopsyError, UsageError
 from .keys import KeySpec
 from .metadata import Metadata, mac_aad, now_rfc3339
-from .model import Comment, Scalar
+from .model import Comment, Scalar, iter_leaves
 from .rules import DEFAULT_RULE, CryptRule, Matcher
 from .stores import native
 
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
 
 LAYOUT_FIELD = "sopsy_layout"  # encrypted spelling hints (a sopsy extension; sops ignores it)
 LAYOUT_AAD = b"sopsy_layout:"
+_NOT_UTF8 = re.compile("[\ud800-\udfff]")  # bytes that are not UTF-8, read with surrogateescape
 # when the data key was made (a sopsy extension sops ignores; read by `sopsy status`)
 DATAKEY_CREATED_FIELD = "sopsy_datakey_created"
 
@@ -58,6 +61,11 @@ def encrypt_parsed(store: Store, parsed: ParsedFile, opts: EncryptOptions,
     rotate) the data key and key groups are kept and unchanged values keep their IVs."""
     if parsed.metadata is not None:
         raise AlreadyEncrypted("the file is already encrypted")
+    notice = getattr(parsed, "notice", None)  # e.g. JSON with comments, which sops cannot read
+    if notice:
+        from .errors import warn
+
+        warn(notice)
     if cipher is None or metadata is None:
         data_key = datakey.new_data_key()
         groups, threshold = datakey.wrap(data_key, opts.key_groups, opts.shamir_threshold)
@@ -79,6 +87,31 @@ def encrypt_parsed(store: Store, parsed: ParsedFile, opts: EncryptOptions,
         blob = json.dumps(hints, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
         metadata.extra[LAYOUT_FIELD] = cipher.encrypt(blob, LAYOUT_AAD, "str")
     return store.render(parsed, metadata.to_dict())
+
+
+def convert(parsed: ParsedFile, store: Store) -> ParsedFile:
+    """``parsed`` (plaintext) in ``store``'s format: written by it and parsed back. A string of
+    bytes that are not UTF-8 (binary data) keeps its exact value, which JSON and YAML text cannot
+    carry: sops converts the tree, not the text, so it encrypts the very bytes that came in. Such
+    a string goes through the text as a stand-in (its bytes read as Latin-1) and is put back."""
+    swapped: dict[int, str] = {}  # leaf number in document order -> the value
+    leaves = [leaf for doc in parsed.documents for leaf in iter_leaves(doc)]
+    for n, leaf in enumerate(leaves):
+        if isinstance(leaf.value, str) and _NOT_UTF8.search(leaf.value):
+            swapped[n] = leaf.value
+            leaf.value = leaf.value.encode("utf-8", "surrogateescape").decode("latin-1")
+    try:
+        out = store.parse(store.emit(parsed.documents))
+    finally:
+        for n, value in swapped.items():
+            leaves[n].value = value
+    if swapped:
+        new = [leaf for doc in out.documents for leaf in iter_leaves(doc)]
+        if len(new) != len(leaves):
+            raise SopsyError("cannot convert binary data to this format")  # pragma: no cover - a bug
+        for n, value in swapped.items():
+            new[n].value, new[n].spelling = value, None
+    return out
 
 
 def encrypt_text(store: Store, text: str, opts: EncryptOptions) -> str:
@@ -129,20 +162,18 @@ def _comments_to_nodes(parsed: ParsedFile, comments: list[tuple[Scalar, str]]) -
         return
     by_id = {id(leaf): text for leaf, text in comments}
 
-    def fix(node: Any) -> None:
-        items = getattr(node, "items", None)
+    work: list[Any] = list(parsed.documents)  # a stack, not recursion: no depth is too deep
+    while work:
+        items = getattr(work.pop(), "items", None)
         if not isinstance(items, list):
-            return
+            continue
         for i, item in enumerate(items):
             child = item[1] if isinstance(item, tuple) else item
             if isinstance(child, Scalar) and id(child) in by_id:
                 c = Comment(by_id[id(child)], ref=child.ref)
                 items[i] = (None, c) if isinstance(item, tuple) else c
             else:
-                fix(child)
-
-    for doc in parsed.documents:
-        fix(doc)
+                work.append(child)
 
 
 def decrypt_text(store: Store, text: str, ignore_mac: bool = False, decryption_order: str | None = None,
@@ -231,8 +262,15 @@ def rotate(opened: Opened, add: Sequence[KeySpec] = (), remove: Sequence[KeySpec
         specs.append(g)
     if not any(specs):
         raise UsageError("removing these keys would leave the file with no key to decrypt it: add another first")
+    return rotate_to(opened, specs, meta.shamir_threshold)
+
+
+def rotate_to(opened: Opened, specs: Sequence[Sequence[KeySpec]], threshold: int) -> str:
+    """The file under a new data key wrapped for ``specs`` (one list per key group); values keep
+    their IVs, as sops's rotate does."""
+    meta = opened.metadata
     data_key = datakey.new_data_key()
-    groups, threshold = datakey.wrap(data_key, specs, meta.shamir_threshold)
+    groups, threshold = datakey.wrap(data_key, specs, threshold)
     new_cipher = ValueCipher(data_key)
     new_cipher.stash = opened.cipher.stash
     new_meta = Metadata(key_groups=groups, shamir_threshold=threshold, crypt_rule=meta.crypt_rule,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from . import shamir
+from . import log, shamir
 from .errors import DuplicateDecryptionKeyType, KeyRetrievalError, KeyUnavailable, UsageError
 from .keys import DEFAULT_DECRYPTION_ORDER, KeySpec, provider
 from .metadata import KeyEntry, Metadata
@@ -13,6 +13,8 @@ from .metadata import KeyEntry, Metadata
 TYPE_CHECKING = False  # typing costs ~4 ms at start-up; mypy still reads the block below
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+    from .unwraps import SharedUnwraps
 
 
 def new_data_key() -> bytes:
@@ -60,12 +62,29 @@ def wrap_key(spec: KeySpec, payload: bytes) -> KeyEntry:
     if _keyservices_in_use():
         from .keyservice import client
 
-        return client.wrap(spec, payload)
-    return provider(spec.type).wrap(spec, payload)
+        entry = client.wrap(spec, payload)
+    else:
+        entry = provider(spec.type).wrap(spec, payload)
+    log.key_event(entry, "Encryption succeeded")
+    return entry
+
+
+# set while many files are decrypted at once (sopsy.bulk): one unwrap per distinct wrapped key
+SHARED: SharedUnwraps | None = None
 
 
 def unwrap_entry(entry: KeyEntry) -> bytes:
     """One entry's payload, or KeyUnavailable: its provider here, or the key services."""
+    shared = SHARED
+    if shared is not None:
+        from .unwraps import CONCURRENT_TYPES
+
+        remote = _keyservices_in_use()
+        return shared.unwrap(entry, _unwrap_here, remote or entry.type in CONCURRENT_TYPES)
+    return _unwrap_here(entry)
+
+
+def _unwrap_here(entry: KeyEntry) -> bytes:
     if _keyservices_in_use():
         from .keyservice import client
 
@@ -121,15 +140,16 @@ def recover(meta: Metadata, order: str | None = None) -> bytes:
             except (KeyUnavailable, UsageError) as exc:
                 failures.append((gi, entry.type, entry.identity, str(exc)))
                 continue
+            log.key_event(entry, "Decryption succeeded", named=entry.type != "age")
             payloads.append(payload)
             break
         if len(payloads) >= needed:
             break
     if n_groups == 1 and payloads:
-        return _check(payloads[0], 32)
+        return _recovered(payloads[0])
     if n_groups > 1 and len(payloads) >= needed:
         try:
-            return _check(shamir.combine(payloads[:needed]), 32)
+            return _recovered(shamir.combine(payloads[:needed]))
         except ValueError as exc:
             raise KeyRetrievalError(f"could not retrieve the data key: combining the Shamir shares failed: {exc}") \
                 from None
@@ -153,6 +173,12 @@ def summarise(failures: Sequence[tuple[int, str, str, str]], shown: int = 3) -> 
     if len(parts) > 2 * shown:
         parts = [*parts[:2 * shown], f"and {len(parts) - 2 * shown} other failures"]
     return "; ".join(parts) or "no keys"
+
+
+def _recovered(key: bytes) -> bytes:
+    key = _check(key, 32)
+    log.info("SOPS", "Data key recovered successfully")
+    return key
 
 
 def _short(identity: str) -> str:

@@ -25,10 +25,8 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 
-from . import core
-from .atomic import pid_alive
+from . import core, privatedir
 from .commands import KeyOptions, encrypt_options, stores_for
 from .errors import Interrupted, NoEditor, NotModified, SopsyError, UsageError
 from .fileio import check_writable, decode, interactive, locked, write_if_unchanged
@@ -46,49 +44,13 @@ EXAMPLES = {
     "tfvars": 'example_key = "example_value"\n',
     "binary": "example value\n",
 }
-WORK_PREFIX = "sopsy-edit-"
+WORK_PREFIX = privatedir.prefix("edit")
 KEPT_PREFIX = "sopsy-kept-"
 
 
-def _bases() -> list[str]:
-    """Where private directories go: tmpfs first (never written to a disk), then the temp dir."""
-    shm = "/dev/shm"
-    bases = [shm] if os.path.isdir(shm) and os.access(shm, os.W_OK) else []
-    return [*bases, tempfile.gettempdir()]
-
-
-def _pid_namespace() -> str:
-    """The pid namespace's inode: a pid means the same process only within one namespace."""
-    try:
-        return os.readlink("/proc/self/ns/pid").rpartition("[")[2].rstrip("]") or "0"
-    except OSError:
-        return "0"
-
-
 def sweep_stale() -> None:
-    """Remove our private directories whose sopsy process is gone (kill -9 leaves them)."""
-    import re
-
-    pattern = re.compile(re.escape(WORK_PREFIX) + r"(\d+)\.(\d+)-")
-    namespace, me = _pid_namespace(), os.geteuid()
-    for base in dict.fromkeys(_bases()):
-        try:
-            names = os.listdir(base)
-        except OSError:
-            continue
-        for name in names:
-            m = pattern.match(name)
-            if m is None or m.group(1) != namespace or int(m.group(2)) == os.getpid() or pid_alive(int(m.group(2))):
-                continue
-            path = os.path.join(base, name)
-            try:
-                st = os.lstat(path)
-            except OSError:
-                continue
-            import stat
-
-            if stat.S_ISDIR(st.st_mode) and st.st_uid == me:
-                shutil.rmtree(path, ignore_errors=True)
+    """Remove our edit directories whose sopsy process is gone (kill -9 leaves them)."""
+    privatedir.sweep("edit")
 
 
 class PrivateFile:
@@ -102,8 +64,7 @@ class PrivateFile:
         self.kept = False
 
     def __enter__(self) -> PrivateFile:
-        prefix = f"{WORK_PREFIX}{_pid_namespace()}.{os.getpid()}-"
-        self.directory = tempfile.mkdtemp(prefix=prefix, dir=_bases()[0])  # mkdtemp makes it 0700
+        self.directory = privatedir.make("edit")  # 0700, on tmpfs where there is one
         self.path = os.path.join(self.directory, self.name)
         try:
             fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

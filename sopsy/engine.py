@@ -16,7 +16,7 @@ except ImportError:  # pragma: no cover - Python 3.12+ names it _sha2
         from hashlib import sha512
 from .cipher import ValueCipher
 from .errors import DecryptTreeError, EncryptTreeError
-from .model import Comment, Mapping, Node, Scalar
+from .model import Comment, Mapping, Scalar
 from .rules import Matcher
 from .values import COMMENT, INT64_MAX, INT64_MIN, from_bytes, to_bytes, type_tag
 
@@ -40,7 +40,8 @@ def _check_encryptable(leaf: Scalar, prefix: str) -> None:
 
 TYPE_CHECKING = False  # typing costs ~4 ms at start-up; mypy still reads the block below
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
+    from typing import Any
 
     # Leaf visitor: (leaf, AAD prefix, rule decision). The AAD prefix is the path joined with ":"
     # plus ":" ("" at the root, whose AAD is ":"); both are built once per container, not per leaf.
@@ -56,43 +57,49 @@ def _traverse(documents: list[Mapping], matcher: Matcher, on_leaf: LeafFn,
     # without comment rules the verdict depends on the path hit alone: ask the matcher once
     verdict = (decide(False, []), decide(True, []))
 
-    def visit(node: Node, path: tuple[str, ...], prefix: str, hit: bool, outer: list[str]) -> None:
-        active: list[str] = []
-        is_map = type(node) is Mapping
-        for item in node.items:  # type: ignore[union-attr]
-            if is_map:
-                key, child = item  # type: ignore[misc]
-            else:
-                key, child = None, item
-            cls = type(child)
-            if cls is Scalar:  # the hot case first (model classes are never subclassed)
-                if key is not None:
-                    child_prefix = prefix + key + ":"
-                    child_hit = hit or key_hit(key)
-                else:
-                    child_prefix, child_hit = prefix, hit
-                if by_comments:
-                    on_leaf(child, child_prefix, decide(child_hit, outer + active))  # type: ignore[arg-type]
-                else:
-                    on_leaf(child, child_prefix, verdict[child_hit])  # type: ignore[arg-type]
-                if active:
-                    active = []
-                continue
-            if cls is Comment:
-                if on_comment is not None:
-                    on_comment(child, path)  # type: ignore[arg-type]
-                active.append(child.text)  # type: ignore[union-attr]
-                continue
-            if key is not None:
-                visit(child, (*path, key), prefix + key + ":", hit or key_hit(key),
-                      (outer + active) if by_comments else outer)
-            else:
-                visit(child, path, prefix, hit, (outer + active) if by_comments else outer)
-            if active:
-                active = []
-
     for doc in documents:
-        visit(doc, (), "", False, [])
+        # An explicit stack, not recursion: JSON may nest 10,000 levels deep (sops's limit).
+        # A frame: the container's remaining items, whether it is a mapping, its key path, AAD
+        # prefix, rule hit and the comments above it. After a child container is done, the
+        # comments seen before it no longer apply, so a resumed frame starts with none.
+        stack: list[tuple[Iterator[Any], bool, tuple[str, ...], str, bool, list[str]]] = [
+            (iter(doc.items), True, (), "", False, [])]
+        while stack:
+            items, is_map, path, prefix, hit, outer = stack[-1]
+            active: list[str] = []
+            for item in items:
+                if is_map:
+                    key, child = item
+                else:
+                    key, child = None, item
+                cls = type(child)
+                if cls is Scalar:  # the hot case first (model classes are never subclassed)
+                    if key is not None:
+                        child_prefix = prefix + key + ":"
+                        child_hit = hit or key_hit(key)
+                    else:
+                        child_prefix, child_hit = prefix, hit
+                    if by_comments:
+                        on_leaf(child, child_prefix, decide(child_hit, outer + active))
+                    else:
+                        on_leaf(child, child_prefix, verdict[child_hit])
+                    if active:
+                        active = []
+                    continue
+                if cls is Comment:
+                    if on_comment is not None:
+                        on_comment(child, path)
+                    active.append(child.text)
+                    continue
+                inner = (outer + active) if by_comments else outer
+                if key is not None:
+                    stack.append((iter(child.items), cls is Mapping, (*path, key), prefix + key + ":",
+                                  hit or key_hit(key), inner))
+                else:
+                    stack.append((iter(child.items), cls is Mapping, path, prefix, hit, inner))
+                break
+            else:
+                stack.pop()
 
 
 def encrypt_documents(documents: list[Mapping], cipher: ValueCipher, matcher: Matcher,

@@ -124,6 +124,13 @@ class MetadataNotFound(SopsyError):
     exit_code = 1
 
 
+def warn(message: str) -> None:
+    """One line on stderr for something the user should know that does not stop the command."""
+    import sys
+
+    print(f"sopsy: warning: {message}", file=sys.stderr)
+
+
 class MergeConflict(SopsyError):
     """A 3-way merge could not decide; git keeps the file as conflicted."""
 
@@ -138,3 +145,15 @@ class Interrupted(SopsyError):
 
 class KeyUnavailable(Exception):
     """One master key could not unwrap its payload (the reason is reported, the next key is tried)."""
+
+
+class CommandNotFound(SopsyError):
+    """exec-env / exec-file: the command to run does not exist (the shell's code)."""
+
+    exit_code = 127
+
+
+class CommandNotRunnable(SopsyError):
+    """exec-env / exec-file: the command exists but cannot be run (the shell's code)."""
+
+    exit_code = 126

@@ -80,14 +80,29 @@ Node = Scalar | Comment | Mapping | Sequence
 
 
 def to_data(node: Node) -> Any:
-    """Plain Python data (dicts, lists, typed values) for comparisons and format conversion."""
-    if isinstance(node, Scalar):
-        return node.value
-    if isinstance(node, Mapping):
-        return {k: to_data(v) for k, v in node.items if k is not None}
-    if isinstance(node, Sequence):
-        return [to_data(v) for v in node.items if not isinstance(v, Comment)]
-    return None
+    """Plain Python data (dicts, lists, typed values) for comparisons and format conversion.
+    Iterative, so that no nesting is too deep for it."""
+    if not isinstance(node, (Mapping, Sequence)):
+        return node.value if isinstance(node, Scalar) else None
+    root: Any = {} if isinstance(node, Mapping) else []
+    work: list[tuple[Mapping | Sequence, Any]] = [(node, root)]
+    while work:
+        src, dst = work.pop()
+        if isinstance(src, Mapping):
+            pairs: list[tuple[str | None, Node]] = [(k, v) for k, v in src.items if k is not None]
+        else:
+            pairs = [(None, v) for v in src.items if not isinstance(v, Comment)]
+        for k, v in pairs:
+            if isinstance(v, (Mapping, Sequence)):
+                out: Any = {} if isinstance(v, Mapping) else []
+                work.append((v, out))
+            else:
+                out = v.value if isinstance(v, Scalar) else None
+            if k is None:
+                dst.append(out)
+            else:
+                dst[k] = out
+    return root
 
 
 def from_data(data: Any) -> Node:
@@ -100,11 +115,13 @@ def from_data(data: Any) -> Node:
 
 
 def iter_leaves(node: Node) -> Iterator[Scalar]:
-    if isinstance(node, Scalar):
-        yield node
-    elif isinstance(node, Mapping):
-        for _, v in node.items:
-            yield from iter_leaves(v)
-    elif isinstance(node, Sequence):
-        for v in node.items:
-            yield from iter_leaves(v)
+    """Every leaf in document order (iterative: no nesting is too deep for it)."""
+    work: list[Node] = [node]
+    while work:
+        n = work.pop()
+        if isinstance(n, Scalar):
+            yield n
+        elif isinstance(n, Mapping):
+            work.extend(v for _, v in reversed(n.items))
+        elif isinstance(n, Sequence):
+            work.extend(reversed(n.items))

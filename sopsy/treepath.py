@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from .errors import BadTreePath, UsageError
+from .model import Comment, Mapping, Node, Sequence
 
 _PART = re.compile(r'\[(?:"((?:[^"\\]|\\.)*)"|\'((?:[^\'\\]|\\.)*)\'|([0-9]+))\]')
 
@@ -42,4 +43,26 @@ def lookup(data: Any, parts: list[str | int]) -> Any:
             if p not in cur:
                 raise UsageError(f"error truncating tree: component [{p!r}] not found")
             cur = cur[p]
+    return cur
+
+
+def lookup_node(node: Node, parts: list[str | int]) -> Node:
+    """The node at ``parts`` in a document tree, with :func:`lookup`'s errors; of duplicate keys,
+    the first (sops's ``GetValue`` stops there)."""
+    cur = node
+    for p in parts:
+        if isinstance(p, int):
+            if not isinstance(cur, Sequence):
+                raise UsageError(f"error truncating tree: component [{p}] is not in a list")
+            items = [v for v in cur.items if not isinstance(v, Comment)]
+            if not 0 <= p < len(items):
+                raise UsageError(f"error truncating tree: component [{p}] accesses out of bounds")
+            cur = items[p]
+        else:
+            if not isinstance(cur, Mapping):
+                raise UsageError(f"error truncating tree: component [{p!r}] is not in a mapping")
+            found = cur.get(p)
+            if found is None:
+                raise UsageError(f"error truncating tree: component [{p!r}] not found")
+            cur = found
     return cur

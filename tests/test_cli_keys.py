@@ -100,6 +100,28 @@ def test_updatekeys_rewraps_and_keeps_values(tmp_path: Path) -> None:
     r = run_sopsy("updatekeys", str(f), input=b"maybe\ny\n")
     assert r.returncode == 0, r.stderr
     assert RECIPIENT not in f.read_text() and RECIPIENT2 in f.read_text()
+    # a removal keeps the data key: the removed key still opens earlier copies, and that is said
+    assert "still opens every earlier copy" in r.stderr.decode() and "--rotate" in r.stderr.decode()
+
+
+def test_updatekeys_rotate_makes_a_new_data_key(tmp_path: Path) -> None:
+    cfg = tmp_path / ".sops.yaml"
+    cfg.write_text(f"creation_rules:\n  - age: {RECIPIENT},{RECIPIENT2}\n")
+    f = tmp_path / "u.yaml"
+    f.write_text("a: one\nb: 2\n")
+    assert run_sopsy("encrypt", "-i", str(f)).returncode == 0
+    old_copy = f.read_bytes()
+    cfg.write_text(f"creation_rules:\n  - age: {RECIPIENT2}\n")
+    r = run_sopsy("updatekeys", "-y", "--rotate", str(f))
+    assert r.returncode == 0, r.stderr
+    new = f.read_text()
+    assert RECIPIENT not in new and "still opens" not in r.stderr.decode()
+    # every value has new ciphertext: nothing the old data key encrypted is left
+    old_values = {ln for ln in old_copy.decode().splitlines() if ln.startswith(("a:", "b:"))}
+    assert old_values and not old_values & set(new.splitlines())
+    # the removed key opens the old copy but not the new file
+    assert run_sops("decrypt", str(f), env={"SOPS_AGE_KEY_FILE": KEY1}).returncode != 0
+    assert run_sops("decrypt", str(f), env={"SOPS_AGE_KEY_FILE": KEY2}).stdout == b"a: one\nb: 2\n"
 
 
 def test_exec_env_passes_values_and_exit_code(tmp_path: Path) -> None:

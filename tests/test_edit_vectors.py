@@ -61,14 +61,30 @@ def test_edit_vector(fmt: str, spec: Path) -> None:
     before, after = (read(p) for p in files(spec))
     got = store.apply_edits(store.parse(before), load_edits(spec))  # type: ignore[attr-defined]
     assert got == after
-    assert ordered(to_data(store.parse(got).documents[0])) == ordered(expected_data(fmt, before, spec))
+    if not _duplicate_keys(store.parse(before).documents[0]):  # plain data cannot hold two equal keys
+        assert ordered(to_data(store.parse(got).documents[0])) == ordered(expected_data(fmt, before, spec))
     for i, doc in enumerate(store.parse(got).documents[1:], 1):  # later documents of a YAML file
         old = to_data(store.parse(before).documents[i])
         assert ordered(to_data(doc)) == ordered(apply_data(old, load_edits(spec), doc=i))
 
 
-# sops refuses to encrypt an empty file: those vectors are checked by the test above only
-SOPS_VECTORS = [(f, s) for f, s in VECTORS if f in SOPS_READS and files(s)[0].read_bytes().strip()]
+def _duplicate_keys(node: Any) -> bool:
+    items = getattr(node, "items", None)
+    if not isinstance(items, list):
+        return False
+    keys = [k for k, _ in items if isinstance(k, str)] if items and isinstance(items[0], tuple) else []
+    children = [v for _, v in items] if keys or (items and isinstance(items[0], tuple)) else items
+    return len(keys) != len(set(keys)) or any(_duplicate_keys(c) for c in children)
+
+
+def _sops_reads(fmt: str, spec: Path) -> bool:
+    """sops refuses an empty file and JSON with comments (JSONC): those vectors are checked by the
+    test above only (tests/test_json_edits.py covers JSONC otherwise)."""
+    text = files(spec)[0].read_bytes()
+    return fmt in SOPS_READS and bool(text.strip()) and not (fmt == "json" and spec.name.startswith("jsonc_"))
+
+
+SOPS_VECTORS = [(f, s) for f, s in VECTORS if _sops_reads(f, s)]
 
 
 @pytest.mark.parametrize("fmt,spec", SOPS_VECTORS, ids=[f"{f}/{s.name[:-11]}" for f, s in SOPS_VECTORS])

@@ -260,7 +260,7 @@ def test_the_data_key_is_recovered_once_when_the_fast_path_declines(monkeypatch:
 
 @pytest.mark.parametrize("text", [
     '{\n  // a comment\n  "a": "b"\n}\n',  # JSONC
-    '{"a": "b",}\n',  # trailing comma
+    '{"a": "b", // c\n}\n',  # trailing comma (JSONC)
 ])
 def test_json_outside_the_plain_grammar_is_declined_but_decrypts(text: str) -> None:
     enc = encode(core.encrypt_text(JSON, text, OPTS))

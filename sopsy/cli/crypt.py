@@ -8,6 +8,8 @@ from typing import Annotated
 import typer
 
 from .. import commands
+from ..bulk import DEFAULT_JOBS
+from ..errors import ConflictingParameters, UsageError
 from ..keys import KeySpec
 from .app import (
     AgeKeys,
@@ -98,21 +100,48 @@ def encrypt(
 
 @app.command()
 def decrypt(
-    file: FileArg = None,
+    files: Annotated[list[str] | None, typer.Argument(
+        metavar="FILE...", show_default=False,
+        help="The file ('-' or nothing for standard input); several need --output-dir.")] = None,
     extract: Annotated[str | None, typer.Option(
         "--extract", metavar="PATH", help="""Print one value, e.g. '["a"]["b"][0]'.""")] = None,
     ignore_mac: IgnoreMac = False,
     in_place: InPlace = False,
     output: Output = None,
+    output_dir: Annotated[str | None, typer.Option(
+        "--output-dir", metavar="DIR",
+        help="Decrypt every FILE (and -r DIR) into DIR in one process, each output 0600; "
+             "a file that fails is named and the others go on.")] = None,
+    recursive: Annotated[list[str] | None, typer.Option(
+        "-r", "--recursive", metavar="DIR",
+        help="With --output-dir: every sops file under DIR, keeping its path relative to DIR.")] = None,
+    jobs: Annotated[int, typer.Option(
+        "--jobs", "-j", metavar="N", help="With --output-dir: files decrypted at once (key unwraps in parallel).")
+    ] = DEFAULT_JOBS,
     input_type: InType = None,
     output_type: OutType = None,
     decryption_order: Order = None,
     filename_override: FilenameOverride = None,
-) -> None:
-    """Decrypt a file (the MAC is checked before anything is printed)."""
-    commands.decrypt(file, input_type=input_type, output_type=output_type, extract=extract, ignore_mac=ignore_mac,
-                     in_place=in_place, output=output, decryption_order=decryption_order,
+) -> int:
+    """Decrypt a file (the MAC is checked before anything is printed), or many into --output-dir."""
+    names = files or []
+    if output_dir is not None or recursive:
+        if output_dir is None:
+            raise ConflictingParameters("-r needs --output-dir DIR")
+        for flag, given in (("-i", in_place), ("--output", output), ("--extract", extract),
+                            ("--filename-override", filename_override)):
+            if given:
+                raise ConflictingParameters(f"{flag} cannot be combined with --output-dir")
+        from ..bulk import decrypt_many
+
+        return decrypt_many(names, recursive or [], output_dir, jobs=jobs, input_type=input_type,
+                            output_type=output_type, ignore_mac=ignore_mac, decryption_order=decryption_order)
+    if len(names) > 1:
+        raise UsageError(f"decrypt: {len(names)} files given: several need --output-dir DIR")
+    commands.decrypt(names[0] if names else None, input_type=input_type, output_type=output_type, extract=extract,
+                     ignore_mac=ignore_mac, in_place=in_place, output=output, decryption_order=decryption_order,
                      filename_override=filename_override)
+    return 0
 
 
 @app.command()
@@ -138,12 +167,18 @@ def edit(
     mac_only_encrypted: MacOnly = None,
     ignore_mac: IgnoreMac = False,
     input_type: InType = None,
+    output_type: Annotated[str | None, typer.Option(
+        "--output-type", metavar="TYPE", help="Accepted as sops accepts it; must be the file's format.")] = None,
     decryption_order: Order = None,
 ) -> None:
     """Edit an encrypted file in $SOPS_EDITOR or $EDITOR; unchanged values keep their ciphertext.
 
     The key and rule options apply when the file is created."""
     from .. import editor
+
+    in_store, out_store = commands.stores_for(file, input_type, output_type)
+    if output_type is not None and out_store is not in_store:  # tools pass both (helm-secrets: --input-type yaml --output-type yaml)
+        raise UsageError(f"edit: --output-type {output_type} differs from the format of {file} ({in_store.name})")
 
     keys = commands.KeyOptions(
         keys=key_values(age, pgp, kms, gcp_kms, azure_kv, hc_vault_transit, pkcs11), aws_profile=aws_profile,

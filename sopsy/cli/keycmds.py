@@ -56,12 +56,14 @@ def updatekeys(
     files: Annotated[list[str], typer.Argument(metavar="FILE...", help="Encrypted files to re-key.",
                                                show_default=False)],
     yes: Annotated[bool, typer.Option("-y", "--yes", help="Do not ask for confirmation.")] = False,
+    rotate: Annotated[bool, typer.Option(
+        "--rotate", help="Also make a new data key (do this when a key is removed: it still opens old copies).")] = False,
     input_type: InType = None,
     decryption_order: Order = None,
 ) -> None:
     """Re-wrap each file's data key for the keys its creation rule names now (values untouched)."""
     for f in files:
-        commands.updatekeys(f, yes=yes, input_type=input_type, decryption_order=decryption_order)
+        commands.updatekeys(f, yes=yes, input_type=input_type, decryption_order=decryption_order, rotate=rotate)
 
 
 groups_app = typer.Typer(help="Add or delete key groups (the data key stays; values are untouched).",

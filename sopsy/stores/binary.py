@@ -7,6 +7,10 @@ AAD ``data:`` and the MAC is SHA-512 of the raw bytes, so sops and sopsy read ea
 The store works on ``str``: callers decode file bytes with ``("utf-8", "surrogateescape")`` and
 encode the same way, so arbitrary bytes (keystores, DER certificates) survive; the value's
 bytes for encryption and the MAC come from :func:`values.to_bytes`, which uses the same codec.
+
+An encrypted JSON file whose tree is not one ``data`` value (sops writes one when JSON input
+goes to a path without an extension, as Ansible's sops_encrypt does) is read and written as
+JSON, as sops's binary store does: ``decrypt --output-type json`` then works on it.
 """
 
 from __future__ import annotations
@@ -14,9 +18,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..errors import DumpError, InputError
+from ..errors import DumpError
 from ..model import Mapping, Scalar
 from ..values import to_bytes
+from .json import STORE as JSON_STORE
 from .json import go_quote, json_metadata
 
 DATA_KEY = "data"
@@ -63,16 +68,22 @@ class BinaryStore:
             if isinstance(loaded, dict) and isinstance(loaded.get("sops"), dict):
                 meta = loaded["sops"]
                 data = loaded.get(DATA_KEY)
-                if not isinstance(data, str):
-                    raise InputError("the encrypted binary file has no string 'data' value")
-                return BinaryFile([Mapping([(DATA_KEY, Scalar(data))])], meta)
+                if isinstance(data, str) and len(loaded) == 2:
+                    return BinaryFile([Mapping([(DATA_KEY, Scalar(data))])], meta)
+                return JSON_STORE.parse(text)  # type: ignore[return-value]
         return BinaryFile([Mapping([(DATA_KEY, Scalar(text))])], None)
 
     def layout_hints(self, parsed: Any) -> dict[str, Any]:
+        if not isinstance(parsed, BinaryFile):
+            return JSON_STORE.layout_hints(parsed)
         return {}  # the decrypted value is the file itself: nothing to remember
 
     def render(self, parsed: Any, metadata: dict[str, Any] | None,
                hints: dict[str, Any] | None = None) -> str:
+        if not isinstance(parsed, BinaryFile):
+            if metadata is None:  # a plaintext binary file must be one value, as with sops
+                return self.emit(parsed.documents)
+            return JSON_STORE.render(parsed, metadata, hints)
         doc = parsed.documents[0] if parsed.documents else Mapping()
         if metadata is not None:
             leaf = doc.get(DATA_KEY)

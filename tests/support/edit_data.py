@@ -4,7 +4,7 @@ store's edited text can be checked against the data it must parse back to.
 
 An ``.edits.json`` file is ``{"about": "...", "edits": [...]}`` (or just the list), each edit one of
     {"op": "replace", "path": [...], "value": <JSON>}
-    {"op": "insert", "path": [<parent>...], "after": <key|index|null>, "key": <str|null>,
+    {"op": "insert", "path" or "parent": [<parent>...], "after": <key|index|null>, "key": <str|null>,
      "value": <JSON>, "comments": ["<comment text>", ...]}
     {"op": "delete", "path": [...]}
 """
@@ -27,6 +27,8 @@ def load_edits(path: Path) -> list[Edit]:
 
 
 def to_edit(e: dict[str, Any]) -> Edit:
+    if "parent" in e and "path" not in e:  # an insert may name its container either way
+        e = {**e, "path": e["parent"]}
     path = tuple(e["path"])
     doc = e.get("doc", 0)  # a later document of a multi-document file (YAML)
     if e["op"] == "replace":
