@@ -10,6 +10,7 @@ out, and swept by the next write in that directory once its process is gone.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import sys
@@ -201,7 +202,8 @@ def _name_unnamed(fd: int, dest: str) -> bool:
             raise
         except OSError as exc:
             if exc.errno in (errno.EXDEV, errno.EPERM, errno.ENOENT, errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
-                _LINK_WAYS.remove(way)
+                with contextlib.suppress(ValueError):  # another thread (bulk decrypt) may have dropped it
+                    _LINK_WAYS.remove(way)
                 continue
             raise
     return False
