@@ -50,6 +50,7 @@ def decrypt(path: str | None, *, input_type: str | None = None, output_type: str
     _check_io(path, in_place, output)
     in_store, out_store = stores_for(path, input_type, output_type)
     raw = read_bytes(path)
+    core.refuse_conflict(raw, path)
     data_key = None
     if extract is None and out_store is in_store:
         plain, data_key = core.decrypt_fast(in_store, raw, ignore_mac, decryption_order)
@@ -177,7 +178,7 @@ def rotate(path: str, *, add: Sequence[KeySpec] = (), remove: Sequence[KeySpec] 
            decryption_order: str | None = None) -> None:
     _check_io(path, in_place, output)
     store, _ = stores_for(path, input_type, None)
-    opened = core.decrypt_text(store, read_text(path), False, decryption_order)
+    opened = core.decrypt_text(store, read_text(path), False, decryption_order, name=path)
     result = core.rotate(opened, add, remove)
     _emit(result, output, path if in_place else None)
 
@@ -221,7 +222,7 @@ def exec_env(path: str, command: str, *, pristine: bool = False, input_type: str
 
     _check_io(path, False, None)
     store, _ = stores_for(path, input_type, None)
-    opened = core.decrypt_text(store, read_text(path), False, decryption_order)
+    opened = core.decrypt_text(store, read_text(path), False, decryption_order, name=path)
     env = environment_of(opened)
     full = env if pristine else {**os.environ, **env}
     proc = subprocess.run(["/bin/sh", "-c", command], env=full, check=False)

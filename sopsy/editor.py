@@ -88,7 +88,15 @@ def edit(path: str, keys: KeyOptions, *, input_type: str | None = None, ignore_m
     store, _ = stores_for(path, input_type, None)
     opened: core.Opened | None = None
     if os.path.exists(path):
-        opened = core.decrypt_text(store, read_text(path), ignore_mac, decryption_order)
+        text = read_text(path)
+        from .merge.markers import has_conflict
+
+        if has_conflict(text.encode("utf-8", "surrogateescape")):  # a merge conflict: resolve it
+            from .merge.resolve import resolve
+
+            resolve(path, input_type=input_type, decryption_order=decryption_order)
+            return
+        opened = core.decrypt_text(store, text, ignore_mac, decryption_order)
         original = opened.plaintext()
         new_opts = None
     else:

@@ -1,0 +1,278 @@
+"""The merge driver: three files from git in, one merged file (or a marked conflict) out.
+
+Each version is decrypted in memory with its MAC checked; a version without sops metadata is
+taken as plaintext (a file being encrypted on one branch), and when neither ours nor theirs is
+encrypted the file is merged as text by ``git merge-file``, exactly as git would without the
+driver. The trees are merged (:mod:`.tree`), the result is ours' plaintext with theirs' changes
+applied by the store's editing operations (:mod:`.plan`, :mod:`sopsy.edits`), checked against
+the merged tree, and encrypted under the merged metadata (:mod:`.meta`). Unchanged values keep
+their ciphertext (the IVs of both sides are reused while the data key stays).
+
+On a clash the file becomes ours' encrypted file with both sides of each clashing item between
+conflict markers, in ciphertext under the merged data key; theirs' side is covered by its own
+MAC in the metadata (``sopsy_conflict_mac``) so that ``sopsy git resolve`` can check it too.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+import sys
+
+from .. import core, engine
+from ..cipher import ValueCipher, iv_of
+from ..errors import InputError, KeyRetrievalError, MergeConflict, SopsyError
+from ..fileio import atomic_write, read_text
+from ..metadata import Metadata, mac_aad
+from ..rules import Matcher
+from ..stores import get_store, store_name_for
+from . import markers
+from .meta import MetaMerge, Side, merge_metadata
+from .plan import OURS, THEIRS, fresh, plan
+from .tree import TreeMerge, merge_documents, render_path
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from ..model import Mapping
+    from ..stores import ParsedFile, Store
+    from .tree import MNode
+
+CONFLICT_MAC = "sopsy_conflict_mac"
+CONFLICT_META = "sopsy_conflict_meta"
+CONFLICT_META_AAD = b"sopsy_conflict_meta:"
+OURS_LABEL = "ours (encrypted: resolve with `sopsy git resolve FILE`)"
+THEIRS_LABEL = "theirs"
+
+
+class Version:
+    """One of the three versions: its plaintext text, and its metadata and data key when encrypted."""
+
+    def __init__(self, plaintext: str | None, metadata: Metadata | None = None, data_key: bytes | None = None,
+                 cipher: ValueCipher | None = None) -> None:
+        self.plaintext = plaintext  # None: the version does not exist (add/add)
+        self.metadata = metadata
+        self.data_key = data_key
+        self.cipher = cipher
+
+    @property
+    def side(self) -> Side:
+        return Side(self.metadata, self.data_key)
+
+
+def _raw(store: Store, text: str) -> tuple[ParsedFile | None, bool]:
+    """(parsed file, is it sops-encrypted); (None, False) for text the store cannot read."""
+    try:
+        parsed = store.parse(text)
+    except SopsyError:
+        if "ENC[AES256_GCM," in text and "sops" in text:
+            raise
+        return None, False
+    return parsed, parsed.metadata is not None
+
+
+def _open(store: Store, text: str, parsed: ParsedFile | None, encrypted: bool, which: str) -> Version:
+    if not text.strip():
+        return Version(None)
+    if not encrypted:
+        return Version(text)
+    assert parsed is not None
+    try:
+        opened = core.open_parsed(store, parsed)
+    except SopsyError as exc:
+        exc.args = (f"{which} version: {exc}",)
+        raise
+    return Version(opened.plaintext(), opened.metadata, opened.cipher.data_key, opened.cipher)
+
+
+def merge_files(base_path: str, ours_path: str, theirs_path: str, path_name: str | None = None,
+                input_type: str | None = None) -> None:
+    name = path_name or ours_path
+    store = get_store(input_type or store_name_for(name))
+    texts = [read_text(p) for p in (base_path, ours_path, theirs_path)]
+    split = markers.split(texts[0]) if markers.has_conflict(texts[0].encode("utf-8", "surrogateescape")) else None
+    if split is not None:  # a virtual base from a criss-cross merge that clashed: its ours side
+        texts[0] = split[0]
+    try:
+        raws = [_raw(store, t) for t in texts]
+    except SopsyError as exc:
+        raise MergeConflict(f"{name}: cannot merge: a version is not a readable sops file ({exc}); kept ours") from None
+    if not raws[1][1] and not raws[2][1]:
+        _merge_plain(base_path, ours_path, theirs_path, name)
+        return
+    if None in (raws[1][0], raws[2][0]):
+        raise MergeConflict(f"{name}: cannot merge an encrypted version with one that is not {store.name}; kept ours")
+    try:
+        base, ours, theirs = (_open(store, t, r[0], r[1], w)
+                              for t, r, w in zip(texts, raws, ("base", "our", "their"), strict=True))
+    except KeyRetrievalError as exc:
+        raise KeyRetrievalError(f"{name}: cannot merge without a key: {exc}; kept ours. With a key set up, redo "
+                                f"the merge of this file with `git checkout -m -- {name}`") from None
+    result = merge_versions(store, base, ours, theirs, name)
+    atomic_write(ours_path, result.text)
+    for note in result.notes:
+        print(f"sopsy: {name}: {note}", file=sys.stderr)
+    if result.conflict:
+        raise MergeConflict(result.conflict)
+
+
+class Result:
+    def __init__(self, text: str, notes: list[str], conflict: str | None) -> None:
+        self.text = text
+        self.notes = notes
+        self.conflict = conflict
+
+
+def merge_versions(store: Store, base: Version, ours: Version, theirs: Version, name: str) -> Result:
+    """Merge decrypted versions into the text of the merged file (marked when something clashed)."""
+    if ours.plaintext is None or theirs.plaintext is None:
+        raise InputError(f"{name}: git gave the driver an empty version")
+    meta = merge_metadata(base.side if base.metadata else None, ours.side, theirs.side)
+    text_a, text_b, tm = _merge_text(store, base.plaintext, ours.plaintext, theirs.plaintext, name)
+    cipher: ValueCipher = _Recording(meta.data_key) if text_b is not None or meta.clashes else ValueCipher(meta.data_key)
+    if not meta.fresh:
+        _stash(cipher, [v.cipher for v in (ours, theirs, base) if v.cipher is not None])
+    parsed_a = store.parse(text_a)
+    encrypted = core.encrypt_parsed(store, parsed_a, core.EncryptOptions([]), cipher, meta.metadata)
+    notes = list(tm.notes)
+    if meta.changes:
+        notes.append("keys from their side: " + ", ".join(meta.changes))
+    if meta.fresh:
+        notes.append(f"{' and '.join(meta.fresh_reasons)}: every value was re-encrypted under a new data key")
+    if text_b is None and not meta.clashes:
+        return Result(encrypted, notes, None)
+    encrypted = _marked(store, parsed_a, store.parse(text_b if text_b is not None else text_a), cipher, meta)
+    where = [f"{render_path(c.path)} ({c.reason})" for c in tm.clashes[:20]]
+    if len(tm.clashes) > 20:
+        where.append(f"and {len(tm.clashes) - 20} more")
+    where += [f"sops metadata: {field} (ours: {_show(o)}, theirs: {_show(t)})" for field, (o, t) in meta.clashes.items()]
+    return Result(encrypted, notes, f"{name}: merge conflict at {'; '.join(where)}. Both sides are in the file, "
+                                    f"encrypted, between <<<<<<< and >>>>>>> lines: run `sopsy git resolve {name}` "
+                                    f"(or `sopsy edit {name}`), then `git add {name}`")
+
+
+def _show(v: Any) -> str:
+    if hasattr(v, "name") and hasattr(v, "value"):
+        return f"{v.name} {v.value!r}"
+    return str(v).lower() if isinstance(v, bool) else str(v)
+
+
+def _merge_text(store: Store, base: str | None, ours: str, theirs: str,
+                name: str) -> tuple[str, str | None, TreeMerge]:
+    """(ours' side, theirs' side or None when nothing clashed, the tree merge) as plaintext texts."""
+    tm = TreeMerge()
+    if ours == theirs or theirs == base:
+        return ours, None, tm
+    if ours == base:
+        return theirs, None, tm
+    b = store.parse(base).documents if base is not None else None
+    o, t = store.parse(ours).documents, store.parse(theirs).documents
+    apply = getattr(store, "apply_edits", None)
+    if apply is None or len(o) != len(t):
+        why = "both sides changed it" if apply is None else "the number of documents differs"
+        tm.clashes.append(_whole_clash(why))
+        return ours, theirs, tm
+    tm, merged = merge_documents(b, o, t)
+    if any(not c.path for c in tm.clashes):  # a whole document clashed: show whole files
+        return ours, theirs, tm
+    text_a = _apply(store, ours, o, merged, OURS, tm, name)
+    text_b = _apply(store, ours, o, merged, THEIRS, tm, name) if tm.clashes else None
+    return text_a, text_b, tm
+
+
+def _whole_clash(why: str) -> Any:
+    from .tree import Clash
+
+    return Clash((), [], [], why)
+
+
+def _apply(store: Store, ours: str, ours_docs: list[Mapping], merged: list[MNode], side: str, tm: TreeMerge,
+           name: str) -> str:
+    """Ours' text with the edits that make it the merged tree (``side``'s entries where it
+    clashed), checked: the text must read back as exactly that tree."""
+    edits = plan(ours_docs, merged, side)
+    if not edits:
+        return ours
+    text: str = store.apply_edits(store.parse(ours), edits)  # type: ignore[attr-defined]
+    got = store.parse(text).documents
+    want = [fresh(m, side) for m in merged]
+    if len(got) != len(want) or any(tm.sig(g) != tm.sig(w) for g, w in zip(got, want, strict=False)):
+        raise MergeConflict(f"{name}: the merge could not be written in ours' layout (a sopsy bug, please report "
+                            "it); kept ours")
+    return text
+
+
+def _stash(cipher: ValueCipher, sources: list[ValueCipher]) -> None:
+    """Reuse the IVs of values both sides decrypted under the merged data key (unchanged values
+    keep their ciphertext); an IV already given to another value is never reused."""
+    used = {iv for iv in cipher.stash.values()}
+    for src in sources:
+        if src.data_key != cipher.data_key:
+            continue
+        for key, iv in src.stash.items():
+            if key not in cipher.stash and iv not in used:
+                cipher.stash[key] = iv
+                used.add(iv)
+
+
+class _Recording(ValueCipher):
+    """Remembers the IV of every value it encrypts, so that the second side of a conflict file
+    encrypts every value the two sides share to the very same ciphertext."""
+
+    def encrypt(self, plaintext: bytes, aad: bytes, type_tag: str, fresh_iv: bool = False) -> str:
+        out = super().encrypt(plaintext, aad, type_tag, fresh_iv)
+        if plaintext and not fresh_iv:
+            iv = iv_of(out)
+            if iv is not None:
+                self.stash.setdefault((plaintext, aad, type_tag), binascii.a2b_base64(iv))
+        return out
+
+
+def _marked(store: Store, parsed_a: ParsedFile, parsed_b: ParsedFile, cipher: ValueCipher, meta: MetaMerge) -> str:
+    """Ours' encrypted file with theirs' side of every clash between markers, in ciphertext;
+    theirs' MAC and the metadata clashes go into the metadata, encrypted."""
+    m = meta.metadata
+    mac_b = engine.encrypt_documents(parsed_b.documents, cipher, Matcher(m.crypt_rule), m.mac_only_encrypted)
+    m.extra[CONFLICT_MAC] = cipher.encrypt(mac_b.encode(), mac_aad(m.lastmodified), "str", fresh_iv=True)
+    if meta.clashes:
+        theirs = {field: _jsonable(t) for field, (_, t) in meta.clashes.items()}
+        m.extra[CONFLICT_META] = cipher.encrypt(json.dumps(theirs).encode(), CONFLICT_META_AAD, "str", fresh_iv=True)
+    text_a = store.render(parsed_a, m.to_dict())
+    text_b = store.render(parsed_b, theirs_metadata(m, meta.clashes).to_dict())
+    return markers.interleave(text_a, text_b, OURS_LABEL, THEIRS_LABEL)
+
+
+def _jsonable(v: Any) -> Any:
+    return [v.name, v.value] if hasattr(v, "name") and hasattr(v, "value") else v
+
+
+def theirs_metadata(m: Metadata, clashes: dict[str, tuple[Any, Any]]) -> Metadata:
+    """``m`` with theirs' side of each clashing field."""
+    from ..rules import CryptRule
+
+    out = Metadata(m.key_groups, m.lastmodified, m.mac, m.shamir_threshold, m.crypt_rule, m.mac_only_encrypted,
+                   m.version, dict(m.extra))
+    for field, (_, t) in clashes.items():
+        if field == "crypt rule":
+            out.crypt_rule = t if isinstance(t, CryptRule) else CryptRule(*t)
+        elif field == "shamir_threshold":
+            out.shamir_threshold = int(t)
+        elif field == "mac_only_encrypted":
+            out.mac_only_encrypted = bool(t)
+    return out
+
+
+def _merge_plain(base_path: str, ours_path: str, theirs_path: str, name: str) -> None:
+    """A file without sops metadata on either side: git's own text merge, markers and all."""
+    import subprocess
+
+    try:
+        proc = subprocess.run(["git", "merge-file", "-L", "ours", "-L", "base", "-L", "theirs",
+                               ours_path, base_path, theirs_path], capture_output=True, text=True, check=False)
+    except OSError as exc:
+        raise MergeConflict(f"{name}: not encrypted, and git merge-file could not run ({exc}); kept ours") from None
+    if proc.returncode < 0 or proc.returncode > 127:
+        raise MergeConflict(f"{name}: not encrypted and not mergeable as text ({proc.stderr.strip()}); kept ours")
+    if proc.returncode:
+        raise MergeConflict(f"{name}: not encrypted: merged as text, {proc.returncode} conflict(s) marked in the file")
