@@ -44,11 +44,17 @@ def _check_io(path: str | None, in_place: bool, output: str | None) -> None:
         raise NoFile(f"no such file: {path}")
 
 
+def check_input_file(path: str) -> None:
+    """An input file that must exist (exit 100 otherwise, as sops)."""
+    _check_io(path, False, None)
+
+
 def decrypt(path: str | None, *, input_type: str | None = None, output_type: str | None = None,
             extract: str | None = None, ignore_mac: bool = False, in_place: bool = False,
-            output: str | None = None, decryption_order: str | None = None) -> None:
+            output: str | None = None, decryption_order: str | None = None,
+            filename_override: str | None = None) -> None:
     _check_io(path, in_place, output)
-    in_store, out_store = stores_for(path, input_type, output_type)
+    in_store, out_store = stores_for(filename_override or path, input_type, output_type)
     raw = read_bytes(path)
     core.refuse_conflict(raw, path)
     data_key = None
@@ -159,25 +165,27 @@ def encrypt_options(path: str | None, opts: KeyOptions) -> core.EncryptOptions:
 
 
 def encrypt(path: str | None, keys: KeyOptions, *, input_type: str | None = None,
-            output_type: str | None = None, in_place: bool = False, output: str | None = None) -> None:
+            output_type: str | None = None, in_place: bool = False, output: str | None = None,
+            filename_override: str | None = None) -> None:
     _check_io(path, in_place, output)
-    in_store, out_store = stores_for(path, input_type, output_type)
+    name = filename_override or path
+    in_store, out_store = stores_for(name, input_type, output_type)
     text = read_text(path)
     parsed: Any = in_store.parse(text)
     if parsed.metadata is not None:
         raise AlreadyEncrypted("the file is already encrypted")
     if out_store is not in_store:
         parsed = out_store.parse(out_store.emit(parsed.documents))
-    opts = encrypt_options(path, keys)
+    opts = encrypt_options(name, keys)
     result = core.encrypt_parsed(out_store, parsed, opts)
     _emit(result, output, path if in_place else None)
 
 
 def rotate(path: str, *, add: Sequence[KeySpec] = (), remove: Sequence[KeySpec] = (),
            input_type: str | None = None, in_place: bool = False, output: str | None = None,
-           decryption_order: str | None = None) -> None:
+           decryption_order: str | None = None, filename_override: str | None = None) -> None:
     _check_io(path, in_place, output)
-    store, _ = stores_for(path, input_type, None)
+    store, _ = stores_for(filename_override or path, input_type, None)
     opened = core.decrypt_text(store, read_text(path), False, decryption_order, name=path)
     result = core.rotate(opened, add, remove)
     _emit(result, output, path if in_place else None)
@@ -278,7 +286,7 @@ def updatekeys(path: str, *, yes: bool = False, input_type: str | None = None,
     if len(rule.key_groups) == 1 and len(meta.key_groups) == 1:
         # one group: keys that stay keep their entries (a smaller diff); new ones wrap the key
         kept = {k: e for k, e in zip(old[0], meta.key_groups[0], strict=True)}
-        meta.key_groups = [[kept.get((s.type, s.id)) or provider(s.type).wrap(s, data_key)
+        meta.key_groups = [[kept.get((s.type, s.id)) or datakey.wrap_key(s, data_key)
                             for s in rule.key_groups[0]]]
         meta.shamir_threshold = 0
     else:
@@ -287,12 +295,5 @@ def updatekeys(path: str, *, yes: bool = False, input_type: str | None = None,
                                          min(threshold, len(rule.key_groups)) if threshold else 0)
         meta.key_groups = groups
         meta.shamir_threshold = threshold if len(groups) > 1 else 0
-    from .cipher import is_encrypted_value
-    from .model import iter_leaves
-
-    for doc in parsed.documents:  # every value is written back exactly as it is
-        for leaf in iter_leaves(doc):
-            if is_encrypted_value(leaf.value):
-                leaf.enc = leaf.value  # type: ignore[assignment]
-    atomic_write(path, store.render(parsed, meta.to_dict()))
+    atomic_write(path, core.render_metadata_only(store, parsed, meta))
     return True

@@ -4,9 +4,10 @@ The schema is that of sops 3 ``.sops.yaml`` (``creation_rules`` only; ``destinat
 ``stores`` are read by sops for other commands and ignored here), plus ``pkcs11`` key lists. The
 differences from sops, all deliberate, are documented in docs/config.md:
 
-* The search starts in the directory of the *file*, not the working directory, so that a git
-  filter/diff driver run from the repository root finds the config next to the file. At each
-  level ``.sopsy.yaml`` is preferred over ``.sops.yaml``; ``.sops.yml`` is never read (like sops).
+* The search starts in the directory of the *file*, then (as sops searches) the working
+  directory, so that a git filter/diff driver run from the repository root finds the config next
+  to the file and a tool that runs sops in the config's directory on ``/dev/stdin`` finds it too.
+  At each level ``.sopsy.yaml`` is preferred over ``.sops.yaml``; ``.sops.yml`` is never read.
 * An unreadable or invalid config exits with 5 (sops's ``ErrorReadingConfig``; sops itself exits 1),
   conflicting crypt rules with 8 (``ErrorConflictingParameters``).
 
@@ -38,6 +39,19 @@ MAX_DEPTH = 100  # directories searched, as in sops
 ENV_VAR = "SOPS_CONFIG"
 
 
+_DURATION = re.compile(r"^([0-9]+)([dwh]?)$")
+
+
+def parse_duration_days(text: str, where: str) -> float:
+    """``90d``, ``12w``, ``36h`` or a bare number of days, in days (``max_age`` / ``--max-age``)."""
+    m = _DURATION.match(str(text).strip())
+    if not m:
+        error = UsageError if where.startswith("--") else ConfigError
+        raise error(f"{where}: expected a duration such as 90d, 12w or 36h, not {text!r}")
+    n, unit = int(m.group(1)), m.group(2) or "d"
+    return n * {"d": 1.0, "w": 7.0, "h": 1 / 24}[unit]
+
+
 class CreationRule:
     """What a matching creation rule asks for when a new file is encrypted.
 
@@ -46,7 +60,7 @@ class CreationRule:
 
     def __init__(self, key_groups: list[list[KeySpec]] | None = None, shamir_threshold: int = 0,
                  crypt_rule: CryptRule | None = None, mac_only_encrypted: bool = False,
-                 config_path: Path | None = None, index: int = 0) -> None:
+                 config_path: Path | None = None, index: int = 0, max_age_days: float | None = None) -> None:
         self.key_groups: list[list[KeySpec]] = key_groups if key_groups is not None else []
         # 0 = as many groups as there are (decided by the data-key code)
         self.shamir_threshold = shamir_threshold
@@ -54,6 +68,8 @@ class CreationRule:
         self.mac_only_encrypted = mac_only_encrypted
         self.config_path = config_path
         self.index = index  # position of the rule in creation_rules, for messages
+        # rotation policy (a sopsy extension, read by `sopsy status`): the data key's maximum age
+        self.max_age_days = max_age_days
 
     @property
     def has_keys(self) -> bool:
@@ -64,21 +80,34 @@ def find_config(file_path: str | os.PathLike[str] | None, explicit: str | os.Pat
     """The config that applies to ``file_path``, or None when there is none.
 
     ``explicit`` (``--config``) wins, then the ``SOPS_CONFIG`` environment variable; both must name
-    an existing file. Otherwise the search walks up from the file's directory (the working
-    directory when there is no file, e.g. stdin) for at most ``MAX_DEPTH`` levels; at each level
-    ``.sopsy.yaml`` is taken before ``.sops.yaml``, so the nearest config wins whatever its name.
+    an existing file. Otherwise the search walks up from the file's directory for at most
+    ``MAX_DEPTH`` levels (so that git drivers run from the repository root find the config beside
+    the file), then, as sops does, up from the working directory (the only search for standard
+    input, ``/dev/stdin`` and other devices); at each level ``.sopsy.yaml`` is taken before
+    ``.sops.yaml``, so the nearest config wins whatever its name.
     """
     chosen = explicit if explicit is not None and str(explicit) else os.environ.get(ENV_VAR) or None
     if chosen is not None:
         if not os.path.isfile(chosen):
             raise ConfigError(f"config file {chosen} does not exist or is not a file")
         return _path(chosen)
-    directory = os.path.dirname(os.path.abspath(file_path)) if file_path is not None else os.path.abspath(os.getcwd())
+    starts = []
+    if file_path is not None and str(file_path) not in ("-", "stdin") and not str(file_path).startswith("/dev/"):
+        starts.append(os.path.dirname(os.path.abspath(file_path)))
+    starts.append(os.path.abspath(os.getcwd()))
+    for start in dict.fromkeys(starts):
+        found = _search_up(start)
+        if found is not None:
+            return _path(found)
+    return None
+
+
+def _search_up(directory: str) -> str | None:
     for _ in range(MAX_DEPTH):
         for name in CONFIG_NAMES:
             candidate = os.path.join(directory, name)
             if os.path.isfile(candidate):
-                return _path(candidate)
+                return candidate
         parent = os.path.dirname(directory)
         if parent == directory:
             break
@@ -235,8 +264,10 @@ def _build_rule(rule: dict[str, Any], config: Path, index: int, context: dict[st
         groups = [_dedup(_group_keys(g, f"{where}: key group {n + 1}")) for n, g in enumerate(raw_groups)]
     else:
         groups = [_flat_keys(rule, where, context)]
+    max_age = rule.get("max_age")
+    max_age_days = parse_duration_days(max_age, f"{where}: max_age") if max_age is not None else None
     return CreationRule(key_groups=groups, shamir_threshold=threshold, crypt_rule=crypt_rule,
-                        mac_only_encrypted=mac_only, config_path=config, index=index)
+                        mac_only_encrypted=mac_only, config_path=config, index=index, max_age_days=max_age_days)
 
 
 def _split_list(value: Any, name: str, where: str) -> list[str]:

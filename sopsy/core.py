@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 LAYOUT_FIELD = "sopsy_layout"  # encrypted spelling hints (a sopsy extension; sops ignores it)
 LAYOUT_AAD = b"sopsy_layout:"
+# when the data key was made (a sopsy extension sops ignores; read by `sopsy status`)
+DATAKEY_CREATED_FIELD = "sopsy_datakey_created"
 
 
 class EncryptOptions:
@@ -61,6 +63,7 @@ def encrypt_parsed(store: Store, parsed: ParsedFile, opts: EncryptOptions,
         groups, threshold = datakey.wrap(data_key, opts.key_groups, opts.shamir_threshold)
         cipher = ValueCipher(data_key)
         metadata = Metadata(key_groups=groups, shamir_threshold=threshold, version=SOPS_FORMAT_VERSION)
+        metadata.extra[DATAKEY_CREATED_FIELD] = now_rfc3339()
         # sops writes the implied default rule into the metadata (the binary store has no rules)
         metadata.crypt_rule = opts.crypt_rule or (None if store.name == "binary" else CryptRule(*DEFAULT_RULE))
         metadata.mac_only_encrypted = opts.mac_only_encrypted
@@ -202,6 +205,19 @@ def decrypt_fast(store: Store, data: bytes, ignore_mac: bool = False,
     return plaintext, data_key
 
 
+def render_metadata_only(store: Store, parsed: ParsedFile, metadata: Metadata) -> str:
+    """An encrypted file with new metadata (re-wrapped keys, other key groups) and every value
+    written back exactly as it is: values, MAC and ``lastmodified`` stay byte-identical."""
+    from .cipher import is_encrypted_value
+    from .model import iter_leaves
+
+    for doc in parsed.documents:
+        for leaf in iter_leaves(doc):
+            if is_encrypted_value(leaf.value):
+                leaf.enc = leaf.value  # type: ignore[assignment]
+    return store.render(parsed, metadata.to_dict())
+
+
 def reencrypt(opened: Opened, new_text: str, store: Store | None = None) -> str:
     """Encrypt edited plaintext with the same data key and keys; unchanged values keep their IVs."""
     store = store or opened.store
@@ -231,7 +247,8 @@ def rotate(opened: Opened, add: Sequence[KeySpec] = (), remove: Sequence[KeySpec
     new_cipher = ValueCipher(data_key)
     new_cipher.stash = opened.cipher.stash
     new_meta = Metadata(key_groups=groups, shamir_threshold=threshold, crypt_rule=meta.crypt_rule,
-                        mac_only_encrypted=meta.mac_only_encrypted, version=meta.version)
+                        mac_only_encrypted=meta.mac_only_encrypted, version=meta.version,
+                        extra={DATAKEY_CREATED_FIELD: now_rfc3339()})
     plaintext = opened.plaintext()
     parsed = opened.store.parse(plaintext)
     return encrypt_parsed(opened.store, parsed, EncryptOptions(key_groups=[]), new_cipher, new_meta)

@@ -25,14 +25,38 @@ def wrap(data_key: bytes, groups: Sequence[Sequence[KeySpec]], threshold: int = 
     if not groups:
         raise UsageError("no master keys were given: use --age (or SOPS_AGE_RECIPIENTS) or a creation rule")
     if len(groups) == 1:
-        return [[provider(s.type).wrap(s, data_key) for s in groups[0]]], 0
+        return [[wrap_key(s, data_key) for s in groups[0]]], 0
     threshold = threshold or len(groups)
     threshold = min(threshold, len(groups))
     if threshold < 2:
         raise UsageError("a Shamir threshold must be at least 2")
     shares = shamir.split(data_key, len(groups), threshold)
-    wrapped = [[provider(s.type).wrap(s, share) for s in g] for g, share in zip(groups, shares, strict=True)]
+    wrapped = [[wrap_key(s, share) for s in g] for g, share in zip(groups, shares, strict=True)]
     return wrapped, threshold
+
+
+def _keyservices_in_use() -> bool:
+    from . import settings
+
+    return bool(settings.SETTINGS.keyservices) or not settings.SETTINGS.local_keyservice
+
+
+def wrap_key(spec: KeySpec, payload: bytes) -> KeyEntry:
+    """One key wraps ``payload``: its provider here, or the key services (``--keyservice``)."""
+    if _keyservices_in_use():
+        from .keyservice import client
+
+        return client.wrap(spec, payload)
+    return provider(spec.type).wrap(spec, payload)
+
+
+def unwrap_entry(entry: KeyEntry) -> bytes:
+    """One entry's payload, or KeyUnavailable: its provider here, or the key services."""
+    if _keyservices_in_use():
+        from .keyservice import client
+
+        return client.unwrap(entry)
+    return provider(entry.type).unwrap(entry)
 
 
 def _dedupe(specs: Sequence[KeySpec]) -> list[KeySpec]:
@@ -69,12 +93,12 @@ def recover(meta: Metadata, order: str | None = None) -> bytes:
     for gi, group in enumerate(meta.key_groups):
         for entry in _sorted_group(group, types):
             try:
-                payload = provider(entry.type).unwrap(entry)
+                payload = unwrap_entry(entry)
             except KeyUnavailable as exc:
-                failures.append(f"group {gi}: {entry.type} {entry.identity}: {exc}")
+                failures.append(f"group {gi}: {entry.type} {_short(entry.identity)}: {exc}")
                 continue
             except UsageError as exc:
-                failures.append(f"group {gi}: {entry.type} {entry.identity}: {exc}")
+                failures.append(f"group {gi}: {entry.type} {_short(entry.identity)}: {exc}")
                 continue
             payloads.append(payload)
             break
@@ -91,6 +115,11 @@ def recover(meta: Metadata, order: str | None = None) -> bytes:
             except ValueError as exc:
                 failures.append(f"combining Shamir shares: {exc}")
     raise KeyRetrievalError("could not retrieve the data key; tried: " + "; ".join(failures or ["no keys"]))
+
+
+def _short(identity: str) -> str:
+    """A key's name for a message: post-quantum age recipients run to ~2,000 characters."""
+    return identity if len(identity) <= 90 else f"{identity[:40]}...{identity[-12:]}"
 
 
 def _check(key: bytes, size: int) -> bytes:

@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     from typing import Any
 
 _FAST_VALUE_FLAGS = {"--input-type": "input_type", "--output-type": "output_type", "--extract": "extract",
-                     "--output": "output", "--decryption-order": "decryption_order"}
+                     "--output": "output", "--decryption-order": "decryption_order",
+                     "--filename-override": "filename_override"}
 _FAST_BOOL_FLAGS = {"--ignore-mac": "ignore_mac", "-i": "in_place", "--in-place": "in_place"}
 
 
@@ -57,7 +58,8 @@ _ENC_KEY_FLAGS = {"--aws-profile": "aws_profile", "--encryption-context": "encry
 _ENC_RULE_FLAGS = {f"--{n.replace('_', '-')}": n for n in (
     "unencrypted_suffix", "encrypted_suffix", "unencrypted_regex", "encrypted_regex",
     "unencrypted_comment_regex", "encrypted_comment_regex")}
-_ENC_IO_FLAGS = {"--input-type": "input_type", "--output-type": "output_type", "--output": "output"}
+_ENC_IO_FLAGS = {"--input-type": "input_type", "--output-type": "output_type", "--output": "output",
+                 "--filename-override": "filename_override"}
 
 
 def _fast_encrypt_args(args: list[str]) -> tuple[str | None, dict[str, Any], dict[str, Any]] | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .errors import BadTreePath
+from .errors import BadTreePath, UsageError
 
 _PART = re.compile(r'\[(?:"((?:[^"\\]|\\.)*)"|\'((?:[^\'\\]|\\.)*)\'|([0-9]+))\]')
 
@@ -26,14 +26,20 @@ def parse_path(text: str) -> list[str | int]:
 
 
 def lookup(data: Any, parts: list[str | int]) -> Any:
+    """The value at ``parts``; a path the file does not have is exit 1 with sops's wording
+    (tools that shell out to sops match on both)."""
     cur = data
     for p in parts:
         if isinstance(p, int):
-            if not (isinstance(cur, list) and 0 <= p < len(cur)):
-                raise BadTreePath("the tree path does not exist in the file")
+            if not isinstance(cur, list):
+                raise UsageError(f"error truncating tree: component [{p}] is not in a list")
+            if not 0 <= p < len(cur):
+                raise UsageError(f"error truncating tree: component [{p}] accesses out of bounds")
             cur = cur[p]
         else:
-            if not (isinstance(cur, dict) and p in cur):
-                raise BadTreePath("the tree path does not exist in the file")
+            if not isinstance(cur, dict):
+                raise UsageError(f"error truncating tree: component [{p!r}] is not in a mapping")
+            if p not in cur:
+                raise UsageError(f"error truncating tree: component [{p!r}] not found")
             cur = cur[p]
     return cur

@@ -205,7 +205,9 @@ def test_decrypt_path_imports_no_heavy_sdk(enc_file: Path) -> None:
         import sys
         from sopsy import commands
         commands.decrypt({str(enc_file)!r}, output={os.devnull!r})
-        heavy = [m for m in ("boto3", "botocore", "google.cloud.kms", "grpc", "pkcs11", "typer", "click")
+        heavy = [m for m in ("boto3", "botocore", "google.cloud.kms", "grpc", "pkcs11", "typer", "click",
+                             "sopsy.keys.pgp", "sopsy.keys.age_pq", "sopsy.keys.age_plugin",
+                             "cryptography.hazmat.primitives.hpke", "cryptography.hazmat.primitives.asymmetric.mlkem")
                  if m in sys.modules]
         print(",".join(heavy))
     """)

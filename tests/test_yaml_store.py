@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import CORPUS, RECIPIENT, VECTORS, need_shared, run_sops, run_sopsy
+from support.gnupg import GnuPGHome
 
 from sopsy import core
 from sopsy.errors import EncryptTreeError, InputError, SopsyError
@@ -94,7 +95,8 @@ def test_sops_encrypted_corpus_files_decrypt() -> None:
             "denis256__terragrunt-tests": "denis256__terragrunt-tests__issue-2103_keys.txt",
             "jkroepke__helm-secrets": "jkroepke__helm-secrets__tests_assets_age_key.txt"}
     checked = 0
-    for enc in sorted(base.glob("*.yaml")):
+    # the PGP-keyed getsops files are checked in tests/test_keys_pgp.py
+    for enc in sorted(p for p in base.glob("*.yaml") if not p.name.startswith("getsops__")):
         key = next(v for k, v in keys.items() if enc.name.startswith(k))
         out = run_sopsy("decrypt", str(enc), env={"SOPS_AGE_KEY_FILE": str(base / "keys" / key)})
         assert out.returncode == 0, out.stderr
@@ -275,9 +277,9 @@ def test_comment_rules_pick_the_same_values_as_sops(flag: str, tmp_path: Path) -
     assert back.returncode == 0 and json.loads(back.stdout)["last"] == "seven"
 
 
-def test_keys_sopsy_cannot_use_are_skipped_and_reported(tmp_path: Path) -> None:
-    """A sops file that also has PGP/Vault/Azure keys opens through its age key; with only
-    keys sopsy cannot use, exit 128 names each key and why."""
+def test_a_key_that_fails_is_skipped_and_reported(tmp_path: Path) -> None:
+    """A sops file that also has a PGP key opens through its age key; with only a PGP key that
+    gpg cannot open, exit 128 names the key and gpg's reason in one line (sops: 128 too)."""
     need_shared()
     enc = (VECTORS / "enc.yaml").read_text()
     pgp = ("    pgp:\n        - created_at: \"2026-11-22T02:33:26Z\"\n          enc: |-\n"
@@ -286,15 +288,20 @@ def test_keys_sopsy_cannot_use_are_skipped_and_reported(tmp_path: Path) -> None:
     with_pgp = enc.replace("    unencrypted_suffix:", pgp + "    unencrypted_suffix:")
     f = tmp_path / "mixed.yaml"
     f.write_text(with_pgp)
-    ours, theirs = run_sopsy("decrypt", str(f)), run_sops("decrypt", str(f))
-    assert ours.returncode == 0 == theirs.returncode
-    assert _all_docs(ours.stdout.decode()) == _all_docs(theirs.stdout.decode())
-    only_pgp = re.sub(r"    age:\n(?:        .*\n|            .*\n)+", "", with_pgp)
-    g = tmp_path / "pgp-only.yaml"
-    g.write_text(only_pgp)
-    r = run_sopsy("decrypt", str(g))
-    assert r.returncode == 128 and r.stdout == b""
-    assert "pgp 0123456789ABCDEF0123456789ABCDEF01234567: sopsy cannot use pgp keys" in r.stderr.decode()
+    gnupg = GnuPGHome()  # empty: never the developer's keyring
+    try:
+        ours, theirs = run_sopsy("decrypt", str(f), env=gnupg.env()), run_sops("decrypt", str(f), env=gnupg.env())
+        assert ours.returncode == 0 == theirs.returncode
+        assert _all_docs(ours.stdout.decode()) == _all_docs(theirs.stdout.decode())
+        only_pgp = re.sub(r"    age:\n(?:        .*\n|            .*\n)+", "", with_pgp)
+        g = tmp_path / "pgp-only.yaml"
+        g.write_text(only_pgp)
+        r = run_sopsy("decrypt", str(g), env=gnupg.env())
+        assert r.returncode == 128 == run_sops("decrypt", str(g), env=gnupg.env()).returncode
+        assert r.stdout == b"" and r.stderr.decode().count("\n") == 1
+        assert "pgp 0123456789ABCDEF0123456789ABCDEF01234567: gpg: no valid OpenPGP data found" in r.stderr.decode()
+    finally:
+        gnupg.close()
 
 
 def test_unquoted_times_in_metadata_are_read_as_sops_reads_them(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ line on stderr with sops's exit codes (:mod:`sopsy.guard`), never a traceback.
 
 from __future__ import annotations
 
-from . import crypt, gitcmds, info, keycmds, runcmds  # noqa: F401  (they register their commands)
+from . import crypt, gitcmds, info, keycmds, keyservice, runcmds  # noqa: F401  (they register their commands)
 from .app import app
 
 __all__ = ["app", "main"]

@@ -15,6 +15,7 @@ from .app import (
     AzureKeys,
     EncContext,
     FileArg,
+    FilenameOverride,
     GcpKeys,
     IgnoreMac,
     InPlace,
@@ -82,6 +83,7 @@ def encrypt(
     output: Output = None,
     input_type: InType = None,
     output_type: OutType = None,
+    filename_override: FilenameOverride = None,
 ) -> None:
     """Encrypt a plaintext file (standard output unless -i or --output)."""
     keys = commands.KeyOptions(
@@ -90,7 +92,8 @@ def encrypt(
         crypt=_crypt(unencrypted_suffix, encrypted_suffix, unencrypted_regex, encrypted_regex,
                      unencrypted_comment_regex, encrypted_comment_regex),
         mac_only_encrypted=mac_only_encrypted)
-    commands.encrypt(file, keys, input_type=input_type, output_type=output_type, in_place=in_place, output=output)
+    commands.encrypt(file, keys, input_type=input_type, output_type=output_type, in_place=in_place, output=output,
+                     filename_override=filename_override)
 
 
 @app.command()
@@ -104,10 +107,12 @@ def decrypt(
     input_type: InType = None,
     output_type: OutType = None,
     decryption_order: Order = None,
+    filename_override: FilenameOverride = None,
 ) -> None:
     """Decrypt a file (the MAC is checked before anything is printed)."""
     commands.decrypt(file, input_type=input_type, output_type=output_type, extract=extract, ignore_mac=ignore_mac,
-                     in_place=in_place, output=output, decryption_order=decryption_order)
+                     in_place=in_place, output=output, decryption_order=decryption_order,
+                     filename_override=filename_override)
 
 
 @app.command()
@@ -183,6 +188,7 @@ def rotate(
     output: Output = None,
     input_type: InType = None,
     decryption_order: Order = None,
+    filename_override: FilenameOverride = None,
 ) -> None:
     """Re-encrypt with a new data key (values keep their IVs); add or remove keys."""
     add = key_values(add_age, add_pgp, add_kms, add_gcp_kms, add_azure_kv, add_hc_vault_transit, add_pkcs11)
@@ -194,7 +200,7 @@ def rotate(
     add_specs = _specs(add, aws_profile, encryption_context)
     rm_specs = _specs(rm, aws_profile, encryption_context)
     commands.rotate(file, add=add_specs, remove=rm_specs, input_type=input_type, in_place=in_place, output=output,
-                    decryption_order=decryption_order)
+                    decryption_order=decryption_order, filename_override=filename_override)
 
 
 def _specs(values: dict[str, list[str]], aws_profile: str | None, context: str | None) -> list[KeySpec]:

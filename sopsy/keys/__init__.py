@@ -29,6 +29,7 @@ PROVIDERS: dict[str, str] = {
     "kms": "sopsy.keys.aws_kms",
     "gcp_kms": "sopsy.keys.gcp_kms",
     "pkcs11": "sopsy.keys.pkcs11",
+    "pgp": "sopsy.keys.pgp",
 }
 
 # key type -> (flag name, as sops spells it: --NAME, --add-NAME, --rm-NAME; the environment

@@ -1,4 +1,10 @@
-"""age recipients (X25519 and SSH) through pyrage, with identities found the way sops finds them."""
+"""age recipients and identities, found the way sops finds them.
+
+X25519 and SSH keys go through pyrage, and so do plugin keys (``age1<name>1…`` recipients,
+``AGE-PLUGIN-<NAME>-1…`` identities; :mod:`.age_plugin` runs the ``age-plugin-<name>`` binaries).
+Post-quantum hybrid keys (``age1pq1…``, ``AGE-SECRET-KEY-PQ-1…``), which pyrage lacks, go through
+:mod:`.age_pq`. Both modules are imported only when such a key is used.
+"""
 
 from __future__ import annotations
 
@@ -19,10 +25,40 @@ if TYPE_CHECKING:
 ARMOR_BEGIN = "-----BEGIN AGE ENCRYPTED FILE-----"
 
 
+PQ_PREFIX = "age1pq1"
+
+
+def _pq() -> Any:
+    """The post-quantum module; cryptography older than 47 has no HPKE with ML-KEM."""
+    try:
+        from . import age_pq
+    except ImportError as exc:
+        raise UsageError(f"post-quantum age keys need the cryptography package, version 47 or later ({exc})") from None
+    return age_pq
+
+
+def recipient_kind(text: str) -> str:
+    """``x25519``, ``ssh``, ``pq`` or ``plugin``, from the recipient's form as sops tells them apart."""
+    if text.startswith(PQ_PREFIX):
+        return "pq"
+    if text.startswith("age1") and text.count("1") > 1:  # Bech32 data has no "1": a plugin HRP
+        return "plugin"
+    return "ssh" if text.startswith("ssh-") else "x25519"
+
+
 def parse_recipient(text: str) -> object:
     text = text.strip()
+    kind = recipient_kind(text)
+    if kind == "pq":
+        age_pq = _pq()
+        try:
+            return age_pq.HybridRecipient.parse(text)
+        except age_pq.PQError as exc:
+            raise UsageError(f"not a valid age recipient: {text[:80]}...: {exc}") from None
     try:
-        if text.startswith("ssh-"):
+        if kind == "plugin":
+            return pyrage.plugin.Recipient.from_str(text)
+        if kind == "ssh":
             return pyrage.ssh.Recipient.from_str(text)
         return pyrage.x25519.Recipient.from_str(text)
     except Exception:
@@ -57,7 +93,29 @@ def _read(path: str) -> str:
         return f.read()
 
 
-def _identities_from_text(text: str, origin: str) -> list[object]:
+class PQLine(str):
+    """A post-quantum identity line, parsed (by :mod:`.age_pq`) only when a file needs it."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "PQLine(...)"  # never the key
+
+
+def _identity(word: str, origin: str) -> object:
+    if word.startswith("AGE-SECRET-KEY-PQ-1"):
+        return PQLine(word)
+    try:
+        if word.startswith("AGE-SECRET-KEY-1"):
+            return pyrage.x25519.Identity.from_str(word)
+        if word.startswith("AGE-PLUGIN-"):
+            return pyrage.plugin.Identity.from_str(word)
+    except Exception:
+        raise UsageError(f"an age identity in {origin} is malformed") from None
+    raise UsageError(f"{origin} holds a line that is not an age identity")
+
+
+def _identities_from_text(text: str, origin: str, several_per_line: bool = False) -> list[object]:
     text = text.strip()
     if text.startswith(ARMOR_BEGIN):
         text = _decrypt_passphrase_file(text.encode(), origin)
@@ -66,15 +124,8 @@ def _identities_from_text(text: str, origin: str) -> list[object]:
         line = line.strip()
         if not line or line.startswith("#"):
             continue
-        if line.startswith("AGE-SECRET-KEY-1"):
-            try:
-                out.append(pyrage.x25519.Identity.from_str(line))
-            except Exception:
-                raise UsageError(f"an age identity in {origin} is malformed") from None
-        elif line.startswith("AGE-PLUGIN-") or line.startswith("AGE-SECRET-KEY-PQ-"):
-            continue  # plugin and post-quantum identities are not supported by pyrage yet
-        else:
-            raise UsageError(f"{origin} holds a line that is not an age identity")
+        # SOPS_AGE_KEY may hold several keys on a line, separated by spaces (as sops does after 3.11)
+        out += [_identity(w, origin) for w in (line.split() if several_per_line else [line])]
     return out
 
 
@@ -105,7 +156,7 @@ def load_identities() -> list[object]:
     """All age identities from the sops environment variables and default locations (combined)."""
     ids: list[object] = []
     if os.environ.get("SOPS_AGE_KEY"):
-        ids += _identities_from_text(os.environ["SOPS_AGE_KEY"], "SOPS_AGE_KEY")
+        ids += _identities_from_text(os.environ["SOPS_AGE_KEY"], "SOPS_AGE_KEY", several_per_line=True)
     key_file = os.environ.get("SOPS_AGE_KEY_FILE")
     if key_file:
         try:
@@ -134,20 +185,44 @@ def load_identities() -> list[object]:
     return ids
 
 
+def _has_pq_stanza(enc: str) -> bool:
+    """Whether the armored age file holds a post-quantum stanza (a cheap look, stdlib only)."""
+    import base64
+    import binascii
+
+    body = "".join(ln.strip() for ln in enc.strip().splitlines()[1:-1])
+    try:
+        raw = base64.b64decode(body)
+    except (binascii.Error, ValueError):
+        return False
+    header = raw[:raw.find(b"\n---")]
+    return b"\n-> mlkem768x25519 " in header
+
+
 class AgeProvider:
     type_name = "age"
 
     def __init__(self) -> None:
         self._identities: list[object] | None = None
+        self._pq: list[Any] | None = None
 
     def identities(self) -> list[object]:
         if self._identities is None:
             self._identities = load_identities()
+            self._pq = None
         return self._identities
 
     def wrap(self, spec: KeySpec, payload: bytes) -> KeyEntry:
         recipient = parse_recipient(spec.id)
-        armored = bytes(pyrage.encrypt(payload, [recipient], armored=True)).decode()
+        kind = recipient_kind(spec.id.strip())
+        if kind == "pq":
+            armored = _pq().encrypt(spec.id.strip(), payload)
+        elif kind == "plugin":
+            from . import age_plugin
+
+            armored = age_plugin.encrypt(recipient, payload)
+        else:
+            armored = bytes(pyrage.encrypt(payload, [recipient], armored=True)).decode()
         if not armored.endswith("\n"):
             armored += "\n"
         return KeyEntry("age", {"recipient": spec.id, "enc": armored})
@@ -159,17 +234,53 @@ class AgeProvider:
         enc = entry.enc
         if ARMOR_BEGIN not in enc:
             raise KeyUnavailable("the enc field is not an armored age file")
+        pq_lines = [i for i in ids if isinstance(i, PQLine)]
+        if pq_lines and _has_pq_stanza(enc):
+            found = self._unwrap_pq(enc, pq_lines)
+            if found is not None:
+                return found
+        others = [i for i in ids if not isinstance(i, PQLine)]
+        plugins = [i for i in others if isinstance(i, pyrage.plugin.Identity)]
+        problems: list[str] = []
+        if plugins:
+            from . import age_plugin
+
+            others = [i for i in others if not isinstance(i, pyrage.plugin.Identity)]
+            others += age_plugin.identity_plugins(plugins, problems)
+        if not others:
+            raise KeyUnavailable("; ".join(problems) or "none of the age identities matches this recipient")
         try:
-            return bytes(pyrage.decrypt(enc.encode(), ids))
-        except Exception:
-            raise KeyUnavailable("none of the age identities matches this recipient") from None
+            return bytes(pyrage.decrypt(enc.encode(), others))
+        except Exception as exc:
+            if plugins:  # a plugin's own message says more than "no identity matched"
+                from .age_plugin import reason
+
+                problems.append(reason(exc))
+            raise KeyUnavailable("; ".join(problems) or "none of the age identities matches this recipient") from None
+
+    def _unwrap_pq(self, enc: str, lines: list[PQLine]) -> bytes | None:
+        age_pq = _pq()
+        from .ageformat import AgeFormatError
+
+        if self._pq is None:
+            try:
+                self._pq = [age_pq.HybridIdentity.parse(str(ln)) for ln in lines]
+            except age_pq.PQError as exc:
+                raise UsageError(str(exc)) from None
+        try:
+            found: bytes | None = age_pq.decrypt(enc, self._pq)
+        except AgeFormatError as exc:
+            raise KeyUnavailable(f"the age file is damaged: {exc}") from None
+        return found
 
     def spec_of(self, entry: KeyEntry) -> KeySpec:
         return KeySpec("age", str(entry.fields.get("recipient", "")))
 
 
-def generate() -> tuple[str, str]:
-    """A new X25519 identity: (secret key line, public recipient)."""
+def generate(pq: bool = False) -> tuple[str, str]:
+    """A new X25519 (or post-quantum hybrid) identity: (secret key line, public recipient)."""
+    if pq:
+        return _pq().generate()  # type: ignore[no-any-return]
     ident = pyrage.x25519.Identity.generate()
     return str(ident), str(ident.to_public())
 
