@@ -21,6 +21,7 @@ import sys
 
 from .. import core, engine
 from ..cipher import ValueCipher, iv_of
+from ..edits import Delete, Insert
 from ..errors import InputError, KeyRetrievalError, MergeConflict, SopsyError
 from ..fileio import atomic_write, read_text
 from ..metadata import Metadata, mac_aad
@@ -35,6 +36,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from ..edits import Edit, TreePath
     from ..model import Mapping
     from ..stores import ParsedFile, Store
     from .tree import MNode
@@ -192,15 +194,45 @@ def _apply(store: Store, ours: str, ours_docs: list[Mapping], merged: list[MNode
     """Ours' text with the edits that make it the merged tree (``side``'s entries where it
     clashed), checked: the text must read back as exactly that tree."""
     edits = plan(ours_docs, merged, side)
+    text = ours
+    for batch in _batches(edits):
+        text = store.apply_edits(store.parse(text), batch)  # type: ignore[attr-defined]
     if not edits:
         return ours
-    text: str = store.apply_edits(store.parse(ours), edits)  # type: ignore[attr-defined]
     got = store.parse(text).documents
     want = [fresh(m, side) for m in merged]
     if len(got) != len(want) or any(tm.sig(g) != tm.sig(w) for g, w in zip(got, want, strict=False)):
         raise MergeConflict(f"{name}: the merge could not be written in ours' layout (a sopsy bug, please report "
                             "it); kept ours")
     return text
+
+
+def _batches(edits: list[Edit]) -> list[list[Edit]]:
+    """One batch, or two when an item is deleted and inserted again (moved, or its comments
+    changed): deletions and replacements first, then the insertions, their sequence positions
+    counted in the document the first batch left."""
+    if not edits:
+        return []
+    inserted = {(e.doc, e.parent, e.key) for e in edits if isinstance(e, Insert) and e.key is not None}
+    if not any(isinstance(e, Delete) and (e.doc, e.path[:-1], e.path[-1]) in inserted for e in edits):
+        return [edits]
+    gone: dict[tuple[int, TreePath], list[int]] = {}
+    for e in edits:
+        if isinstance(e, Delete) and isinstance(e.path[-1], int):
+            gone.setdefault((e.doc, e.path[:-1]), []).append(e.path[-1])
+
+    def shift(doc: int, parent: TreePath, index: int) -> int:
+        return index - sum(1 for g in gone.get((doc, parent), ()) if g < index)
+
+    def remap(doc: int, path: TreePath) -> TreePath:
+        return tuple(shift(doc, path[:n], p) if isinstance(p, int) else p for n, p in enumerate(path))
+
+    second: list[Edit] = []
+    for e in edits:
+        if isinstance(e, Insert):
+            after = shift(e.doc, e.parent, e.after) if isinstance(e.after, int) else e.after
+            second.append(Insert(remap(e.doc, e.parent), after, e.key, e.node, e.comments, e.doc))
+    return [[e for e in edits if not isinstance(e, Insert)], second]
 
 
 def _stash(cipher: ValueCipher, sources: list[ValueCipher]) -> None:
