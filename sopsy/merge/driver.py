@@ -25,7 +25,7 @@ from ..edits import Delete, Insert
 from ..errors import InputError, KeyRetrievalError, MergeConflict, SopsyError
 from ..fileio import atomic_write, read_text
 from ..metadata import Metadata, mac_aad
-from ..rules import Matcher
+from ..rules import CryptRule, Matcher
 from ..stores import get_store, store_name_for
 from . import markers
 from .meta import MetaMerge, Side, merge_metadata
@@ -44,7 +44,8 @@ if TYPE_CHECKING:
 CONFLICT_MAC = "sopsy_conflict_mac"
 CONFLICT_META = "sopsy_conflict_meta"
 CONFLICT_META_AAD = b"sopsy_conflict_meta:"
-OURS_LABEL = "ours (encrypted: resolve with `sopsy git resolve FILE`)"
+ENCRYPT_ALL = CryptRule("encrypted_regex", "^")  # every key matches
+OURS_LABEL = "ours (encrypted; resolve with `sopsy git resolve {name}`)"
 THEIRS_LABEL = "theirs"
 
 
@@ -132,19 +133,19 @@ def merge_versions(store: Store, base: Version, ours: Version, theirs: Version, 
         raise InputError(f"{name}: git gave the driver an empty version")
     meta = merge_metadata(base.side if base.metadata else None, ours.side, theirs.side)
     text_a, text_b, tm = _merge_text(store, base.plaintext, ours.plaintext, theirs.plaintext, name)
-    cipher: ValueCipher = _Recording(meta.data_key) if text_b is not None or meta.clashes else ValueCipher(meta.data_key)
+    clashed = text_b is not None or bool(meta.clashes)
+    cipher: ValueCipher = _Recording(meta.data_key) if clashed else ValueCipher(meta.data_key)
     if not meta.fresh:
         _stash(cipher, [v.cipher for v in (ours, theirs, base) if v.cipher is not None])
-    parsed_a = store.parse(text_a)
-    encrypted = core.encrypt_parsed(store, parsed_a, core.EncryptOptions([]), cipher, meta.metadata)
     notes = list(tm.notes)
     if meta.changes:
         notes.append("keys from their side: " + ", ".join(meta.changes))
     if meta.fresh:
         notes.append(f"{' and '.join(meta.fresh_reasons)}: every value was re-encrypted under a new data key")
-    if text_b is None and not meta.clashes:
-        return Result(encrypted, notes, None)
-    encrypted = _marked(store, parsed_a, store.parse(text_b if text_b is not None else text_a), cipher, meta)
+    parsed_a = store.parse(text_a)
+    if not clashed:
+        return Result(core.encrypt_parsed(store, parsed_a, core.EncryptOptions([]), cipher, meta.metadata), notes, None)
+    encrypted = _marked(store, parsed_a, store.parse(text_b if text_b is not None else text_a), cipher, meta, name)
     where = [f"{render_path(c.path)} ({c.reason})" for c in tm.clashes[:20]]
     if len(tm.clashes) > 20:
         where.append(f"and {len(tm.clashes) - 20} more")
@@ -261,18 +262,26 @@ class _Recording(ValueCipher):
         return out
 
 
-def _marked(store: Store, parsed_a: ParsedFile, parsed_b: ParsedFile, cipher: ValueCipher, meta: MetaMerge) -> str:
-    """Ours' encrypted file with theirs' side of every clash between markers, in ciphertext;
-    theirs' MAC and the metadata clashes go into the metadata, encrypted."""
+def _marked(store: Store, parsed_a: ParsedFile, parsed_b: ParsedFile, cipher: ValueCipher, meta: MetaMerge,
+            name: str) -> str:
+    """Ours' encrypted file with theirs' side of every clash between markers, in ciphertext.
+    Theirs' MAC and what clashed in the metadata go into the metadata, encrypted. While the crypt
+    rule is in dispute every value is encrypted, so nothing either side wanted encrypted is not."""
     m = meta.metadata
+    shown = m.crypt_rule
+    info: dict[str, Any] = {"ours": {f: _jsonable(o) for f, (o, _) in meta.clashes.items()},
+                            "theirs": {f: _jsonable(t) for f, (_, t) in meta.clashes.items()}}
+    if "crypt rule" in meta.clashes:
+        m.crypt_rule = ENCRYPT_ALL
+        info["values_rule"] = _jsonable(ENCRYPT_ALL)
+    core.encrypt_parsed(store, parsed_a, core.EncryptOptions([]), cipher, m)
     mac_b = engine.encrypt_documents(parsed_b.documents, cipher, Matcher(m.crypt_rule), m.mac_only_encrypted)
     m.extra[CONFLICT_MAC] = cipher.encrypt(mac_b.encode(), mac_aad(m.lastmodified), "str", fresh_iv=True)
-    if meta.clashes:
-        theirs = {field: _jsonable(t) for field, (_, t) in meta.clashes.items()}
-        m.extra[CONFLICT_META] = cipher.encrypt(json.dumps(theirs).encode(), CONFLICT_META_AAD, "str", fresh_iv=True)
+    m.extra[CONFLICT_META] = cipher.encrypt(json.dumps(info).encode(), CONFLICT_META_AAD, "str", fresh_iv=True)
+    m.crypt_rule = shown
     text_a = store.render(parsed_a, m.to_dict())
     text_b = store.render(parsed_b, theirs_metadata(m, meta.clashes).to_dict())
-    return markers.interleave(text_a, text_b, OURS_LABEL, THEIRS_LABEL)
+    return markers.interleave(text_a, text_b, OURS_LABEL.format(name=name), THEIRS_LABEL)
 
 
 def _jsonable(v: Any) -> Any:
@@ -281,8 +290,6 @@ def _jsonable(v: Any) -> Any:
 
 def theirs_metadata(m: Metadata, clashes: dict[str, tuple[Any, Any]]) -> Metadata:
     """``m`` with theirs' side of each clashing field."""
-    from ..rules import CryptRule
-
     out = Metadata(m.key_groups, m.lastmodified, m.mac, m.shamir_threshold, m.crypt_rule, m.mac_only_encrypted,
                    m.version, dict(m.extra))
     for field, (_, t) in clashes.items():

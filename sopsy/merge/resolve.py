@@ -15,10 +15,12 @@ from __future__ import annotations
 import json
 import sys
 
-from .. import core
-from ..errors import InputError, UsageError
+from .. import core, datakey
+from ..cipher import ValueCipher
+from ..errors import InputError, SopsyError, UsageError
 from ..fileio import atomic_write, interactive, read_text
-from ..rules import CryptRule
+from ..metadata import Metadata
+from ..rules import RULE_NAMES, CryptRule
 from . import markers
 from .driver import CONFLICT_MAC, CONFLICT_META, CONFLICT_META_AAD, _stash
 
@@ -26,41 +28,56 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from ..metadata import Metadata
     from ..stores import Store
 
 
 def open_sides(store: Store, path: str, text: str,
                decryption_order: str | None = None) -> tuple[core.Opened, core.Opened, dict[str, Any]]:
-    """Ours' and theirs' side of a marked file, both checked, and theirs' metadata values that clash."""
+    """Ours' and theirs' side of a marked file, both checked, and what the driver recorded about
+    clashes in the metadata (``ours``/``theirs`` values by field)."""
     try:
         sides = markers.split(text)
     except ValueError as exc:
         raise InputError(f"{path}: {exc}") from None
     if sides is None:
         raise UsageError(f"{path}: no conflict markers: nothing to resolve")
-    ours = core.decrypt_text(store, sides[0], decryption_order=decryption_order)
-    parsed_b = store.parse(sides[1])
-    mac_b = ours.metadata.extra.get(CONFLICT_MAC)
-    if isinstance(mac_b, str) and parsed_b.metadata is not None:
-        parsed_b.metadata = {**store.parse(sides[0]).metadata, "mac": mac_b}  # type: ignore[dict-item]
-        theirs = core.open_parsed(store, parsed_b, data_key=ours.cipher.data_key)
+    parsed_a, parsed_b = store.parse(sides[0]), store.parse(sides[1])
+    if parsed_a.metadata is None:
+        raise InputError(f"{path}: our side of the conflict has no sops metadata")
+    meta = Metadata.from_dict(parsed_a.metadata)
+    key = datakey.recover(meta, decryption_order)
+    info: dict[str, Any] = {}
+    blob = meta.extra.get(CONFLICT_META)
+    if isinstance(blob, str):
+        got = ValueCipher(key).try_decrypt(blob, CONFLICT_META_AAD)
+        if got is None:
+            raise InputError(f"{path}: the conflict record in the metadata does not decrypt (the file was altered)")
+        info = json.loads(got[0])
+    raw = dict(parsed_a.metadata)
+    if info.get("values_rule"):  # the driver encrypted every value while the rule was in dispute
+        for name in RULE_NAMES:
+            raw.pop(name, None)
+        raw[info["values_rule"][0]] = info["values_rule"][1]
+    parsed_a.metadata = raw
+    ours = core.open_parsed(store, parsed_a, data_key=key)
+    mac_b = meta.extra.get(CONFLICT_MAC)
+    if isinstance(mac_b, str):
+        parsed_b.metadata = {**raw, "mac": mac_b}
+        theirs = core.open_parsed(store, parsed_b, data_key=key)
     else:  # markers from git's own line merge: theirs' side carries its own metadata
         theirs = core.open_parsed(store, parsed_b, decryption_order=decryption_order)
-    clashes: dict[str, Any] = {}
-    blob = ours.metadata.extra.get(CONFLICT_META)
-    if isinstance(blob, str):
-        got = ours.cipher.try_decrypt(blob, CONFLICT_META_AAD)
-        if got is None:
-            raise InputError(f"{path}: the stored metadata conflict does not decrypt (the file was altered)")
-        clashes = json.loads(got[0])
-    return ours, theirs, clashes
+    if "crypt rule" in info.get("ours", {}):
+        ours.metadata.crypt_rule = _rule(info["ours"]["crypt rule"])
+    return ours, theirs, info
 
 
-def _choose(path: str, meta: Metadata, clashes: dict[str, Any], choice: str | None) -> None:
-    for field, theirs in clashes.items():
-        ours = {"crypt rule": [meta.crypt_rule.name, meta.crypt_rule.value] if meta.crypt_rule else None,
-                "shamir_threshold": meta.shamir_threshold, "mac_only_encrypted": meta.mac_only_encrypted}.get(field)
+def _rule(value: Any) -> CryptRule | None:
+    return CryptRule(*value) if value else None
+
+
+def _choose(path: str, meta: Metadata, info: dict[str, Any], choice: str | None) -> None:
+    for field, theirs in info.get("theirs", {}).items():
+        ours = info.get("ours", {}).get(field)
         pick = choice
         if pick is None:
             if not interactive():
@@ -69,13 +86,13 @@ def _choose(path: str, meta: Metadata, clashes: dict[str, Any], choice: str | No
             answer = input(f"{path}: both sides changed {field}: ours {ours}, theirs {theirs}. "
                            "Keep [o]urs or [t]heirs? ").strip().lower()
             pick = "theirs" if answer.startswith("t") else "ours"
-        if pick == "theirs":
-            if field == "crypt rule":
-                meta.crypt_rule = CryptRule(*theirs)
-            elif field == "shamir_threshold":
-                meta.shamir_threshold = int(theirs)
-            elif field == "mac_only_encrypted":
-                meta.mac_only_encrypted = bool(theirs)
+        value = theirs if pick == "theirs" else ours
+        if field == "crypt rule":
+            meta.crypt_rule = _rule(value)
+        elif field == "shamir_threshold":
+            meta.shamir_threshold = int(value)
+        elif field == "mac_only_encrypted":
+            meta.mac_only_encrypted = bool(value)
 
 
 def resolve(path: str, *, input_type: str | None = None, metadata: str | None = None,
@@ -86,8 +103,8 @@ def resolve(path: str, *, input_type: str | None = None, metadata: str | None = 
     if metadata not in (None, "ours", "theirs"):
         raise UsageError("--metadata takes ours or theirs")
     store, _ = stores_for(path, input_type, None)
-    ours, theirs, clashes = open_sides(store, path, read_text(path), decryption_order)
-    _choose(path, ours.metadata, clashes, metadata)
+    ours, theirs, info = open_sides(store, path, read_text(path), decryption_order)
+    _choose(path, ours.metadata, info, metadata)
     for field in (CONFLICT_MAC, CONFLICT_META):
         ours.metadata.extra.pop(field, None)
     _stash(ours.cipher, [theirs.cipher])
@@ -109,7 +126,7 @@ def resolve(path: str, *, input_type: str | None = None, metadata: str | None = 
                 try:
                     result = core.reencrypt(ours, edited)
                     break
-                except (InputError, UsageError) as exc:
+                except SopsyError as exc:
                     problem = str(exc)
             if not interactive():
                 raise UsageError(f"{path}: {problem}; the file was not changed")
