@@ -103,6 +103,13 @@ def _fast_encrypt_args(args: list[str]) -> tuple[str | None, dict[str, Any], dic
     return path, keys, io
 
 
+def _fast_merge_args(args: list[str]) -> list[str] | None:
+    """git's ``merge %O %A %B %P``: the driver runs once per merged file, so it skips typer too."""
+    if args[:1] != ["merge"] or not 4 <= len(args) <= 5 or any(a.startswith("-") for a in args[1:]):
+        return None
+    return args[1:]
+
+
 def _fast_textconv_args(args: list[str]) -> tuple[str, str | None] | None:
     """(file, input type) for ``git textconv FILE [--input-type TYPE]``, else None."""
     if len(args) < 3 or args[0] != "git" or args[1] != "textconv":
@@ -140,10 +147,17 @@ def main() -> None:
     fast = _fast_decrypt_args(args)
     fast_enc = _fast_encrypt_args(args) if fast is None else None
     fast_tc = _fast_textconv_args(args) if fast is None and fast_enc is None else None
+    fast_merge = _fast_merge_args(args) if fast is None and fast_enc is None and fast_tc is None else None
     if fast_tc is not None:  # git diff runs this once per file and version
         from .textconv import textconv
 
-        code = run_guarded(lambda: textconv(*fast_tc))
+        tc_args = fast_tc
+        code = run_guarded(lambda: textconv(*tc_args))
+    elif fast_merge is not None:
+        from .merge import merge_files
+
+        merge_args = fast_merge
+        code = run_guarded(lambda: merge_files(*merge_args))
     elif fast is not None:
         from . import commands
 
