@@ -169,7 +169,10 @@ def _merge_text(store: Store, base: str | None, ours: str, theirs: str,
         return ours, None, tm
     if ours == base:
         return theirs, None, tm
-    b = store.parse(base).documents if base is not None else None
+    try:
+        b = store.parse(base).documents if base is not None else None
+    except SopsyError:  # a base git made up (criss-cross) or one in another format: merge as if added
+        b = None
     o, t = store.parse(ours).documents, store.parse(theirs).documents
     apply = getattr(store, "apply_edits", None)
     if apply is None or len(o) != len(t):
@@ -196,8 +199,11 @@ def _apply(store: Store, ours: str, ours_docs: list[Mapping], merged: list[MNode
     clashed), checked: the text must read back as exactly that tree."""
     edits = plan(ours_docs, merged, side)
     text = ours
-    for batch in _batches(edits):
-        text = store.apply_edits(store.parse(text), batch)  # type: ignore[attr-defined]
+    try:
+        for batch in _batches(edits):
+            text = store.apply_edits(store.parse(text), batch)  # type: ignore[attr-defined]
+    except SopsyError as exc:
+        raise MergeConflict(f"{name}: the merged file cannot be written as {store.name} ({exc}); kept ours") from None
     if not edits:
         return ours
     got = store.parse(text).documents

@@ -9,27 +9,29 @@ the merge clashed. This module imports nothing heavy: ``sopsy decrypt`` asks it 
 
 from __future__ import annotations
 
-import re
-
 OPEN = "<" * 7
 SEP = "=" * 7
 BASE = "|" * 7
 CLOSE = ">" * 7
 
-_ANY = re.compile(r"^(?:<{7}|>{7}|\|{7})(?: |$)|^={7}$", re.M)
-_PAIR_OPEN = re.compile(rb"(?:^|\n)<{7}(?: |\r?\n)")
-_PAIR_CLOSE = re.compile(rb"(?:^|\n)>{7}(?: |\r?\n|$)")
-
 
 def has_conflict(data: bytes) -> bool:
     """Whether a file holds a conflict (an opening and a closing marker line). Cheap enough for
-    every decrypt: the search only runs when a line starts with seven ``<``."""
-    return b"<<<<<<<" in data and _PAIR_OPEN.search(data) is not None and _PAIR_CLOSE.search(data) is not None
+    every decrypt: the regular expressions are only compiled when seven ``<`` occur at all."""
+    if b"<<<<<<<" not in data:
+        return False
+    import re
+
+    return re.search(rb"(?:^|\n)<{7}(?: |\r?\n)", data) is not None and \
+        re.search(rb"(?:^|\n)>{7}(?: |\r?\n|$)", data) is not None
 
 
 def marker_lines(text: str) -> list[int]:
     """1-based numbers of the lines that are (or look like) conflict markers."""
-    return [text.count("\n", 0, m.start()) + 1 for m in _ANY.finditer(text)]
+    import re
+
+    return [text.count("\n", 0, m.start()) + 1
+            for m in re.finditer(r"^(?:<{7}|>{7}|\|{7})(?: |$)|^={7}$", text, re.M)]
 
 
 def interleave(a: str, b: str, label_a: str, label_b: str) -> str:
