@@ -37,7 +37,6 @@ if TYPE_CHECKING:
     from typing import Any
 
     from ..edits import Edit, TreePath
-    from ..model import Mapping
     from ..stores import ParsedFile, Store
     from .tree import MNode
 
@@ -132,7 +131,7 @@ def merge_versions(store: Store, base: Version, ours: Version, theirs: Version, 
     if ours.plaintext is None or theirs.plaintext is None:
         raise InputError(f"{name}: git gave the driver an empty version")
     meta = merge_metadata(base.side if base.metadata else None, ours.side, theirs.side)
-    text_a, text_b, tm = _merge_text(store, base.plaintext, ours.plaintext, theirs.plaintext, name)
+    text_a, parsed_a, text_b, tm = _merge_text(store, base.plaintext, ours.plaintext, theirs.plaintext, name)
     clashed = text_b is not None or bool(meta.clashes)
     cipher: ValueCipher = _Recording(meta.data_key) if clashed else ValueCipher(meta.data_key)
     if not meta.fresh:
@@ -142,7 +141,8 @@ def merge_versions(store: Store, base: Version, ours: Version, theirs: Version, 
         notes.append("keys from their side: " + ", ".join(meta.changes))
     if meta.fresh:
         notes.append(f"{' and '.join(meta.fresh_reasons)}: every value was re-encrypted under a new data key")
-    parsed_a = store.parse(text_a)
+    if parsed_a is None or clashed:  # (the conflict file needs a parse no edit has seen)
+        parsed_a = store.parse(text_a)
     if not clashed:
         return Result(core.encrypt_parsed(store, parsed_a, core.EncryptOptions([]), cipher, meta.metadata), notes, None)
     encrypted = _marked(store, parsed_a, store.parse(text_b if text_b is not None else text_a), cipher, meta, name)
@@ -162,29 +162,34 @@ def _show(v: Any) -> str:
 
 
 def _merge_text(store: Store, base: str | None, ours: str, theirs: str,
-                name: str) -> tuple[str, str | None, TreeMerge]:
-    """(ours' side, theirs' side or None when nothing clashed, the tree merge) as plaintext texts."""
+                name: str) -> tuple[str, ParsedFile | None, str | None, TreeMerge]:
+    """Ours' side of the merge as plaintext (and its parse when one was made on the way),
+    theirs' side where something clashed (else None), and the tree merge."""
     tm = TreeMerge()
     if ours == theirs or theirs == base:
-        return ours, None, tm
+        return ours, None, None, tm
     if ours == base:
-        return theirs, None, tm
+        return theirs, None, None, tm
     try:
         b = store.parse(base).documents if base is not None else None
     except SopsyError:  # a base git made up (criss-cross) or one in another format: merge as if added
         b = None
-    o, t = store.parse(ours).documents, store.parse(theirs).documents
+    parsed_o = store.parse(ours)
+    o, t = parsed_o.documents, store.parse(theirs).documents
     apply = getattr(store, "apply_edits", None)
     if apply is None or len(o) != len(t):
         why = "both sides changed it" if apply is None else "the number of documents differs"
         tm.clashes.append(_whole_clash(why))
-        return ours, theirs, tm
+        return ours, parsed_o, theirs, tm
     tm, merged = merge_documents(b, o, t)
     if any(not c.path for c in tm.clashes):  # a whole document clashed: show whole files
-        return ours, theirs, tm
-    text_a = _apply(store, ours, o, merged, OURS, tm, name)
-    text_b = _apply(store, ours, o, merged, THEIRS, tm, name) if tm.clashes else None
-    return text_a, text_b, tm
+        return ours, parsed_o, theirs, tm
+    # both plans before any edit is applied: a store may update the parse it edits
+    edits_a = plan(o, merged, OURS)
+    edits_b = plan(o, merged, THEIRS) if tm.clashes else None
+    text_a, parsed_a = _apply(store, ours, parsed_o, edits_a, merged, OURS, tm, name)
+    text_b = _apply(store, ours, None, edits_b, merged, THEIRS, tm, name)[0] if edits_b is not None else None
+    return text_a, parsed_a, text_b, tm
 
 
 def _whole_clash(why: str) -> Any:
@@ -193,25 +198,26 @@ def _whole_clash(why: str) -> Any:
     return Clash((), [], [], why)
 
 
-def _apply(store: Store, ours: str, ours_docs: list[Mapping], merged: list[MNode], side: str, tm: TreeMerge,
-           name: str) -> str:
-    """Ours' text with the edits that make it the merged tree (``side``'s entries where it
-    clashed), checked: the text must read back as exactly that tree."""
-    edits = plan(ours_docs, merged, side)
+def _apply(store: Store, ours: str, parsed: ParsedFile | None, edits: list[Edit], merged: list[MNode], side: str,
+           tm: TreeMerge, name: str) -> tuple[str, ParsedFile | None]:
+    """Ours' text with ``edits`` applied, checked: it must read back as exactly the merged tree
+    (``side``'s entries where it clashed). Returns the text and its parse."""
+    if not edits:
+        return ours, parsed
     text = ours
     try:
         for batch in _batches(edits):
-            text = store.apply_edits(store.parse(text), batch)  # type: ignore[attr-defined]
+            text = store.apply_edits(parsed or store.parse(text), batch)  # type: ignore[attr-defined]
+            parsed = None
     except SopsyError as exc:
         raise MergeConflict(f"{name}: the merged file cannot be written as {store.name} ({exc}); kept ours") from None
-    if not edits:
-        return ours
-    got = store.parse(text).documents
+    result = store.parse(text)
     want = [fresh(m, side) for m in merged]
-    if len(got) != len(want) or any(tm.sig(g) != tm.sig(w) for g, w in zip(got, want, strict=False)):
+    if len(result.documents) != len(want) or \
+            any(tm.sig(g) != tm.sig(w) for g, w in zip(result.documents, want, strict=False)):
         raise MergeConflict(f"{name}: the merge could not be written in ours' layout (a sopsy bug, please report "
                             "it); kept ours")
-    return text
+    return text, result
 
 
 def _batches(edits: list[Edit]) -> list[list[Edit]]:
