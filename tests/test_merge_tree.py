@@ -268,3 +268,15 @@ def test_markers_round_trip_both_sides() -> None:
 ])
 def test_path_regex_to_git_patterns(regex: str, globs: list[str] | None) -> None:
     assert regex_to_globs(regex) == globs
+
+
+def test_named_list_items_merge_by_name() -> None:
+    base = "env:\n- name: A\n  value: '1'\n- name: B\n  value: '2'\n"
+    ours = base.replace("'2'", "'22'")
+    theirs = "env:\n- name: A\n  value: '1'\n- name: X\n  value: '9'\n- name: B\n  value: '2'\n"
+    data, edits, clashes = merge(base, ours, theirs)
+    assert data == [{"env": [{"name": "A", "value": "1"}, {"name": "X", "value": "9"},
+                             {"name": "B", "value": "22"}]}] and clashes == []
+    assert [type(e) for e in edits] == [Insert]
+    data, _, clashes = merge(base, ours, base.replace("'2'", "'23'"))
+    assert clashes == ['["env"][1]["value"]']

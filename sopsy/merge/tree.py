@@ -35,6 +35,9 @@ if TYPE_CHECKING:
     MNode: TypeAlias = "Node | MMap | MSeq"
 
 
+IDENTITY_FIELDS = ("name", "id", "key")
+
+
 class Entry:
     """One item of a container: its key (None in a sequence), node, the comments above it,
     and, in a merged sequence, the index of the ours item it stands for (``slot``)."""
@@ -153,6 +156,16 @@ class TreeMerge:
     def esig(self, e: Entry | None) -> Hashable:
         return None if e is None else (e.key, self.sig(e.node), e.comments)
 
+    def ident(self, e: Entry) -> Hashable:
+        """What makes a sequence item the same item on all sides: its ``name``, ``id`` or
+        ``key`` field when it is a mapping with one, else its whole content."""
+        if isinstance(e.node, Mapping):
+            for field in IDENTITY_FIELDS:
+                v = e.node.get(field)
+                if isinstance(v, Scalar) and v.value is not None:
+                    return ("id", field, self.sig(v))
+        return self.esig(e)
+
     # -- values ---------------------------------------------------------------------------------
 
     def value(self, path: TreePath, b: MNode | None, o: MNode, t: MNode) -> MNode:
@@ -260,7 +273,10 @@ class TreeMerge:
         oe, otail = entries_of(o)
         te, ttail = entries_of(t)
         bs, os_, ts = ([self.esig(e) for e in es] for es in (be, oe, te))
-        mo, mt = _matches(bs, os_), _matches(bs, ts)
+        # items are matched by identity: a mapping with a name/id/key field is that item even
+        # when other fields changed (an env var's value, a container's image); others by content
+        mo = _matches([self.ident(e) for e in be], [self.ident(e) for e in oe])
+        mt = _matches([self.ident(e) for e in be], [self.ident(e) for e in te])
         result: list[Entry | Clash] = []
         pb = po = pt = 0
         for i in [*(k for k in range(len(be)) if k in mo and k in mt), len(be)]:
@@ -270,7 +286,7 @@ class TreeMerge:
                 continue  # out of order with the previous anchor: part of the next chunk
             result += self._chunk(path, be[pb:i], oe[po:jo], te[pt:jt], bs[pb:i], os_[po:jo], ts[pt:jt])
             if i < len(be):
-                result.append(oe[jo])
+                result.append(self.entry(path, be[i], oe[jo], te[jt]))
             pb, po, pt = i + 1, jo + 1, jt + 1
         self._note_tail(path, b, otail, ttail)
         return MSeq(o, result, otail)
