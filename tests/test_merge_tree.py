@@ -280,3 +280,11 @@ def test_named_list_items_merge_by_name() -> None:
     assert [type(e) for e in edits] == [Insert]
     data, _, clashes = merge(base, ours, base.replace("'2'", "'23'"))
     assert clashes == ['["env"][1]["value"]']
+
+
+def test_list_items_changed_on_both_sides_and_an_insertion_pair_by_likeness() -> None:
+    base = "l:\n- {n: a, v: 1}\n- {n: b, v: 2}\n"
+    ours = "l:\n- {n: a, v: 1}\n- {n: b, v: 3}\n"
+    theirs = "l:\n- {n: a, v: 5}\n- {n: b, v: 2}\n- {n: c, v: 0}\n"
+    data, _, clashes = merge(base, ours, theirs)
+    assert data == [{"l": [{"n": "a", "v": 5}, {"n": "b", "v": 3}, {"n": "c", "v": 0}]}] and clashes == []

@@ -26,7 +26,7 @@ from ..model import Comment, Mapping, Scalar, Sequence
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Hashable
+    from collections.abc import Callable, Hashable
     from typing import TypeAlias
 
     from ..edits import TreePath
@@ -272,11 +272,56 @@ class TreeMerge:
         be, _ = entries_of(b) if b is not None else ([], ())
         oe, otail = entries_of(o)
         te, ttail = entries_of(t)
-        bs, os_, ts = ([self.esig(e) for e in es] for es in (be, oe, te))
         # items are matched by identity: a mapping with a name/id/key field is that item even
         # when other fields changed (an env var's value, a container's image); others by content
-        mo = _matches([self.ident(e) for e in be], [self.ident(e) for e in oe])
-        mt = _matches([self.ident(e) for e in be], [self.ident(e) for e in te])
+        result = self._diff3(path, be, oe, te, self._by_identity)
+        self._note_tail(path, b, otail, ttail)
+        return MSeq(o, result, otail)
+
+    def _by_identity(self, base: list[Entry], side: list[Entry]) -> dict[int, int]:
+        return _matches([self.ident(e) for e in base], [self.ident(e) for e in side])
+
+    def _by_likeness(self, base: list[Entry], side: list[Entry]) -> dict[int, int]:
+        """Base item -> side item for items alike enough to be one item changed (longest such
+        pairing in order): mappings sharing at least half their items, and so on."""
+        n, m = len(base), len(side)
+        best = [[0] * (m + 1) for _ in range(n + 1)]
+        for i in range(n - 1, -1, -1):
+            for j in range(m - 1, -1, -1):
+                alike = best[i + 1][j + 1] + 1 if self._alike(base[i].node, side[j].node) else 0
+                best[i][j] = max(alike, best[i + 1][j], best[i][j + 1])
+        out: dict[int, int] = {}
+        i = j = 0
+        while i < n and j < m:
+            if best[i][j] == best[i + 1][j + 1] + 1 and self._alike(base[i].node, side[j].node):
+                out[i] = j
+                i, j = i + 1, j + 1
+            elif best[i + 1][j] >= best[i][j + 1]:
+                i += 1
+            else:
+                j += 1
+        return out
+
+    def _alike(self, x: MNode, y: MNode) -> bool:
+        if self.sig(x) == self.sig(y):
+            return True
+        xs: set[Hashable]
+        ys: set[Hashable]
+        if isinstance(x, Mapping) and isinstance(y, Mapping):
+            xs, ys = {(k, self.sig(v)) for k, v in x.items}, {(k, self.sig(v)) for k, v in y.items}
+        elif isinstance(x, Sequence) and isinstance(y, Sequence):
+            xs, ys = {self.sig(v) for v in x.items}, {self.sig(v) for v in y.items}
+        else:
+            return False
+        shared = len(xs & ys)
+        return shared > 0 and 2 * shared >= max(len(xs), len(ys))
+
+    def _diff3(self, path: TreePath, be: list[Entry], oe: list[Entry], te: list[Entry],
+               match: Callable[[list[Entry], list[Entry]], dict[int, int]]) -> list[Entry | Clash]:
+        """diff3 over items: base items matched on both sides are anchors (merged item by item),
+        the runs between them are merged as chunks."""
+        bs, os_, ts = ([self.esig(e) for e in es] for es in (be, oe, te))
+        mo, mt = match(be, oe), match(be, te)
         result: list[Entry | Clash] = []
         pb = po = pt = 0
         for i in [*(k for k in range(len(be)) if k in mo and k in mt), len(be)]:
@@ -284,15 +329,15 @@ class TreeMerge:
             jt = mt[i] if i < len(be) else len(te)
             if jo < po or jt < pt:
                 continue  # out of order with the previous anchor: part of the next chunk
-            result += self._chunk(path, be[pb:i], oe[po:jo], te[pt:jt], bs[pb:i], os_[po:jo], ts[pt:jt])
+            result += self._chunk(path, be[pb:i], oe[po:jo], te[pt:jt], bs[pb:i], os_[po:jo], ts[pt:jt],
+                                  match == self._by_identity)
             if i < len(be):
                 result.append(self.entry(path, be[i], oe[jo], te[jt]))
             pb, po, pt = i + 1, jo + 1, jt + 1
-        self._note_tail(path, b, otail, ttail)
-        return MSeq(o, result, otail)
+        return result
 
     def _chunk(self, path: TreePath, b: list[Entry], o: list[Entry], t: list[Entry], bs: list[Hashable],
-               os_: list[Hashable], ts: list[Hashable]) -> list[Entry | Clash]:
+               os_: list[Hashable], ts: list[Hashable], refine: bool) -> list[Entry | Clash]:
         if ts in (bs, os_):
             return list(o)
         if os_ == bs:
@@ -303,6 +348,11 @@ class TreeMerge:
             return [*o, *(Entry(None, e.node, e.comments) for e, s in zip(t, ts, strict=True) if s not in os_)]
         if len(o) == len(t) == len(b):
             return [self.entry(path, x, y, z) for x, y, z in zip(b, o, t, strict=True)]
+        if refine and len(b) * max(len(o), len(t)) <= 2500:
+            # both sides changed this run: pair items that are alike (one changed item) and try again
+            likeness = self._by_likeness
+            if set(likeness(b, o)) & set(likeness(b, t)):
+                return self._diff3(path, b, o, t, likeness)
         at = o[0].slot if o else 0
         return [self._clash((*path, at if at is not None else 0), list(o), [Entry(None, e.node, e.comments)
                                                                               for e in t],
