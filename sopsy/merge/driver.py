@@ -220,12 +220,30 @@ def _apply(store: Store, ours: str, parsed: ParsedFile | None, edits: list[Edit]
     return text, result
 
 
+def _level(e: Edit) -> int:
+    """The depth of the container an edit changes."""
+    return len(e.parent) if isinstance(e, Insert) else len(e.path) - 1
+
+
 def _batches(edits: list[Edit]) -> list[list[Edit]]:
-    """One batch, or two when an item is deleted and inserted again (moved, or its comments
-    changed): deletions and replacements first, then the insertions, their sequence positions
-    counted in the document the first batch left."""
+    """The edits in batches a store can apply without ambiguity.
+
+    One batch, usually. When an insertion's place can coincide with an edit deeper down (a key
+    added after a mapping whose last item changes), each depth is its own batch, deepest first:
+    an edit never changes the containers on the path to a shallower one, so every path stays
+    valid. And when an item is deleted and inserted again (moved, or its comments changed),
+    deletions and replacements go first and the insertions after them, their sequence
+    positions counted in the document the first part left."""
     if not edits:
         return []
+    inserts = [_level(e) for e in edits if isinstance(e, Insert)]
+    deepest = max(_level(e) for e in edits)
+    groups = [edits] if not inserts or min(inserts) == deepest else \
+        [g for g in ([e for e in edits if _level(e) == lv] for lv in range(deepest, -1, -1)) if g]
+    return [batch for g in groups for batch in _moves(g)]
+
+
+def _moves(edits: list[Edit]) -> list[list[Edit]]:
     inserted = {(e.doc, e.parent, e.key) for e in edits if isinstance(e, Insert) and e.key is not None}
     if not any(isinstance(e, Delete) and (e.doc, e.path[:-1], e.path[-1]) in inserted for e in edits):
         return [edits]
