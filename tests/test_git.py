@@ -621,3 +621,22 @@ def test_check_finds_plaintext_where_rules_want_ciphertext(repo: Path) -> None:
     assert not any(YAML in ln for ln in lines) and b"s3cr" not in r.stderr
     hooks = yaml.safe_load((Path(__file__).parent.parent / ".pre-commit-hooks.yaml").read_text())
     assert hooks[0]["id"] == "sopsy-check" and hooks[0]["entry"] == "sopsy check"
+
+
+def test_textconv_and_merge_start_without_typer(tmp_path: Path) -> None:
+    """git runs both once per file: they take the typer-free path and import no heavy module."""
+    from sopsy import entry
+
+    assert entry._fast_textconv_args(["git", "textconv", "f.json"]) == ("f.json", None)
+    assert entry._fast_textconv_args(["git", "textconv", "--input-type", "json", "f"]) == ("f", "json")
+    assert entry._fast_merge_args(["merge", "b", "a", "t", "p.yaml"]) == ["b", "a", "t", "p.yaml"]
+    assert entry._fast_merge_args(["merge", "--input-type", "yaml", "b", "a", "t"]) is None
+    f = tmp_path / "app.json"
+    put(tmp_path, "app.json", J_DB)
+    code = ("import sys, os\nfrom sopsy import entry\nsys.argv = ['sopsy', 'git', 'textconv', sys.argv[1]]\n"
+            "os._exit = lambda code: (print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('typer', 'click', 'yaml', 'boto3', 'google', 'pkcs11'))), sys.exit(code))\nentry.main()\n")
+    done = subprocess.run([sys.executable, "-c", code, str(f)], capture_output=True, text=True,
+                          env={**os.environ, "SOPS_AGE_KEY_FILE": str(AGE_KEYS_BOTH)}, check=False)
+    assert done.returncode == 0, done.stderr
+    assert '"password": "s3cr-db-1"' in done.stdout and done.stdout.strip().splitlines()[-1] == "[]"
