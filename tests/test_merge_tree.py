@@ -288,3 +288,28 @@ def test_list_items_changed_on_both_sides_and_an_insertion_pair_by_likeness() ->
     theirs = "l:\n- {n: a, v: 5}\n- {n: b, v: 2}\n- {n: c, v: 0}\n"
     data, _, clashes = merge(base, ours, theirs)
     assert data == [{"l": [{"n": "a", "v": 5}, {"n": "b", "v": 3}, {"n": "c", "v": 0}]}] and clashes == []
+
+
+def test_shamir_groups_changed_on_both_sides_are_split_again_for_the_same_data_key(age_keys: None) -> None:
+    from sopsy import datakey
+    from sopsy.keys import KeySpec
+
+    key = b"k" * 32
+    a1, a2 = KeySpec("age", RECIPIENT), KeySpec("age", RECIPIENT2)
+
+    def split(groups: list[list[KeySpec]]) -> Metadata:  # as updatekeys does: new shares on each side
+        return meta(datakey.wrap(key, groups, 2)[0], threshold=2)
+
+    base, ours, theirs = split([[a1], [a2]]), split([[a1, a2], [a2]]), split([[a1], [a2, a1]])
+    m = merge_metadata(Side(base, key), Side(ours, key), Side(theirs, key))
+    assert not m.fresh and m.data_key == key and m.metadata.shamir_threshold == 2
+    assert [[e.fields["recipient"] for e in g] for g in m.metadata.key_groups] == [[RECIPIENT, RECIPIENT2],
+                                                                                  [RECIPIENT2, RECIPIENT]]
+    assert datakey.recover(m.metadata) == key
+    from sopsy import shamir
+    from sopsy.keys import provider
+
+    # every entry holds a share of the one split: any entry of group 1 with any of group 2 gives the key
+    for x in m.metadata.key_groups[0]:
+        for y in m.metadata.key_groups[1]:
+            assert shamir.combine([provider("age").unwrap(x), provider("age").unwrap(y)]) == key
