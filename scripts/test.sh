@@ -17,7 +17,7 @@ fi
 python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip >/dev/null 2>&1 || true
 # grpcio-tools (protoc) checks the key-service descriptor against sops's .proto
-.venv/bin/pip install -q -e '.[test,aws,gcp,pkcs11,hcl,keyservice]' 'moto[server]' grpcio grpcio-tools
+.venv/bin/pip install -q -e '.[test,aws,gcp,pkcs11,hcl,keyservice,vault,azure]' 'moto[server]' grpcio grpcio-tools
 .venv/bin/ruff check sopsy
 .venv/bin/mypy sopsy
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

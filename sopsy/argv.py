@@ -89,6 +89,9 @@ def legacy_to_subcommand(args: list[str]) -> list[str]:
         return args
     if not args[0].startswith("-") and len(args) > 1:
         return args  # a mistyped subcommand: typer says "No such command ... Did you mean"
+    legacy_set = _legacy_set(args)
+    if legacy_set is not None:
+        return legacy_set
     modes = [a for a in args if a in _LEGACY_MODES]
     if len(modes) == 1:
         rest = [a for a in args if a not in _LEGACY_MODES]
@@ -97,6 +100,43 @@ def legacy_to_subcommand(args: list[str]) -> list[str]:
     if not modes and last and not last.startswith("-") and (os.path.exists(last) or "." in os.path.basename(last)):
         return ["edit", *args]  # `sops FILE` edits (a new file needs a name with an extension here)
     return args
+
+
+_SET_VALUE_OPTIONS = ("--input-type", "--output-type", "--decryption-order")
+
+
+def _legacy_set(args: list[str]) -> list[str] | None:
+    """sops 3.8's ``sops --set '["a"]["b"] JSON' FILE`` (it rewrites FILE in place, ``-i`` or not)
+    as ``set FILE '["a"]["b"]' JSON``: the path ends at the first ``] ``, as sops splits it."""
+    for i, a in enumerate(args):
+        flag, eq, value = a.partition("=")
+        if flag != "--set":
+            continue
+        if not eq:
+            if i + 1 >= len(args):
+                raise UsageError("--set needs a value: '[\"key\"] JSON'")
+            value = args[i + 1]
+        rest = args[:i] + args[i + (1 if eq else 2):]
+        path, sep, json_value = value.partition("] ")
+        if not sep:
+            from .errors import InvalidSetFormat
+
+            raise InvalidSetFormat("Invalid --set format: expected '[\"key\"] JSON'")
+        files: list[str] = []
+        options: list[str] = []
+        it = iter(rest)
+        for r in it:
+            if r in _SET_VALUE_OPTIONS:
+                options += [r, next(it, "")]
+            elif r.startswith("-") and r != "-":
+                if r not in ("-i", "--in-place"):
+                    options.append(r)
+            else:
+                files.append(r)
+        if len(files) != 1:
+            raise UsageError("--set needs exactly one file")
+        return ["set", *options, files[0], path + "]", json_value]
+    return None
 
 
 def normalise(args: list[str]) -> list[str]:

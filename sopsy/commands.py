@@ -141,6 +141,7 @@ def encrypt_options(path: str | None, opts: KeyOptions) -> core.EncryptOptions:
     from .settings import SETTINGS
 
     config_path = config.find_config(path if path not in (None, "-") else None, SETTINGS.config)
+    rule = None
     if config_path is not None and not specs:
         rule = config.load_rule(config_path, path if path not in (None, "-") else "stdin")
         if rule is not None:
@@ -150,6 +151,9 @@ def encrypt_options(path: str | None, opts: KeyOptions) -> core.EncryptOptions:
             if opts.mac_only_encrypted is None:
                 mac_only = rule.mac_only_encrypted
     groups = [specs] if specs else rule_groups
+    if not specs and config_path is not None and rule is not None and (not groups or not all(groups)):
+        # sops's words: tools that wrap sops match on them
+        raise UsageError("Could not generate data key: [empty key group provided]")
     from .keys import PROVIDERS
 
     unsupported = sorted({s.type for g in groups for s in g if s.type not in PROVIDERS})

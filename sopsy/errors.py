@@ -49,6 +49,12 @@ class EncryptionContextError(SopsyError):
     exit_code = 6
 
 
+class InvalidSetFormat(SopsyError):
+    """A ``set`` path or JSON value that cannot be read."""
+
+    exit_code = 7
+
+
 class ConflictingParameters(SopsyError):
     exit_code = 8
 

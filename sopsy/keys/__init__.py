@@ -30,6 +30,8 @@ PROVIDERS: dict[str, str] = {
     "gcp_kms": "sopsy.keys.gcp_kms",
     "pkcs11": "sopsy.keys.pkcs11",
     "pgp": "sopsy.keys.pgp",
+    "hc_vault": "sopsy.keys.hc_vault",
+    "azure_kv": "sopsy.keys.azure_kv",
 }
 
 # key type -> (flag name, as sops spells it: --NAME, --add-NAME, --rm-NAME; the environment
@@ -93,7 +95,7 @@ def _module(type_name: str) -> Any:
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        extra = {"kms": "aws", "gcp_kms": "gcp", "pkcs11": "pkcs11"}.get(type_name, type_name)
+        extra = {"kms": "aws", "gcp_kms": "gcp", "pkcs11": "pkcs11", "azure_kv": "azure"}.get(type_name, type_name)
         raise UsageError(f"{type_name} keys need an optional dependency: pip install 'sopsy[{extra}]' ({exc})") from None
 
 
