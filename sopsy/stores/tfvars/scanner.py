@@ -1,43 +1,28 @@
-"""Terraform variable files (``.tfvars``, ``.auto.tfvars``): a format-preserving HCL scanner.
+"""The tfvars scanner: an HCL attribute body read with the source position of every value.
 
-A tfvars file is an HCL body of attribute assignments. Every literal leaf (string, heredoc,
-number, bool) is encrypted in place as a quoted HCL string ``"ENC[...]"``, so Terraform and
-python-hcl2 still parse the encrypted file; comments, layout and ``null`` stay as they are. The
-sops metadata is one last top-level attribute, ``sops = { ... }``. See docs/tfvars-format.md.
-
-Why a hand-written scanner: python-hcl2 (the only Python HCL2 parser) builds a data tree without
-source positions, drops or relocates comments, and hands back strings as re-serialised source
-fragments, so nothing can be spliced back into the original text byte for byte. This module only
-needs the value grammar (literals, tuples, objects, heredocs, templates) plus the *extent* of any
-other expression, which is a small bracket- and string-aware scan.
-
-Values (sops type tags): an integral number literal is an ``int`` (a float when it does not fit
-in 64 bits), any other number a ``float``, ``true``/``false`` a ``bool``. A string is a ``str``
-holding the string as Terraform's JSON syntax would hold it: backslash escapes decoded, template
-sequences (``${...}``, ``%{...}``, and the escapes ``$${``, ``%%{``) kept verbatim. Any other
-expression ``E`` (``1 + 2``, ``var.x``, a ``for``) is the string ``${E}``, which Terraform evaluates
-to the same value as ``E`` in both syntaxes; it is encrypted too, never left visible.
+Why hand-written: python-hcl2 (the only Python HCL2 parser) builds a data tree without source
+positions, drops or relocates comments, and hands back strings as re-serialised source
+fragments, so nothing can be spliced back into the original text byte for byte. This scanner
+only needs the value grammar (literals, tuples, objects, heredocs, templates) plus the *extent*
+of any other expression, which is a small bracket- and string-aware scan.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from ..cipher import is_encrypted_value, iv_of
-from ..errors import DumpError, InputError, NoDocument
-from ..model import Comment, Mapping, Node, Scalar, Sequence
-from ..values import INT64_MAX, INT64_MIN, GoTime, Value, same_value, spelling_is_exact
+from ...errors import InputError
+from ...model import Comment, Mapping, Node, Scalar, Sequence
+from ...values import INT64_MAX, INT64_MIN, Value, spelling_is_exact
 
 META_KEY = "sops"
 _MAX_DEPTH = 200  # nesting limit: deeper input is refused instead of overflowing Python's stack
 
 _IDENT = re.compile(r"[^\W\d][\w-]*")
-_IDENT_FULL = re.compile(r"[^\W\d][\w-]*\Z")
 _NUMBER = re.compile(r"-?[0-9]+(?:(\.)[0-9]+)?(?:([eE])[+-]?[0-9]+)?")
-_NUMBER_FULL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?\Z")
 _FAST_ATTR = re.compile(
     r'([^\W\d][\w-]*)[ \t]*=[ \t]*(?:("[^"\\$%\n]*")|(-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)|(true|false|null))'
     r"(?![\w.])[ \t]*(#[^\n]*|//[^\n]*)?\r?(?=\n|\Z)"
@@ -46,7 +31,6 @@ _SIMPLE_ITEM = r'(?:"[^"\\$%\n]*"|-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?(?![\
 # a one-line list of simple literals, e.g. ["a", "b"]: common enough to skip the general path
 _FAST_LIST = re.compile(rf"\[[ \t]*(?:{_SIMPLE_ITEM}[ \t]*,[ \t]*)*(?:{_SIMPLE_ITEM}[ \t]*)?\]")
 _FAST_ITEM = re.compile(_SIMPLE_ITEM)
-_NEEDS_CARE = re.compile(r'[\x00-\x1f\x7f"\\$%\ud800-\udfff]')
 _SIMPLE_STRING = re.compile(r'"[^"\\$%\n]*"')
 _QUOTED_RUN = re.compile(r'[^"\\$%\n]+')
 _TEMPLATE_RUN = re.compile(r"[^$%]+")
@@ -60,28 +44,31 @@ _LITERAL_END = frozenset(("\n", "", ",", "]", "}"))
 
 
 @dataclass(slots=True)
-class _Ref:
-    """Where a leaf's value expression sits in the source, and what it parsed to."""
+class Ref:
+    """Where a leaf's value expression sits in the source, and what it parsed to; ``key`` is
+    where its key starts when it is a mapping item (for editing)."""
 
     start: int
     end: int
     orig: Value
+    key: int = -1
 
 
-@dataclass
-class TfvarsFile:
-    text: str
-    documents: list[Mapping]
-    metadata: dict[str, Any] | None
-    leaves: list[tuple[Scalar, _Ref]] = field(default_factory=list)
-    meta_span: tuple[int, int] | None = None  # (start of the `sops` name, end of its value)
+@dataclass(slots=True)
+class CRef:
+    """Where an object or tuple sits (``{`` or ``[`` to after its closing bracket; the whole
+    text for the top-level body), and where its key starts when it is a mapping item."""
+
+    start: int
+    end: int
+    key: int = -1
 
 
-class _Parser:
+class Parser:
     def __init__(self, text: str) -> None:
         self.text = text
         self.n = len(text)
-        self.leaves: list[tuple[Scalar, _Ref]] = []
+        self.leaves: list[tuple[Scalar, Ref]] = []
 
     # -- errors and positions ----------------------------------------------------------------
 
@@ -106,18 +93,19 @@ class _Parser:
         if comments is not None and ("#" in text[i:end] or "/" in text[i:end]):
             for c in _COMMENT.finditer(text, i, end):
                 body = c.group()
+                span = (c.start(), c.end())
                 if body[0] == "#":
-                    comments.append(Comment(body[1:].rstrip("\r")))
+                    comments.append(Comment(body[1:].rstrip("\r"), ref=span))
                 elif body[1] == "/":
-                    comments.append(Comment(body[2:].rstrip("\r")))
+                    comments.append(Comment(body[2:].rstrip("\r"), ref=span))
                 else:
-                    comments.append(Comment(body[2:-2]))
+                    comments.append(Comment(body[2:-2], ref=span))
         return end
 
     # -- body ---------------------------------------------------------------------------------
 
     def body(self) -> tuple[Mapping, dict[str, Any] | None, tuple[int, int] | None]:
-        doc = Mapping()
+        doc = Mapping(ref=CRef(-1, self.n))
         meta: dict[str, Any] | None = None
         meta_span: tuple[int, int] | None = None
         text, i = self.text, 0
@@ -147,11 +135,12 @@ class _Parser:
             node, i = self.value(i, 0)
             if name == META_KEY and isinstance(node, Mapping) and meta_span is None:
                 del self.leaves[mark:]  # the metadata is not part of the data
-                meta = _meta_data(node)
+                meta = meta_data(node)
                 meta_span = (name_start, i)
             else:
                 if found:
                     doc.items.extend((None, c) for c in found)
+                node.ref.key = name_start
                 doc.items.append((name, node))
             found = []
             i = self.skip(i, False, found)
@@ -172,9 +161,11 @@ class _Parser:
             node = self.number(nm, m.start(3)) or self.leaf("${" + num + "}", None, m.start(3), m.end(3))
         else:
             node = self.leaf(None if word == "null" else word == "true", None, m.start(4), m.end(4))
+        node.ref.key = m.start(1)
         doc.items.append((name, node))
         if comment is not None:
-            doc.items.append((None, Comment(comment[1 if comment[0] == "#" else 2:].rstrip("\r"))))
+            doc.items.append((None, Comment(comment[1 if comment[0] == "#" else 2:].rstrip("\r"),
+                                            ref=(m.start(5), m.end(5)))))
         end = m.end()
         return end + 1 if end < self.n else end  # and the newline
 
@@ -225,7 +216,7 @@ class _Parser:
         return self.leaf("${" + text[i:end] + "}", None, i, end), end
 
     def leaf(self, value: Value, spelling: str | None, start: int, end: int) -> Scalar:
-        ref = _Ref(start, end, value)
+        ref = Ref(start, end, value)
         s = Scalar(value, spelling, ref=ref)
         self.leaves.append((s, ref))
         return s
@@ -255,12 +246,13 @@ class _Parser:
         return m is not None and m.group() == "for"
 
     def parse_list(self, i: int, depth: int) -> tuple[Sequence, int]:
-        seq, text, start = Sequence(), self.text, i
+        seq, text, start = Sequence(ref=CRef(i, i)), self.text, i
         m = _FAST_LIST.match(text, i)
         if m:
             for item in _FAST_ITEM.finditer(text, i + 1, m.end() - 1):
                 node, _ = self.value(item.start(), depth + 1)
                 seq.items.append(node)
+            seq.ref.end = m.end()
             return seq, m.end()
         i += 1
         while True:
@@ -270,6 +262,7 @@ class _Parser:
             if i >= self.n:
                 raise self.fail(start, "unterminated list")
             if text[i] == "]":
+                seq.ref.end = i + 1
                 return seq, i + 1
             node, i = self.value(i, depth + 1)
             seq.items.append(node)
@@ -279,12 +272,13 @@ class _Parser:
             if i < self.n and text[i] == ",":
                 i += 1
             elif i < self.n and text[i] == "]":
+                seq.ref.end = i + 1
                 return seq, i + 1
             else:
                 raise self.fail(i, "expected ',' or ']' in a list")
 
     def parse_object(self, i: int, depth: int) -> tuple[Mapping, int]:
-        obj, text, start = Mapping(), self.text, i
+        obj, text, start = Mapping(ref=CRef(i, i)), self.text, i
         i += 1
         while True:
             found: list[Node] = []
@@ -294,10 +288,12 @@ class _Parser:
                 raise self.fail(start, "unterminated object")
             c = text[i]
             if c == "}":
+                obj.ref.end = i + 1
                 return obj, i + 1
             if c == ",":
                 i += 1
                 continue
+            key_start = i
             if c == '"':
                 i, key = self.quoted(i)
             elif c == "(":
@@ -317,6 +313,7 @@ class _Parser:
             i = self.skip(i + 1, False, found)
             obj.items.extend((None, cm) for cm in found)
             node, i = self.value(i, depth + 1)
+            node.ref.key = key_start
             obj.items.append((key, node))
 
     # -- strings ------------------------------------------------------------------------------
@@ -412,7 +409,7 @@ class _Parser:
 
     def check_template(self, value: str, pos: int) -> None:
         """Template sequences in a heredoc must close (an open ``${`` is invalid HCL)."""
-        if "{" in value and _template_parts(value) is None:
+        if "{" in value and template_parts(value) is None:
             raise self.fail(pos, "unterminated template sequence in a heredoc")
 
     # -- opaque expressions -----------------------------------------------------------------
@@ -472,10 +469,7 @@ def _lead(line: str) -> int:
     return len(body) - len(body.lstrip())
 
 
-# -- template helpers ----------------------------------------------------------------------------
-
-
-def _template_parts(value: str) -> list[tuple[bool, str]] | None:
+def template_parts(value: str) -> list[tuple[bool, str]] | None:
     """Split a template-form string into (is_template_syntax, text) parts; None if a sequence
     does not close. Template syntax (``${..}``, ``%{..}``, ``$${``, ``%%{``) is written verbatim."""
     parts: list[tuple[bool, str]] = []
@@ -493,7 +487,7 @@ def _template_parts(value: str) -> list[tuple[bool, str]] | None:
             i += 3
         elif value.startswith("{", i + 1):
             try:
-                p = _Parser(value)
+                p = Parser(value)
                 j = p.template_seq_end(i + 2)
             except InputError:
                 return None
@@ -505,248 +499,16 @@ def _template_parts(value: str) -> list[tuple[bool, str]] | None:
     return parts
 
 
-def _escape_literal(s: str) -> str:
-    out = []
-    for ch in s:
-        if ch == "\\":
-            out.append("\\\\")
-        elif ch == '"':
-            out.append('\\"')
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch < " " or ch == "\x7f" or "\ud800" <= ch <= "\udfff":
-            out.append(f"\\u{ord(ch):04x}" if ord(ch) <= 0xFFFF else f"\\U{ord(ch):08x}")
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
-def quote_template(value: str) -> str:
-    """A quoted HCL string whose template-form value is ``value``."""
-    if not _NEEDS_CARE.search(value):
-        return '"' + value + '"'  # the common case: nothing to escape
-    parts = _template_parts(value)
-    if parts is None:  # an unclosed ${ cannot be template syntax: write it as literal text
-        return quote_literal(value)
-    return '"' + "".join(t if syntax else _escape_literal(t) for syntax, t in parts) + '"'
-
-
-def quote_literal(s: str) -> str:
-    """A quoted HCL string whose Terraform value is exactly ``s`` (template syntax escaped)."""
-    return '"' + _escape_literal(s).replace("${", "$${").replace("%{", "%%{") + '"'
-
-
-def _literal_of(value: str) -> str:
+def literal_of(value: str) -> str:
     """The Terraform value of a template-form string without live sequences (metadata strings)."""
     return value.replace("$${", "${").replace("%%{", "%{")
 
 
-def _meta_data(node: Node) -> Any:
+def meta_data(node: Node) -> Any:
     if isinstance(node, Scalar):
-        return _literal_of(node.value) if isinstance(node.value, str) else node.value
+        return literal_of(node.value) if isinstance(node.value, str) else node.value
     if isinstance(node, Mapping):
-        return {k: _meta_data(v) for k, v in node.items if k is not None}
+        return {k: meta_data(v) for k, v in node.items if k is not None}
     if isinstance(node, Sequence):
-        return [_meta_data(v) for v in node.items if not isinstance(v, Comment)]
+        return [meta_data(v) for v in node.items if not isinstance(v, Comment)]
     return None
-
-
-# -- rendering values ----------------------------------------------------------------------------
-
-
-def derive(value: Value, spelling: str | None) -> str:
-    """The HCL source a decrypted leaf gets when no layout hint says otherwise."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        if spelling is not None and _NUMBER_FULL.match(spelling):
-            return spelling  # a leaf's spelling always parses back to its value (model.Scalar)
-        if isinstance(value, int):
-            return str(value)
-        if math.isnan(value) or math.isinf(value):
-            raise DumpError("tfvars cannot hold NaN or infinite numbers")
-        if value.is_integer() and abs(value) < 1e21:
-            return str(int(value)) if value != 0 or math.copysign(1, value) > 0 else "-0"
-        return repr(value)
-    if isinstance(value, GoTime):
-        return quote_literal(value.text)
-    return quote_template(value)
-
-
-def parse_expression(text: str) -> Value | None:
-    """The value of one standalone leaf expression (a layout hint), or None if it is not one."""
-    try:
-        p = _Parser(text)
-        i = p.skip(0, False)
-        node, end = p.value(i, 0)
-    except InputError:
-        return None
-    if end != len(text) or i != 0 or not isinstance(node, Scalar):
-        return None
-    return node.value
-
-
-def _key(k: str) -> str:
-    return k if _IDENT_FULL.match(k) else quote_literal(k)
-
-
-def _emit_node(node: Node, indent: str, literal: bool) -> str:
-    if isinstance(node, Scalar):
-        if literal and isinstance(node.value, str):
-            return quote_literal(node.value)
-        return derive(node.value, None)
-    inner = indent + "  "
-    if isinstance(node, Sequence):
-        items = [v for v in node.items if not isinstance(v, Comment)]
-        if not items:
-            return "[]"
-        if all(isinstance(v, Scalar) for v in items):
-            return "[" + ", ".join(_emit_node(v, inner, literal) for v in items) + "]"
-        rows = [f"{inner}{_emit_node(v, inner, literal)}," for v in items]
-        return "[\n" + "\n".join(rows) + "\n" + indent + "]"
-    if isinstance(node, Mapping):
-        lines: list[str] = []
-        for k, v in node.items:
-            if k is None:
-                if isinstance(v, Comment):
-                    lines.extend(f"{inner}#{t}" for t in v.text.split("\n"))
-                continue
-            lines.append(f"{inner}{_key(k)} = {_emit_node(v, inner, literal)}")
-        if not lines:
-            return "{}"
-        return "{\n" + "\n".join(lines) + "\n" + indent + "}"
-    return "null"
-
-
-def _from_plain(data: Any) -> Node:
-    if isinstance(data, dict):
-        return Mapping([(str(k), _from_plain(v)) for k, v in data.items()])
-    if isinstance(data, list):
-        return Sequence([_from_plain(v) for v in data])
-    return Scalar(data)
-
-
-def _meta_block(metadata: dict[str, Any]) -> str:
-    return META_KEY + " = " + _emit_node(_from_plain(metadata), "", literal=True)
-
-
-# -- the store -----------------------------------------------------------------------------------
-
-
-class TfvarsStore:
-    name = "tfvars"
-
-    def parse(self, text: str) -> TfvarsFile:
-        if not text.strip():
-            raise NoDocument("the tfvars file is empty")
-        p = _Parser(text)
-        doc, meta, span = p.body()
-        return TfvarsFile(text, [doc], meta, p.leaves, span)
-
-    def _leaf_text(self, leaf: Scalar, ref: _Ref, hints: dict[str, Any] | None) -> str | None:
-        """New source text for a leaf, or None to keep the original bytes."""
-        if leaf.enc is not None:
-            if leaf.enc == "":
-                return None  # an empty string: its source already says no more than `""`
-            return '"' + leaf.enc + '"'
-        if same_value(leaf.value, ref.orig):
-            return None
-        if hints and isinstance(ref.orig, str) and is_encrypted_value(ref.orig):
-            hint = hints.get(iv_of(ref.orig) or "")
-            if isinstance(hint, str):
-                back = parse_expression(hint)
-                if back is not None and same_value(back, leaf.value):
-                    return hint
-        return derive(leaf.value, leaf.spelling)
-
-    def render(self, parsed: Any, metadata: dict[str, Any] | None, hints: dict[str, Any] | None = None) -> str:
-        assert isinstance(parsed, TfvarsFile)
-        if parsed.documents and _has_leaf_comment(parsed.documents[0]):
-            raise DumpError("a value decrypted to a sops comment, which a tfvars file cannot hold in place")
-        text = parsed.text
-        edits: list[tuple[int, int, str]] = []
-        for leaf, ref in parsed.leaves:
-            new = self._leaf_text(leaf, ref, hints)
-            if new is not None:
-                edits.append((ref.start, ref.end, new))
-        span = parsed.meta_span
-        if span is not None:
-            ms, me = span
-            if metadata is not None:
-                edits.append((ms, me, _meta_block(metadata)))
-            elif ms > 0 and text[ms - 1] == "\n" and text[me:] == "\n":
-                edits.append((ms - 1, me + 1, ""))  # the block sopsy appended, with its separator
-            else:
-                edits.append((ms, me + 1 if text.startswith("\n", me) else me, ""))
-        edits.sort(key=lambda e: e[0])
-        out: list[str] = []
-        pos = 0
-        for start, end, new in edits:
-            out.append(text[pos:start])
-            out.append(new)
-            pos = end
-        out.append(text[pos:])
-        if span is None and metadata is not None:
-            # One newline always separates the body from the block, so decrypt can take both off.
-            out.append("\n" + _meta_block(metadata) + "\n")
-        return "".join(out)
-
-    def layout_hints(self, parsed: Any) -> dict[str, Any]:
-        assert isinstance(parsed, TfvarsFile)
-        hints: dict[str, Any] = {}
-        text = parsed.text
-        for leaf, ref in parsed.leaves:
-            if not leaf.enc:
-                continue
-            src = text[ref.start:ref.end]
-            try:
-                derived = derive(leaf.value, leaf.spelling)
-            except DumpError:
-                derived = None
-            if derived != src:
-                iv = iv_of(leaf.enc)
-                if iv is not None:
-                    hints[iv] = src
-        return hints
-
-    def emit(self, documents: list[Mapping]) -> str:
-        if not documents:
-            return ""
-        lines: list[str] = []
-        for k, v in documents[0].items:
-            if k is None:
-                if isinstance(v, Comment):
-                    lines.extend(f"#{t}" for t in v.text.split("\n"))
-                continue
-            if not _IDENT_FULL.match(k):
-                raise DumpError("a top-level key is not a valid tfvars attribute name")
-            lines.append(f"{k} = {_emit_node(v, '', literal=False)}")
-        return "\n".join(lines) + "\n" if lines else ""
-
-    def emit_value(self, value: Any) -> str:
-        return _emit_node(_from_plain(value), "", literal=False) + "\n"
-
-
-def _has_leaf_comment(node: Node) -> bool:
-    """Whether the core turned a leaf into a Comment (its plaintext had the sops `comment` tag)."""
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        items = n.items if isinstance(n, Mapping | Sequence) else ()
-        for item in items:
-            v = item[1] if isinstance(item, tuple) else item
-            if isinstance(v, Comment):
-                if isinstance(v.ref, _Ref):
-                    return True
-            elif not isinstance(v, Scalar):
-                stack.append(v)
-    return False
-
-
-STORE = TfvarsStore()

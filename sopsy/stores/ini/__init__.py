@@ -9,19 +9,22 @@ backslash continuation lines. The metadata is a ``[sops]`` section, in any key o
 No Python INI library fits: configparser has other value rules (no inline comments, ``%``
 interpolation, lower-cased keys) and rewrites the file; this parser records where each value's
 text starts and ends so that encryption splices only that span and the rest stays untouched.
+
+Document edits (``set``/``unset``, merge) are line splices: :mod:`.edit`.
 """
 
 from __future__ import annotations
 
 import re
+from itertools import accumulate
 from typing import Any
 
-from ..cipher import iv_of
-from ..errors import DumpError, InputError
-from ..metadata import flatten
-from ..model import Comment, Mapping, Scalar, Sequence
-from ..values import GoTime, format_float_g, same_value
-from .dotenv import _unflatten
+from ...cipher import iv_of
+from ...errors import DumpError, InputError
+from ...metadata import flatten
+from ...model import Comment, Mapping, Scalar, Sequence
+from ...values import GoTime, format_float_g, same_value
+from ..dotenv import _unflatten
 
 DEFAULT = "DEFAULT"
 META_SECTION = "sops"
@@ -30,15 +33,21 @@ _ENC_PREFIX = "ENC[AES256_GCM,"
 
 
 class _Val:
-    """Where a value's source text sits: ``text[start:end]``."""
+    """Where a value's source text sits: ``text[start:end]``; for editing, where its key line
+    starts (``line0``), where its last line ends (``line1``, after the line break) and where the
+    ``=``/``:`` between key and value is (``delim``)."""
 
-    __slots__ = ("start", "end", "raw", "value0")
+    __slots__ = ("start", "end", "raw", "value0", "line0", "line1", "delim")
 
-    def __init__(self, start: int, end: int, raw: str, value0: str) -> None:
+    def __init__(self, start: int, end: int, raw: str, value0: str, line0: int = 0, line1: int = 0,
+                 delim: int = 0) -> None:
         self.start = start
         self.end = end
         self.raw = raw
         self.value0 = value0
+        self.line0 = line0
+        self.line1 = line1
+        self.delim = delim
 
 
 class IniFile:
@@ -54,6 +63,31 @@ class IniFile:
 
 def _has_surrounded_quote(s: str, q: str) -> bool:
     return len(s) >= 2 and s[0] == q and s[-1] == q and s.find(q, 1) == len(s) - 1
+
+
+def _blank_or_comment(s: str) -> bool:
+    s = s.strip()
+    return not s or s[0] in "#;"
+
+
+def _check_repeat(seen: dict[str, int], key: str, lineno: int) -> None:
+    """go-ini (and so sops) keeps only a repeated key's last value: the MAC and the data sops
+    reads would not be what the file says."""
+    if key in seen:
+        raise InputError(f"duplicate key {key[:60]!r} in one INI section (lines {seen[key]} and {lineno}); "
+                         "go-ini, and so sops, would keep only the last value")
+    seen[key] = lineno
+
+
+def _header_name(s: str, lineno: int) -> str:
+    """The name in a ``[section]`` header line (``s`` without its indentation)."""
+    close = s.rfind("]")
+    if close < 0:
+        raise InputError(f"unclosed section header on line {lineno}")
+    if not _blank_or_comment(s[close + 1:]):
+        # go-ini ignores it, so it would stay plaintext in the encrypted file
+        raise InputError(f"text after the section header on line {lineno} (only a ; or # comment may follow)")
+    return s[1:close].strip()
 
 
 def _cut_comment(s: str) -> tuple[str, str]:
@@ -77,13 +111,11 @@ class IniStore:
 
     def parse(self, text: str) -> IniFile:
         lines = text.split("\n")
-        offs: list[int] = []
-        pos = 0
-        for line in lines:
-            offs.append(pos)
-            pos += len(line) + 1
-        sections: list[tuple[str, list[tuple[str | None, Any]]]] = [(DEFAULT, [])]
+        offs = [0, *accumulate(len(line) + 1 for line in lines[:-1])]  # where each line starts
+        # (name, items, header line span): a section's Mapping keeps the span as its ref
+        sections: list[tuple[str, list[tuple[str | None, Any]], tuple[int, int] | None]] = [(DEFAULT, [], None)]
         current = sections[0][1]
+        seen: dict[str, int] = {}  # key -> line, in the current section
         pending: list[Comment] = []
         leaves: list[Scalar] = []
         enc_comments: list[Comment] = []
@@ -102,16 +134,13 @@ class IniStore:
                 continue
             if s[0] in "#;":
                 c = Comment(s.lstrip("#; "), ref=(base + lead, base + len(line)))
-                if c.text.startswith(_ENC_PREFIX):
+                if c.text.startswith(_ENC_PREFIX):  # sops encrypts comments; decrypt puts the text back
                     c.enc = c.text
                     enc_comments.append(c)
                 pending.append(c)
                 continue
             if s[0] == "[":
-                close = s.rfind("]")
-                if close < 0:
-                    raise InputError(f"unclosed section header on line {i}")
-                name = s[1:close].strip()
+                name = _header_name(s, i)
                 if in_meta:
                     meta_end = base
                 in_meta = name == META_SECTION
@@ -121,32 +150,35 @@ class IniStore:
                     continue
                 items: list[tuple[str | None, Any]] = [(None, c) for c in pending]
                 pending = []
-                sections.append((name, items))
+                sections.append((name, items, (base, offs[i] if i < n else len(text))))
                 current = items
+                seen = {}
                 continue
+            lineno = i
             key, vstart = self._key(line, lead, i)
             value, vs, ve, i = self._value(lines, offs, i - 1, vstart)
+            line1 = offs[i] if i < n else len(text)
             if in_meta:
                 flat[key] = value.replace("\\n", "\n")
                 continue
-            if any(k == key for k, _ in current):
-                # go-ini (and so sops) keeps only a repeated key's last value: the MAC and the
-                # data sops reads would not be what this file says
-                raise InputError(f"key {key[:60]!r} appears twice in one section on line {i}; "
-                                 "sops keeps only the last value, so the file cannot be encrypted as it is")
-            leaf = Scalar(value, ref=_Val(base + vs, ve, text[base + vs:ve], value))
+            if ve < len(text) and text[ve] in "#;" and ve > base + vs and text[ve - 1] not in "\"'" \
+                    and not value.startswith(_ENC_PREFIX):
+                # go-ini cuts `pass#word` at the '#': the rest would be a comment, left in plaintext
+                raise InputError(f"a '{text[ve]}' right after the value on line {lineno} starts a comment for "
+                                 "go-ini (and sops), which would stay unencrypted; quote the value in backticks "
+                                 "or put a blank before the comment")
+            _check_repeat(seen, key, lineno)
+            leaf = Scalar(value, ref=_Val(base + vs, ve, text[base + vs:ve], value, base, line1, base + vstart - 1))
             leaves.append(leaf)
             current.append((key, leaf))
             current.extend((None, c) for c in pending)
             pending = []
-        documents = [Mapping([(name, Mapping(items)) for name, items in sections])]
-        metadata = _unflatten(flat) if meta_start >= 0 else None
-        if metadata is None:
-            for c in enc_comments:
+        documents = [Mapping([(name, Mapping(items, ref=head)) for name, items, head in sections])]
+        if meta_start < 0:
+            for c in enc_comments:  # no metadata: an ENC-looking comment is plain text
                 c.enc = None
-            enc_comments = []
-        span = (meta_start, meta_end) if meta_start >= 0 else None
-        return IniFile(text, documents, metadata, leaves, enc_comments, span)
+            return IniFile(text, documents, None, leaves, [], None)
+        return IniFile(text, documents, _unflatten(flat), leaves, enc_comments, (meta_start, meta_end))
 
     @staticmethod
     def _key(line: str, lead: int, lineno: int) -> tuple[str, int]:
@@ -184,7 +216,11 @@ class IniStore:
         if q:
             close = s.rfind(q, len(q))
             if close >= 0:
-                # go-ini ignores what follows the closing quote; it stays part of the spelling
+                # go-ini ignores what follows the closing quote; it stays part of the spelling,
+                # encrypted with the value, but an empty value is not encrypted at all
+                if close == len(q) and not _blank_or_comment(s[close + len(q):]):
+                    raise InputError(f"text after the empty quoted value on line {i + 1} "
+                                     "(only a ; or # comment may follow)")
                 return s[len(q):close], start, base + len(line.rstrip("\r")), i + 1
             parts = [s[len(q):]]
             j = i + 1
@@ -270,24 +306,35 @@ class IniStore:
             pos = end
         out.append(text[pos:])
         body = "".join(out)
+        block = _meta_section(metadata) if metadata is not None else ""
         if span is not None:
             # the [sops] section is the last one sops writes; edits never fall inside it
             shift = sum(len(new) - (end - start) for start, end, new in edits if end <= span[0])
-            body = body[:span[0] + shift] + body[span[1] + shift:]
+            old = body[span[0] + shift:span[1] + shift]
+            if block and span[1] < len(text):
+                # a section follows: keep the blank lines that separated it (after the block's last
+                # line break, which the new block brings itself)
+                tail = old[len(old.rstrip("\r\n")):]
+                block += tail[2:] if tail.startswith("\r\n") else tail[1:]
+            body = body[:span[0] + shift] + block + body[span[1] + shift:]
             if metadata is None:
                 if body.endswith("\n\n"):
                     body = body[:-1]
                 if hints.get(_HINT_EOL) is False and body.endswith("\n"):
                     body = body[:-1]
+            return body
         if metadata is None:
             return body
         if body and not body.endswith("\n"):
             body += "\n"
-        flat = flatten(metadata)
-        width = max((len(k) for k in flat), default=0)
-        lines = "".join(f"{k.ljust(width)} = {go_ini_quote(v.replace(chr(10), chr(92) + 'n'))}\n"
-                        for k, v in flat.items())
-        return body + ("\n" if body else "") + f"[{META_SECTION}]\n" + lines
+        return body + ("\n" if body else "") + block
+
+    def apply_edits(self, parsed: Any, edits: Any) -> str:
+        """Document edits as line splices (see :mod:`.edit`)."""
+        from .edit import apply_edits
+
+        assert isinstance(parsed, IniFile)
+        return apply_edits(parsed, edits)
 
     def emit(self, documents: list[Mapping]) -> str:
         if not documents:
@@ -297,7 +344,8 @@ class IniStore:
             if isinstance(node, Comment):
                 continue
             if not isinstance(node, Mapping):
-                raise DumpError("Section values should always be TreeBranches")
+                raise DumpError(f"an INI file holds sections of key = value lines: top-level key {name!r} "
+                                "is not a section (a mapping)")
             keys = [(k, v) for k, v in node.items if k is not None]
             width = max((len(k) for k, _ in keys), default=0)
             lines: list[str] = []
@@ -307,7 +355,8 @@ class IniStore:
                     comments.append(f"; {v.text}\n")
                     continue
                 if not isinstance(v, Scalar):
-                    raise DumpError("Section values should always be TreeBranches")
+                    raise DumpError(f"an INI file holds sections of key = value lines: the value at "
+                                    f"{name}.{k} is a nested {'list' if isinstance(v, Sequence) else 'mapping'}")
                 lines.extend(comments)
                 comments = []
                 lines.append(f"{str(k).ljust(width)} = {go_ini_quote(_scalar_text(v.value))}\n")
@@ -323,6 +372,13 @@ class IniStore:
         if isinstance(value, (dict, list, Mapping, Sequence)):
             raise DumpError("cannot emit a complex value as an INI value")
         return _scalar_text(value)
+
+
+def _meta_section(metadata: dict[str, Any]) -> str:
+    flat = flatten(metadata)
+    width = max((len(k) for k in flat), default=0)
+    return f"[{META_SECTION}]\n" + "".join(f"{k.ljust(width)} = {go_ini_quote(v.replace(chr(10), chr(92) + 'n'))}\n"
+                                           for k, v in flat.items())
 
 
 def _scalar_text(value: Any) -> str:

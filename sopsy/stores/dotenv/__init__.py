@@ -10,9 +10,13 @@ No dotenv library fits: python-dotenv and friends give the *meaning* of values (
 escapes decoded) but neither the raw text sops encrypts nor the source layout. The parser here
 is line-based and linear; :func:`dotenv_environment` gives the meaning of each value separately.
 
-Lines sops cannot read (whitespace-only, indented comments, a name without ``=``) are kept
-verbatim in the plaintext; in the encrypted file they become an empty line or a ``#`` comment
-(so the real sops still reads the file) and the exact line comes back from the layout hints.
+Blank lines of whitespace and indented comments, which sops cannot read, are kept verbatim in
+the plaintext; in the encrypted file they become an empty line or a ``#`` comment (so the real
+sops still reads the file) and the exact line comes back from the layout hints. Any other line
+without ``=`` is refused (exit 2, naming the line number only): written as a comment it would put
+whatever it holds, a secret perhaps, in the encrypted file as plaintext.
+
+Document edits (``set``/``unset``, merge) are line splices: :mod:`.edit`.
 """
 
 from __future__ import annotations
@@ -20,12 +24,12 @@ from __future__ import annotations
 import codecs
 import re
 
-from ..cipher import iv_of
-from ..errors import DumpError, InputError
-from ..metadata import flatten, unflatten
-from ..model import Comment, Mapping, Scalar, Sequence
-from ..values import GoTime, format_float_g, same_value
-from . import FastScan, native
+from ...cipher import iv_of
+from ...errors import DumpError, InputError
+from ...metadata import flatten, unflatten
+from ...model import Comment, Mapping, Scalar, Sequence
+from ...values import GoTime, format_float_g, same_value
+from .. import FastScan, native
 
 TYPE_CHECKING = False  # typing costs ~4 ms at start-up; mypy still reads the block below
 if TYPE_CHECKING:
@@ -153,10 +157,15 @@ class DotenvStore:
                 segs.append(_Seg("comment", line, node=c))
                 items.append((None, c))
                 continue
-            pos = line.find("=")
-            if pos < 0 or (line[0] in _WS and line.lstrip()[:1] in ("", "#")):
-                segs.append(_Seg("raw", line))  # something sops cannot read; kept as it is
+            if line[0] in _WS and line.lstrip()[:1] in ("", "#"):
+                segs.append(_Seg("raw", line))  # blank or an indented comment: kept as it is
                 continue
+            pos = line.find("=")
+            if pos < 0:
+                # the text would reach the encrypted file as it is: refuse it, as sops does, and
+                # never quote it (it may be a secret written the wrong way)
+                raise InputError(f"line {i} is neither a comment nor a KEY=VALUE assignment "
+                                 "(sops: invalid dotenv input line)")
             key, raw = line[:pos], line[pos + 1:]
             if key.startswith(META_PREFIX):
                 flat[key[len(META_PREFIX):]] = _unescape_meta(raw)
@@ -255,6 +264,13 @@ class DotenvStore:
         if out and (parsed.final_newline or parsed.had_meta) and hints.get(_HINT_EOL) is not False:
             body += "\n"
         return body
+
+    def apply_edits(self, parsed: Any, edits: Any) -> str:
+        """Document edits as line splices (see :mod:`.edit`)."""
+        from .edit import apply_edits
+
+        assert isinstance(parsed, DotenvFile)
+        return apply_edits(parsed, edits)
 
     def emit(self, documents: list[Mapping]) -> str:
         if not documents:
@@ -356,8 +372,8 @@ def dotenv_environment(parsed: Any, hints: dict[str, Any] | None = None,
     literal. ``${NAME}`` and ``${NAME:-default}`` are expanded in unquoted and double-quoted
     values when ``interpolate`` is true, from the names defined earlier in the file and then
     from ``environ`` (undefined → the default or ""); single-quoted and backtick values are
-    never expanded (as in docker compose). A later definition wins. Lines without ``=`` and
-    names that are not valid (empty, containing spaces) define nothing.
+    never expanded (as in docker compose). A later definition wins. Names that are not valid
+    (empty, containing spaces) define nothing.
 
     ``parsed`` may be a plaintext or a decrypted file; ``hints`` are the layout hints of a
     decrypted file (they tell real line breaks in multi-line values from ``\\n`` escapes).

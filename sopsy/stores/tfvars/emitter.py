@@ -1,0 +1,156 @@
+"""Writing tfvars values: HCL string quoting, the source of a decrypted leaf, fresh blocks."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from ...errors import DumpError, InputError
+from ...model import Comment, Mapping, Node, Scalar, Sequence
+from ...values import GoTime, Value
+from .scanner import META_KEY, Parser, template_parts
+
+IDENT_FULL = re.compile(r"[^\W\d][\w-]*\Z")
+_NUMBER_FULL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?\Z")
+_NEEDS_CARE = re.compile(r'[\x00-\x1f\x7f"\\$%\ud800-\udfff]')
+
+
+def _escape_literal(s: str) -> str:
+    out = []
+    for ch in s:
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch == '"':
+            out.append('\\"')
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ch < " " or ch == "\x7f" or "\ud800" <= ch <= "\udfff":
+            out.append(f"\\u{ord(ch):04x}" if ord(ch) <= 0xFFFF else f"\\U{ord(ch):08x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def quote_template(value: str) -> str:
+    """A quoted HCL string whose template-form value is ``value``."""
+    if not _NEEDS_CARE.search(value):
+        return '"' + value + '"'  # the common case: nothing to escape
+    parts = template_parts(value)
+    if parts is None:  # an unclosed ${ cannot be template syntax: write it as literal text
+        return quote_literal(value)
+    return '"' + "".join(t if syntax else _escape_literal(t) for syntax, t in parts) + '"'
+
+
+def quote_literal(s: str) -> str:
+    """A quoted HCL string whose Terraform value is exactly ``s`` (template syntax escaped)."""
+    return '"' + _escape_literal(s).replace("${", "$${").replace("%{", "%%{") + '"'
+
+
+def derive(value: Value, spelling: str | None) -> str:
+    """The HCL source a decrypted leaf gets when no layout hint says otherwise."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        if spelling is not None and _NUMBER_FULL.match(spelling):
+            return spelling  # a leaf's spelling always parses back to its value (model.Scalar)
+        if isinstance(value, int):
+            return str(value)
+        if math.isnan(value) or math.isinf(value):
+            raise DumpError("tfvars cannot hold NaN or infinite numbers")
+        if value.is_integer() and abs(value) < 1e21:
+            return str(int(value)) if value != 0 or math.copysign(1, value) > 0 else "-0"
+        return repr(value)
+    if isinstance(value, GoTime):
+        return quote_literal(value.text)
+    return quote_template(value)
+
+
+def key_text(k: str) -> str:
+    return k if IDENT_FULL.match(k) else quote_literal(k)
+
+
+def emit_node(node: Node, indent: str, literal: bool, align: bool = False) -> str:
+    """A value written fresh at ``indent``; ``align`` pads the keys of consecutive one-line
+    items of an object so that their ``=`` line up (as ``terraform fmt`` does)."""
+    if isinstance(node, Scalar):
+        if literal and isinstance(node.value, str):
+            return quote_literal(node.value)
+        return derive(node.value, None)
+    inner = indent + "  "
+    if isinstance(node, Sequence):
+        items = [v for v in node.items if not isinstance(v, Comment)]
+        if not items:
+            return "[]"
+        if all(isinstance(v, Scalar) for v in items):
+            return "[" + ", ".join(emit_node(v, inner, literal) for v in items) + "]"
+        lines = [f"{inner}{emit_node(v, inner, literal, align)}," for v in items]
+        return "[\n" + "\n".join(lines) + "\n" + indent + "]"
+    if isinstance(node, Mapping):
+        rows: list[tuple[str, str] | str] = []
+        for k, v in node.items:
+            if k is None:
+                if isinstance(v, Comment):
+                    rows.extend(f"{inner}#{t}" for t in v.text.split("\n"))
+                continue
+            rows.append((key_text(k), emit_node(v, inner, literal, align)))
+        if not rows:
+            return "{}"
+        return "{\n" + "\n".join(_rows(rows, inner, align)) + "\n" + indent + "}"
+    return "null"
+
+
+def _rows(rows: list[tuple[str, str] | str], indent: str, align: bool) -> list[str]:
+    """Object lines ``key = value``; aligned per run of one-line values when asked (a value
+    over several lines, or a comment, ends a run and is not aligned)."""
+    out: list[str] = []
+    run: list[tuple[str, str]] = []
+
+    def flush() -> None:
+        width = max((len(k) for k, _ in run), default=0) if align else 0
+        out.extend(f"{indent}{k.ljust(width)} = {v}" for k, v in run)
+        run.clear()
+
+    for row in rows:
+        if isinstance(row, str):
+            flush()
+            out.append(row)
+            continue
+        if "\n" in row[1]:
+            flush()
+            out.append(f"{indent}{row[0]} = {row[1]}")
+            continue
+        run.append(row)
+    flush()
+    return out
+
+
+def from_plain(data: Any) -> Node:
+    if isinstance(data, dict):
+        return Mapping([(str(k), from_plain(v)) for k, v in data.items()])
+    if isinstance(data, list):
+        return Sequence([from_plain(v) for v in data])
+    return Scalar(data)
+
+
+def meta_block(metadata: dict[str, Any]) -> str:
+    return META_KEY + " = " + emit_node(from_plain(metadata), "", literal=True)
+
+
+def parse_expression(text: str) -> Value | None:
+    """The value of one standalone leaf expression (a layout hint), or None if it is not one."""
+    try:
+        p = Parser(text)
+        i = p.skip(0, False)
+        node, end = p.value(i, 0)
+    except InputError:
+        return None
+    if end != len(text) or i != 0 or not isinstance(node, Scalar):
+        return None
+    return node.value

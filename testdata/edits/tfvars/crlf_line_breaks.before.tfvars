@@ -1,0 +1,4 @@
+name = "web"
+tags = {
+  a = "1"
+}

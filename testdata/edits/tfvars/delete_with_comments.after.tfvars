@@ -1,0 +1,3 @@
+name = "svc"
+
+replicas    = 3

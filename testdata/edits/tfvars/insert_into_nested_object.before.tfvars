@@ -1,0 +1,5 @@
+// billing
+tags = {
+  Name        = "web"
+  Environment = "prod"
+}

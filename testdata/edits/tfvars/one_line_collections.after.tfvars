@@ -1,0 +1,3 @@
+zones  = ["a", "b", "c"]
+labels = { tier = "front", team = "core" }
+ports  = [443]

@@ -1,0 +1,3 @@
+zones  = ["a", "b"]
+labels = { app = "web", tier = "front" }
+ports  = []

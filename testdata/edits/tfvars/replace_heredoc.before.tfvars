@@ -1,0 +1,5 @@
+user_data = <<-EOT
+  #!/bin/sh
+  echo hello
+  EOT
+count = 1
