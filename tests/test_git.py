@@ -478,6 +478,7 @@ def test_delete_modify_conflict_resolves_with_sopsy_edit(repo: Path, tmp_path: P
     j = '{\n  "a": 1,\n  "token": "s3cr-tok-1"\n}\n'
     proc = diverge(repo, {JSON: (j, j.replace("s3cr-tok-1", "s3cr-tok-2"), '{\n  "a": 1\n}\n')})
     assert proc.returncode != 0 and '["token"] (deleted on their side, changed on ours)' in proc.stderr
+    assert run_sops("decrypt", str(repo / JSON)).returncode != 0 and "<<<<<<< " in (repo / JSON).read_text()
     done = run_sopsy("edit", JSON, cwd=str(repo), env=editor(tmp_path, TAKE_THEIRS.replace("\\2", "\\1")))
     assert done.returncode == 0, done.stderr
     assert plain(repo, JSON) == j.replace("s3cr-tok-1", "s3cr-tok-2")
