@@ -641,3 +641,14 @@ def test_textconv_and_merge_start_without_typer(tmp_path: Path) -> None:
                           env={**os.environ, "SOPS_AGE_KEY_FILE": str(AGE_KEYS_BOTH)}, check=False)
     assert done.returncode == 0, done.stderr
     assert '"password": "s3cr-db-1"' in done.stdout and done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_opaque_file_merges_by_lines_in_memory(repo: Path) -> None:
+    pem = "secrets/cert.pem"
+    base = "-----BEGIN-----\ns3cr-a\ns3cr-b\n-----END-----\n"
+    proc = diverge(repo, {pem: (base, base.replace("s3cr-a", "s3cr-A"), base.replace("s3cr-b\n", "s3cr-b\ns3cr-c\n"))})
+    merged_expected = "-----BEGIN-----\ns3cr-A\ns3cr-b\ns3cr-c\n-----END-----\n"
+    assert proc.returncode == 0, proc.stderr
+    assert plain(repo, pem) == merged_expected
+    assert run_sops("decrypt", str(repo / pem)).stdout.decode() == merged_expected
+    no_plaintext(repo, proc.stdout, proc.stderr)

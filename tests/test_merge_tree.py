@@ -313,3 +313,15 @@ def test_shamir_groups_changed_on_both_sides_are_split_again_for_the_same_data_k
     for x in m.metadata.key_groups[0]:
         for y in m.metadata.key_groups[1]:
             assert shamir.combine([provider("age").unwrap(x), provider("age").unwrap(y)]) == key
+
+
+def test_opaque_data_merges_by_lines() -> None:
+    from sopsy.merge.lines import merge_lines
+
+    def lines(s: str) -> list[str]:
+        return [x + "\n" for x in s.split()]
+
+    assert merge_lines(lines("a b c"), lines("a B c"), lines("a b c d")) == lines("a B c d")
+    assert merge_lines(lines("a b c"), lines("a X c"), lines("a X c")) == lines("a X c")
+    assert merge_lines(lines("a b c"), lines("a B c"), lines("a C c")) is None
+    assert merge_lines([], lines("x"), lines("y")) is None

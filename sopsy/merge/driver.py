@@ -177,6 +177,12 @@ def _merge_text(store: Store, base: str | None, ours: str, theirs: str,
     parsed_o = store.parse(ours)
     o, t = parsed_o.documents, store.parse(theirs).documents
     apply = getattr(store, "apply_edits", None)
+    if store.name == "binary":  # opaque data: git's own line merge, in memory
+        from .lines import merge_lines
+
+        lines = merge_lines(*((x or "").splitlines(keepends=True) for x in (base, ours, theirs)))
+        if lines is not None:
+            return "".join(lines), None, None, tm
     if apply is None or len(o) != len(t):
         why = "both sides changed it" if apply is None else "the number of documents differs"
         tm.clashes.append(_whole_clash(why))
