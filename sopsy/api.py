@@ -16,7 +16,7 @@ from typing import Any
 
 from . import core
 from .errors import UsageError
-from .fileio import atomic_write, decode, encode, read_bytes
+from .fileio import decode, encode, read_bytes, write_if_unchanged
 from .model import to_data
 from .stores import get_store, store_name_for
 from .values import GoTime
@@ -113,7 +113,8 @@ def edit(path: str | os.PathLike[str], *, format: str | None = None,
 
     name = os.fspath(path)
     store = _store(format, name)
-    opened = core.decrypt_text(store, decode(read_bytes(name)), False, decryption_order)
+    raw = read_bytes(name)
+    opened = core.decrypt_text(store, decode(raw), False, decryption_order)
     if store.name in ("dotenv", "binary"):
         raise UsageError(f"{name}: sopsy.edit works on YAML, JSON, INI and tfvars files")
     docs = opened.parsed.documents
@@ -125,7 +126,8 @@ def edit(path: str | os.PathLike[str], *, format: str | None = None,
     edits = diff(plain.documents[0], data, view=_python, build=_model_data)
     if edits:
         new_text = store.apply_edits(plain, edits)
-        atomic_write(name, core.reencrypt(opened, new_text))
+        # the block may take any time: write only if nobody changed the file meanwhile
+        write_if_unchanged(name, raw, core.reencrypt(opened, new_text))
 
 
 def _model_data(value: Any) -> Any:

@@ -7,7 +7,7 @@ import os
 
 from . import core
 from .errors import AlreadyEncrypted, ConflictingParameters, NoFile, UsageError
-from .fileio import atomic_write, decode, interactive, read_bytes, read_text, write_stdout
+from .fileio import atomic_write, decode, locked, read_bytes, read_text, write_if_unchanged, write_stdout
 from .keys import KeySpec
 from .model import Scalar, to_data
 from .rules import CryptRule
@@ -26,10 +26,8 @@ def stores_for(path: str | None, input_type: str | None, output_type: str | None
     return get_store(in_name), get_store(output_type or in_name)
 
 
-def _emit(text: str | bytes, output: str | None, in_place_path: str | None) -> None:
-    if in_place_path:
-        atomic_write(in_place_path, text)
-    elif output:
+def _emit(text: str | bytes, output: str | None) -> None:
+    if output:
         atomic_write(output, text)
     else:
         write_stdout(text)
@@ -54,15 +52,28 @@ def decrypt(path: str | None, *, input_type: str | None = None, output_type: str
             output: str | None = None, decryption_order: str | None = None,
             filename_override: str | None = None) -> None:
     _check_io(path, in_place, output)
-    in_store, out_store = stores_for(filename_override or path, input_type, output_type)
-    raw = read_bytes(path)
+
+    def decrypted(raw: bytes) -> str | bytes:
+        return _decrypted(raw, filename_override or path, input_type, output_type, extract, ignore_mac,
+                          decryption_order)
+
+    if in_place:
+        assert path is not None
+        with locked(path) as f:  # read, decrypt and replace under one lock
+            f.write(decrypted(f.read()))
+        return
+    _emit(decrypted(read_bytes(path)), output)
+
+
+def _decrypted(raw: bytes, path: str | None, input_type: str | None, output_type: str | None,
+               extract: str | None, ignore_mac: bool, decryption_order: str | None) -> str | bytes:
     core.refuse_conflict(raw, path)
+    in_store, out_store = stores_for(path, input_type, output_type)
     data_key = None
     if extract is None and out_store is in_store:
         plain, data_key = core.decrypt_fast(in_store, raw, ignore_mac, decryption_order)
         if plain is not None:
-            _emit(plain, output, path if in_place else None)
-            return
+            return plain
     opened = core.decrypt_text(in_store, decode(raw), ignore_mac, decryption_order, data_key)
     if extract is not None:
         from .treepath import lookup, parse_path
@@ -71,25 +82,22 @@ def decrypt(path: str | None, *, input_type: str | None = None, output_type: str
         data = [to_data(d) for d in opened.parsed.documents]
         value = lookup(data[0] if data else {}, parts)
         if isinstance(value, str):
-            text = value
-        elif isinstance(value, dict):
+            return value
+        if isinstance(value, dict):
             from .model import from_data
 
             node = from_data(value)
-            text = out_store.emit([node])  # type: ignore[list-item]
-        else:
-            text = out_store.emit_value(value)
-    elif out_store is in_store:
-        text = opened.plaintext()
-    elif in_store.name == "dotenv":
+            return out_store.emit([node])  # type: ignore[list-item]
+        return out_store.emit_value(value)
+    if out_store is in_store:
+        return opened.plaintext()
+    if in_store.name == "dotenv":
         # values leave the file: give their meaning (quotes removed, escapes decoded), not raw text
         from .model import Mapping, Scalar
 
         env = environment_of(opened)
-        text = out_store.emit([Mapping([(k, Scalar(v)) for k, v in env.items()])])
-    else:
-        text = out_store.emit(opened.parsed.documents)
-    _emit(text, output, path if in_place else None)
+        return out_store.emit([Mapping([(k, Scalar(v)) for k, v in env.items()])])
+    return out_store.emit(opened.parsed.documents)
 
 
 class KeyOptions:
@@ -136,6 +144,8 @@ def encrypt_options(path: str | None, opts: KeyOptions) -> core.EncryptOptions:
     rule_groups: list[list[KeySpec]] = []
     threshold = 0
     crypt_rule = CryptRule.pick(opts.crypt)
+    if crypt_rule is not None:
+        crypt_rule.check("--" + crypt_rule.name.replace("_", "-"), UsageError)
     mac_only = bool(opts.mac_only_encrypted)
     from . import config
     from .settings import SETTINGS
@@ -154,6 +164,11 @@ def encrypt_options(path: str | None, opts: KeyOptions) -> core.EncryptOptions:
     if not specs and config_path is not None and rule is not None and (not groups or not all(groups)):
         # sops's words: tools that wrap sops match on them
         raise UsageError("Could not generate data key: [empty key group provided]")
+    if opts.shamir_threshold is not None:
+        from .datakey import check_threshold
+
+        check_threshold(opts.shamir_threshold, len([g for g in groups if g]) or 1,
+                        "--shamir-secret-sharing-threshold")
     from .keys import PROVIDERS
 
     unsupported = sorted({s.type for g in groups for s in g if s.type not in PROVIDERS})
@@ -173,26 +188,38 @@ def encrypt(path: str | None, keys: KeyOptions, *, input_type: str | None = None
             filename_override: str | None = None) -> None:
     _check_io(path, in_place, output)
     name = filename_override or path
-    in_store, out_store = stores_for(name, input_type, output_type)
-    text = read_text(path)
-    parsed: Any = in_store.parse(text)
-    if parsed.metadata is not None:
-        raise AlreadyEncrypted("the file is already encrypted")
-    if out_store is not in_store:
-        parsed = out_store.parse(out_store.emit(parsed.documents))
-    opts = encrypt_options(name, keys)
-    result = core.encrypt_parsed(out_store, parsed, opts)
-    _emit(result, output, path if in_place else None)
+
+    def encrypted(text: str) -> str:
+        in_store, out_store = stores_for(name, input_type, output_type)
+        parsed: Any = in_store.parse(text)
+        if parsed.metadata is not None:
+            raise AlreadyEncrypted("the file is already encrypted")
+        if out_store is not in_store:
+            parsed = out_store.parse(out_store.emit(parsed.documents))
+        return core.encrypt_parsed(out_store, parsed, encrypt_options(name, keys))
+
+    if in_place:
+        assert path is not None
+        with locked(path) as f:
+            f.write(encrypted(decode(f.read())))
+        return
+    _emit(encrypted(read_text(path)), output)
 
 
 def rotate(path: str, *, add: Sequence[KeySpec] = (), remove: Sequence[KeySpec] = (),
            input_type: str | None = None, in_place: bool = False, output: str | None = None,
            decryption_order: str | None = None, filename_override: str | None = None) -> None:
     _check_io(path, in_place, output)
-    store, _ = stores_for(filename_override or path, input_type, None)
-    opened = core.decrypt_text(store, read_text(path), False, decryption_order, name=path)
-    result = core.rotate(opened, add, remove)
-    _emit(result, output, path if in_place else None)
+
+    def rotated(text: str) -> str:
+        store, _ = stores_for(filename_override or path, input_type, None)
+        return core.rotate(core.decrypt_text(store, text, False, decryption_order, name=path), add, remove)
+
+    if in_place:
+        with locked(path) as f:
+            f.write(rotated(decode(f.read())))
+        return
+    _emit(rotated(read_text(path)), output)
 
 
 def filestatus(path: str, input_type: str | None = None) -> bool:
@@ -254,7 +281,8 @@ def updatekeys(path: str, *, yes: bool = False, input_type: str | None = None,
 
     _check_io(path, False, None)
     store, _ = stores_for(path, input_type, None)
-    parsed: Any = store.parse(read_text(path))
+    raw = read_bytes(path)  # written back only if unchanged when the answer comes
+    parsed: Any = store.parse(decode(raw))
     if parsed.metadata is None:
         from .errors import MetadataNotFound
 
@@ -281,11 +309,9 @@ def updatekeys(path: str, *, yes: bool = False, input_type: str | None = None,
             print(f"{path}: group {gi}: + {t} {ident}", file=sys.stderr)
         for t, ident in sorted(before - after):
             print(f"{path}: group {gi}: - {t} {ident}", file=sys.stderr)
-    if not yes:
-        ask = confirm or (lambda: interactive() and input("Apply these changes? [y/N] ").strip().lower() == "y")
-        if not ask():
-            print(f"{path}: left unchanged", file=sys.stderr)
-            return False
+    if not yes and not (confirm or _confirm)(path):
+        print(f"{path}: left unchanged", file=sys.stderr)
+        return False
     data_key = datakey.recover(meta, decryption_order)
     if len(rule.key_groups) == 1 and len(meta.key_groups) == 1:
         # one group: keys that stay keep their entries (a smaller diff); new ones wrap the key
@@ -294,10 +320,30 @@ def updatekeys(path: str, *, yes: bool = False, input_type: str | None = None,
                             for s in rule.key_groups[0]]]
         meta.shamir_threshold = 0
     else:
-        threshold = rule.shamir_threshold or meta.shamir_threshold
-        groups, threshold = datakey.wrap(data_key, rule.key_groups,
-                                         min(threshold, len(rule.key_groups)) if threshold else 0)
+        # the rule's threshold must fit its groups (wrap says so); the file's own is lowered to fit
+        # the new groups, as sops does
+        threshold = rule.shamir_threshold or min(meta.shamir_threshold, len([g for g in rule.key_groups if g]))
+        groups, threshold = datakey.wrap(data_key, rule.key_groups, threshold)
         meta.key_groups = groups
         meta.shamir_threshold = threshold if len(groups) > 1 else 0
-    atomic_write(path, core.render_metadata_only(store, parsed, meta))
+    write_if_unchanged(path, raw, core.render_metadata_only(store, parsed, meta))
     return True
+
+
+def _confirm(path: str) -> bool:
+    """Ask on stderr and read the answer from standard input, a terminal or not (as sops does:
+    ``echo y | sopsy updatekeys FILE``). No answer at all is an error, not a silent "no"."""
+    import sys
+
+    while True:
+        print(f"{path}: apply these changes? (y/n) ", end="", file=sys.stderr, flush=True)
+        try:
+            line = sys.stdin.readline() if sys.stdin is not None else ""
+        except (OSError, ValueError):
+            line = ""
+        if not line:
+            print(file=sys.stderr)
+            raise UsageError(f"{path}: no answer on standard input; use -y to apply the changes without asking")
+        answer = line.strip().lower()
+        if answer in ("y", "yes", "n", "no"):
+            return answer.startswith("y")

@@ -10,9 +10,14 @@ differences from sops, all deliberate, are documented in docs/config.md:
   At each level ``.sopsy.yaml`` is preferred over ``.sops.yaml``; ``.sops.yml`` is never read.
 * An unreadable or invalid config exits with 5 (sops's ``ErrorReadingConfig``; sops itself exits 1),
   conflicting crypt rules with 8 (``ErrorConflictingParameters``).
+* An unknown key in a creation rule or a key group is an error naming the key and the rule
+  (sops ignores it): a misspelt ``path_regx`` would make the rule match every file, a misspelt
+  ``agee`` would encrypt for fewer keys than intended. Every rule is checked, not only the one
+  that matches, and so are the regular expressions of every rule. Unknown *top-level* keys are
+  still ignored (people keep YAML anchors there).
 
 Everything else follows sops 3.11 (``config/config.go``), checked against the real binary:
-unknown keys are ignored, the first matching rule wins, ``path_regex`` is searched (not anchored)
+the first matching rule wins, ``path_regex`` is searched (not anchored)
 in the file's absolute path with the config directory plus separator removed from the front,
 a config without ``creation_rules`` counts as no config, key lists may be comma-separated
 strings or lists, ``key_groups`` replace the flat lists and are de-duplicated (flat lists are not).
@@ -144,10 +149,12 @@ def load_rule(config_path: str | os.PathLike[str], file_path: str | os.PathLike[
         return None
     if not isinstance(rules, list):
         raise ConfigError(f"{config}: creation_rules must be a list")
-    target = match_path(config, file_path)
     for index, rule in enumerate(rules):
         if not isinstance(rule, dict):
             raise ConfigError(f"{config}: creation rule {index + 1} must be a mapping")
+        _check_rule(rule, f"{config}: creation rule {index + 1}")
+    target = match_path(config, file_path)
+    for index, rule in enumerate(rules):
         if _matches(rule.get("path_regex"), target, config, index):
             return _build_rule(rule, config, index, encryption_context or {})
     raise UsageError(f"no matching creation rule in {config} for {target}")
@@ -227,6 +234,62 @@ def _go_string(value: Any, what: str, where: str | Path) -> str:
     raise ConfigError(f"{where}: {what} must be a string")
 
 
+# --- schema checks ----------------------------------------------------------------------------
+
+_RULE_KEYS = frozenset({
+    "path_regex", "kms", "aws_profile", "age", "pgp", "gcp_kms", "hckms", "azure_keyvault",
+    "hc_vault_transit_uri", "key_groups", "shamir_threshold", *RULE_NAMES, "mac_only_encrypted",
+    "pkcs11", "max_age",  # sopsy
+})
+_GROUP_KEYS = frozenset({"merge", "kms", "gcp_kms", "hckms", "azure_keyvault", "hc_vault", "age", "pgp", "pkcs11"})
+_OBJECT_KEYS = {"kms": frozenset({"arn", "role", "context", "aws_profile"}), "gcp_kms": frozenset({"resource_id"}),
+                "azure_keyvault": frozenset({"vaultUrl", "key", "version"}), "hckms": frozenset({"key_id"})}
+_HINTS = {"filename_regex": "sops 3 no longer reads filename_regex: use path_regex"}
+
+
+def _check_keys(mapping: dict[Any, Any], known: frozenset[str], where: str) -> None:
+    for key in mapping:
+        if key in known:
+            continue
+        name = str(key)
+        hint = _HINTS.get(name)
+        if hint is None:
+            import difflib
+
+            close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]}?" if close else "known keys: " + ", ".join(sorted(known))
+        raise ConfigError(f"{where}: unknown key {name[:60]!r} ({hint})")
+
+
+def _check_rule(rule: dict[str, Any], where: str) -> None:
+    """Every key known and every regular expression valid, in any rule (see the module doc)."""
+    _check_keys(rule, _RULE_KEYS, where)
+    for name in ("path_regex", *RULE_NAMES):
+        if name.endswith("regex") and rule.get(name) is not None:
+            pattern = _go_string(rule[name], name, where)
+            try:
+                re.compile(pattern)
+            except (re.error, OverflowError, RecursionError) as exc:
+                raise ConfigError(f"{where}: {name} is not a valid regular expression: {exc}") from None
+    groups = rule.get("key_groups")
+    for n, group in enumerate(groups if isinstance(groups, list) else ()):
+        _check_group(group, f"{where}: key group {n + 1}")
+
+
+def _check_group(group: Any, where: str) -> None:
+    if not isinstance(group, dict):
+        return  # reported with its position when the rule is built
+    _check_keys(group, _GROUP_KEYS, where)
+    for name, known in _OBJECT_KEYS.items():
+        items = group.get(name)
+        for obj in items if isinstance(items, list) else ():
+            if isinstance(obj, dict):
+                _check_keys(obj, known, f"{where}: {name} entry")
+    merged = group.get("merge")
+    for sub in merged if isinstance(merged, list) else ():
+        _check_group(sub, f"{where} (merge)")
+
+
 # --- rule matching and building ------------------------------------------------------------
 
 def _matches(path_regex: Any, target: str, config: Path, index: int) -> bool:
@@ -236,7 +299,7 @@ def _matches(path_regex: Any, target: str, config: Path, index: int) -> bool:
     try:
         # Go RE2 and Python re agree on the syntax configs use; search = Go's MatchString.
         return re.search(pattern, target) is not None
-    except re.error as exc:
+    except (re.error, OverflowError, RecursionError) as exc:
         raise ConfigError(f"{config}: path_regex of creation rule {index + 1} is invalid: {exc}") from None
 
 
@@ -264,6 +327,10 @@ def _build_rule(rule: dict[str, Any], config: Path, index: int, context: dict[st
         groups = [_dedup(_group_keys(g, f"{where}: key group {n + 1}")) for n, g in enumerate(raw_groups)]
     else:
         groups = [_flat_keys(rule, where, context)]
+    n_groups = len([g for g in groups if g])
+    if threshold > max(n_groups, 1):
+        raise ConfigError(f"{where}: shamir_threshold {threshold} is larger than the number of key groups "
+                          f"({n_groups})")
     max_age = rule.get("max_age")
     max_age_days = parse_duration_days(max_age, f"{where}: max_age") if max_age is not None else None
     return CreationRule(key_groups=groups, shamir_threshold=threshold, crypt_rule=crypt_rule,

@@ -242,6 +242,8 @@ def rotate(opened: Opened, add: Sequence[KeySpec] = (), remove: Sequence[KeySpec
         if gi == 0:
             g += list(add)
         specs.append(g)
+    if not any(specs):
+        raise UsageError("removing these keys would leave the file with no key to decrypt it: add another first")
     data_key = datakey.new_data_key()
     groups, threshold = datakey.wrap(data_key, specs, meta.shamir_threshold)
     new_cipher = ValueCipher(data_key)

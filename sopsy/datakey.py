@@ -20,19 +20,33 @@ def new_data_key() -> bytes:
 
 
 def wrap(data_key: bytes, groups: Sequence[Sequence[KeySpec]], threshold: int = 0) -> tuple[list[list[KeyEntry]], int]:
-    """Wrap the data key for every key in ``groups``; returns (key groups, shamir threshold)."""
+    """Wrap the data key for every key in ``groups``; returns (key groups, shamir threshold).
+
+    A threshold the groups cannot meet is an error, never lowered in silence (a file that
+    needs fewer groups than its author asked for is weaker than intended)."""
     groups = [_dedupe(g) for g in groups if g]
     if not groups:
         raise UsageError("no master keys were given: use --age (or SOPS_AGE_RECIPIENTS) or a creation rule")
+    check_threshold(threshold, len(groups))
     if len(groups) == 1:
         return [[wrap_key(s, data_key) for s in groups[0]]], 0
     threshold = threshold or len(groups)
-    threshold = min(threshold, len(groups))
-    if threshold < 2:
-        raise UsageError("a Shamir threshold must be at least 2")
     shares = shamir.split(data_key, len(groups), threshold)
     wrapped = [[wrap_key(s, share) for s in g] for g, share in zip(groups, shares, strict=True)]
     return wrapped, threshold
+
+
+def check_threshold(threshold: int, groups: int, where: str = "the Shamir threshold") -> None:
+    """``threshold`` (0: all groups) must be reachable with ``groups`` key groups."""
+    if threshold < 0:
+        raise UsageError(f"{where} must be a positive number, not {threshold}")
+    if threshold > groups:
+        raise UsageError(f"{where} ({threshold}) is larger than the number of key groups ({groups})")
+    if groups > 1 and threshold == 1:
+        raise UsageError(f"{where} must be at least 2 with several key groups (1 would let any group alone "
+                         "recover the data key: use one group instead)")
+    if groups > 255:
+        raise UsageError(f"at most 255 key groups can share a data key, not {groups}")
 
 
 def _keyservices_in_use() -> bool:
@@ -70,13 +84,18 @@ def _dedupe(specs: Sequence[KeySpec]) -> list[KeySpec]:
 
 
 def decryption_order(order: str | None) -> tuple[str, ...]:
+    source = "--decryption-order"
     if not order:
-        order = os.environ.get("SOPS_DECRYPTION_ORDER") or ""
+        order, source = os.environ.get("SOPS_DECRYPTION_ORDER") or "", "SOPS_DECRYPTION_ORDER"
     if not order:
         return DEFAULT_DECRYPTION_ORDER
     names = tuple(t.strip() for t in order.split(",") if t.strip())
+    unknown = [n for n in names if n not in DEFAULT_DECRYPTION_ORDER]
+    if unknown:
+        raise UsageError(f"{source}: unknown key type {unknown[0][:40]!r} (the key types are "
+                         f"{', '.join(DEFAULT_DECRYPTION_ORDER)})")
     if len(set(names)) != len(names):
-        raise DuplicateDecryptionKeyType("a key type is listed twice in the decryption order")
+        raise DuplicateDecryptionKeyType(f"{source}: a key type is listed twice")
     return names
 
 
@@ -86,35 +105,54 @@ def _sorted_group(group: list[KeyEntry], order: tuple[str, ...]) -> list[KeyEntr
 
 
 def recover(meta: Metadata, order: str | None = None) -> bytes:
-    """The data key, or :class:`KeyRetrievalError` listing each key tried and why it failed."""
+    """The data key, or :class:`KeyRetrievalError` summarising each key tried and why it failed."""
     types = decryption_order(order)
-    failures: list[str] = []
+    n_groups = len(meta.key_groups)
+    needed = (meta.shamir_threshold or n_groups) if n_groups > 1 else 1
+    if n_groups > 1 and needed > n_groups:
+        raise KeyRetrievalError(f"the file's shamir_threshold ({meta.shamir_threshold}) is larger than its number "
+                                f"of key groups ({n_groups}): the data key cannot be recovered")
+    failures: list[tuple[int, str, str, str]] = []
     payloads: list[bytes] = []
     for gi, group in enumerate(meta.key_groups):
         for entry in _sorted_group(group, types):
             try:
                 payload = unwrap_entry(entry)
-            except KeyUnavailable as exc:
-                failures.append(f"group {gi}: {entry.type} {_short(entry.identity)}: {exc}")
-                continue
-            except UsageError as exc:
-                failures.append(f"group {gi}: {entry.type} {_short(entry.identity)}: {exc}")
+            except (KeyUnavailable, UsageError) as exc:
+                failures.append((gi, entry.type, entry.identity, str(exc)))
                 continue
             payloads.append(payload)
             break
-        if len(meta.key_groups) == 1 and payloads:
-            return _check(payloads[0], 32)
-        needed = meta.shamir_threshold or len(meta.key_groups)
-        if len(meta.key_groups) > 1 and len(payloads) >= needed:
-            break
-    if len(meta.key_groups) > 1:
-        needed = meta.shamir_threshold or len(meta.key_groups)
         if len(payloads) >= needed:
-            try:
-                return _check(shamir.combine(payloads[:needed]), 32)
-            except ValueError as exc:
-                failures.append(f"combining Shamir shares: {exc}")
-    raise KeyRetrievalError("could not retrieve the data key; tried: " + "; ".join(failures or ["no keys"]))
+            break
+    if n_groups == 1 and payloads:
+        return _check(payloads[0], 32)
+    if n_groups > 1 and len(payloads) >= needed:
+        try:
+            return _check(shamir.combine(payloads[:needed]), 32)
+        except ValueError as exc:
+            raise KeyRetrievalError(f"could not retrieve the data key: combining the Shamir shares failed: {exc}") \
+                from None
+    if not n_groups:
+        raise KeyRetrievalError("could not retrieve the data key: the file lists no master keys")
+    got = f"{len(payloads)} of the {needed} key groups needed were decrypted; " if n_groups > 1 else ""
+    raise KeyRetrievalError(f"could not retrieve the data key; {got}tried: {summarise(failures)}")
+
+
+def summarise(failures: Sequence[tuple[int, str, str, str]], shown: int = 3) -> str:
+    """One line for any number of failed keys: keys failing the same way in the same group are
+    counted, a few named (10,000 recipients must not give a megabyte of error)."""
+    buckets: dict[tuple[int, str, str], list[str]] = {}
+    for group, type_name, identity, reason in failures:
+        buckets.setdefault((group, type_name, reason), []).append(identity)
+    parts = []
+    for (group, type_name, reason), ids in buckets.items():
+        named = ", ".join(_short(i) for i in ids[:shown])
+        more = f" and {len(ids) - shown} more" if len(ids) > shown else ""
+        parts.append(f"group {group}: {type_name} {named}{more}: {reason}")
+    if len(parts) > 2 * shown:
+        parts = [*parts[:2 * shown], f"and {len(parts) - 2 * shown} other failures"]
+    return "; ".join(parts) or "no keys"
 
 
 def _short(identity: str) -> str:

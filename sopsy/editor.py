@@ -1,13 +1,24 @@
 """``sopsy edit``: the only place plaintext touches a disk, and then only briefly.
 
 The plaintext goes to a 0600 file inside a fresh 0700 directory, on tmpfs (/dev/shm) where the
-machine has one, and both are removed on every way out: success, no change, editor failure,
-invalid input, Ctrl-C or SIGTERM.
+machine has one. Nobody loses an edit, and no plaintext outlives the command by accident:
+
+* before the editor opens, the target is checked to be writable (directory, hard links,
+  permissions), so nobody types into a file that cannot be saved;
+* the file is read under the write lock and written back only if it is still what was read
+  (:func:`sopsy.fileio.write_if_unchanged`): two edits of one file never lose one;
+* an edit that cannot be saved (invalid input without a terminal, the file changed meanwhile,
+  a write error) is kept: its directory is renamed ``sopsy-kept-*`` and the message says where;
+  on a terminal, invalid input reopens the editor instead; an editor that exits non-zero
+  abandons the edit (vim's ``:cq``), as in git and sops;
+* SIGHUP or SIGTERM (an ssh drop, a kill) stops the editor, removes the directory and exits 85;
+  Ctrl-C is left to the editor, as git does; on Linux the editor also gets SIGHUP if sopsy dies
+  (kill -9), and directories left by a killed sopsy are swept by the next ``edit`` (only ours,
+  only when their process is gone: the directory name carries the pid and pid namespace).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shlex
 import shutil
@@ -15,13 +26,17 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
-from types import FrameType
 
 from . import core
+from .atomic import pid_alive
 from .commands import KeyOptions, encrypt_options, stores_for
-from .errors import NoEditor, NotModified, SopsyError, UsageError
-from .fileio import atomic_write, interactive, read_text
+from .errors import Interrupted, NoEditor, NotModified, SopsyError, UsageError
+from .fileio import check_writable, decode, interactive, locked, write_if_unchanged
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import FrameType, TracebackType
+    from typing import Any
 
 EXAMPLES = {
     "yaml": "# sopsy: values you write here are encrypted when you save\nexample_key: example_value\n",
@@ -31,82 +46,202 @@ EXAMPLES = {
     "tfvars": 'example_key = "example_value"\n',
     "binary": "example value\n",
 }
+WORK_PREFIX = "sopsy-edit-"
+KEPT_PREFIX = "sopsy-kept-"
 
 
-def _private_dir() -> str:
-    base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
-    return tempfile.mkdtemp(prefix="sopsy-edit-", dir=base)  # mkdtemp makes it 0700
+def _bases() -> list[str]:
+    """Where private directories go: tmpfs first (never written to a disk), then the temp dir."""
+    shm = "/dev/shm"
+    bases = [shm] if os.path.isdir(shm) and os.access(shm, os.W_OK) else []
+    return [*bases, tempfile.gettempdir()]
 
 
-@contextlib.contextmanager
-def private_file(text: str, name: str) -> Iterator[str]:
-    directory = _private_dir()
-    path = os.path.join(directory, os.path.basename(name) or "file")
-    old_term = signal.getsignal(signal.SIGTERM)
-
-    def on_term(signum: int, frame: FrameType | None) -> None:
-        raise SystemExit(128 + signum)
-
-    with contextlib.suppress(ValueError):  # not in the main thread: leave signals alone
-        signal.signal(signal.SIGTERM, on_term)
+def _pid_namespace() -> str:
+    """The pid namespace's inode: a pid means the same process only within one namespace."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(text.encode("utf-8", "surrogateescape"))
-        yield path
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(path)
-        shutil.rmtree(directory, ignore_errors=True)
-        with contextlib.suppress(ValueError, TypeError):
-            signal.signal(signal.SIGTERM, old_term)
+        return os.readlink("/proc/self/ns/pid").rpartition("[")[2].rstrip("]") or "0"
+    except OSError:
+        return "0"
+
+
+def sweep_stale() -> None:
+    """Remove our private directories whose sopsy process is gone (kill -9 leaves them)."""
+    import re
+
+    pattern = re.compile(re.escape(WORK_PREFIX) + r"(\d+)\.(\d+)-")
+    namespace, me = _pid_namespace(), os.geteuid()
+    for base in dict.fromkeys(_bases()):
+        try:
+            names = os.listdir(base)
+        except OSError:
+            continue
+        for name in names:
+            m = pattern.match(name)
+            if m is None or m.group(1) != namespace or int(m.group(2)) == os.getpid() or pid_alive(int(m.group(2))):
+                continue
+            path = os.path.join(base, name)
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            import stat
+
+            if stat.S_ISDIR(st.st_mode) and st.st_uid == me:
+                shutil.rmtree(path, ignore_errors=True)
+
+
+class PrivateFile:
+    """The plaintext for the editor, removed on exit unless :meth:`keep` was called."""
+
+    def __init__(self, text: str, name: str) -> None:
+        self.text = text
+        self.name = os.path.basename(name) or "file"
+        self.directory = ""
+        self.path = ""
+        self.kept = False
+
+    def __enter__(self) -> PrivateFile:
+        prefix = f"{WORK_PREFIX}{_pid_namespace()}.{os.getpid()}-"
+        self.directory = tempfile.mkdtemp(prefix=prefix, dir=_bases()[0])  # mkdtemp makes it 0700
+        self.path = os.path.join(self.directory, self.name)
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(self.text.encode("utf-8", "surrogateescape"))
+        except BaseException:
+            shutil.rmtree(self.directory, ignore_errors=True)
+            raise
+        return self
+
+    def keep(self) -> str:
+        """Leave the edited text in place (under a name the sweep ignores); returns its path."""
+        kept_dir = self.directory.replace(WORK_PREFIX, KEPT_PREFIX, 1)
+        try:
+            os.rename(self.directory, kept_dir)
+        except OSError:
+            kept_dir = self.directory
+        self.kept = True
+        return os.path.join(kept_dir, self.name)
+
+    def read(self) -> str:
+        with open(self.path, "rb") as f:
+            return decode(f.read())
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if not self.kept:
+            shutil.rmtree(self.directory, ignore_errors=True)
 
 
 def editor_command() -> list[str]:
     for var in ("SOPS_EDITOR", "EDITOR"):
         value = os.environ.get(var)
         if value:
-            return shlex.split(value)  # "code --wait" carries arguments
+            try:
+                return shlex.split(value)  # "code --wait" carries arguments
+            except ValueError as exc:
+                raise NoEditor(f"${var} cannot be split into a command: {exc}") from None
     for candidate in ("vim", "nano", "vi"):
         if shutil.which(candidate):
             return [candidate]
     raise NoEditor("no editor found: set $SOPS_EDITOR or $EDITOR")
 
 
+def _die_with_parent() -> Any:
+    """A preexec_fn giving the editor SIGHUP when sopsy dies, even by kill -9 (Linux only)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+    except (OSError, ImportError):
+        return None
+    parent = os.getpid()
+
+    def set_pdeathsig() -> None:
+        libc.prctl(1, signal.SIGHUP)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(129)
+
+    return set_pdeathsig
+
+
 def run_editor(path: str) -> None:
     cmd = editor_command()
     try:
-        rc = subprocess.call([*cmd, path])
+        proc = subprocess.Popen([*cmd, path], preexec_fn=_die_with_parent())  # noqa: PLW1509 - single thread
     except FileNotFoundError:
         raise NoEditor(f"editor not found: {cmd[0]}") from None
+    except OSError as exc:
+        raise NoEditor(f"cannot run the editor {cmd[0]}: {exc.strerror}") from None
+    got_int: list[int] = []
+
+    def on_int(signum: int, frame: FrameType | None) -> None:
+        got_int.append(signum)  # Ctrl-C belongs to the editor (as in git); we only note it
+
+    try:
+        old_int = signal.signal(signal.SIGINT, on_int)
+    except ValueError:  # not the main thread
+        old_int = None
+    try:
+        rc = proc.wait()
+    except BaseException:  # SIGHUP/SIGTERM (see guard): stop the editor before the plaintext goes
+        _stop(proc)
+        raise
+    finally:
+        if old_int is not None:
+            signal.signal(signal.SIGINT, old_int)
+    if rc != 0 and got_int:
+        raise Interrupted("interrupted; the file was not changed")
+    if rc < 0:
+        raise UsageError(f"the editor was killed by {signal.Signals(-rc).name}; the file was not changed")
     if rc != 0:
         raise UsageError(f"the editor exited with code {rc}; the file was not changed")
 
 
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    import contextlib
+
+    with contextlib.suppress(OSError):
+        proc.send_signal(signal.SIGHUP)
+    try:
+        proc.wait(timeout=2)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def edit(path: str, keys: KeyOptions, *, input_type: str | None = None, ignore_mac: bool = False,
          decryption_order: str | None = None) -> None:
+    sweep_stale()
     store, _ = stores_for(path, input_type, None)
+    check_writable(path)
+    with locked(path) as f:  # waits for a writer in progress; the file is compared again before the write
+        raw = f.data
     opened: core.Opened | None = None
-    if os.path.exists(path):
-        text = read_text(path)
+    new_opts = None
+    if raw is not None:
         from .merge.markers import has_conflict
 
-        if has_conflict(text.encode("utf-8", "surrogateescape")):  # a merge conflict: resolve it
+        if has_conflict(raw):  # a merge conflict left by the driver (or by git): resolve it
             from .merge.resolve import resolve
 
             resolve(path, input_type=input_type, decryption_order=decryption_order)
             return
-        opened = core.decrypt_text(store, text, ignore_mac, decryption_order)
+        opened = core.decrypt_text(store, decode(raw), ignore_mac, decryption_order)
         original = opened.plaintext()
-        new_opts = None
     else:
         original = EXAMPLES.get(store.name, "")
-        new_opts = encrypt_options(path, keys)
-    with private_file(original, path) as tmp:
+        try:
+            new_opts = encrypt_options(path, keys)
+        except SopsyError as exc:
+            raise type(exc)(f"creating {path} (it does not exist): {exc}", exc.exit_code) from None
+    with PrivateFile(original, path) as tmp:
         while True:
-            run_editor(tmp)
-            with open(tmp, "rb") as f:
-                edited = f.read().decode("utf-8", "surrogateescape")
+            run_editor(tmp.path)
+            edited = tmp.read()
             if edited == original and opened is not None:
                 raise NotModified("the file has not been modified")
             try:
@@ -116,10 +251,28 @@ def edit(path: str, keys: KeyOptions, *, input_type: str | None = None, ignore_m
                     assert new_opts is not None
                     result = core.encrypt_text(store, edited, new_opts)
                 break
-            except SopsyError as exc:
-                if not interactive():
-                    raise
-                # keep the user's edit: show the problem and reopen the same temp file
-                print(f"sopsy: {exc}", file=sys.stderr)
-                input("Press Enter to edit again, or Ctrl-C to give up: ")
-    atomic_write(path, result, None if opened is not None else 0o600)
+            except SopsyError as exc:  # the text cannot be encrypted: reopen it, or keep it
+                if not interactive() or not _ask_again(exc):
+                    raise type(exc)(f"{exc}; {_kept(tmp)}", exc.exit_code) from None
+            except Exception:
+                print(f"sopsy: {_kept(tmp)}", file=sys.stderr)
+                raise
+        try:
+            write_if_unchanged(path, raw, result, None if raw is not None else 0o600)
+        except SopsyError as exc:  # changed meanwhile, or cannot be written: keep the text
+            raise type(exc)(f"{exc}; {_kept(tmp)}", exc.exit_code) from None
+
+
+def _kept(tmp: PrivateFile) -> str:
+    return f"your edit is kept in {tmp.keep()} (plaintext: delete it when done)"
+
+
+def _ask_again(exc: SopsyError) -> bool:
+    """On a terminal: show the problem and reopen the same text (as sops does). False when the
+    answer cannot be read."""
+    print(f"sopsy: {exc}", file=sys.stderr)
+    try:
+        input("Press Enter to edit again, or Ctrl-C to give up: ")
+    except EOFError:
+        return False
+    return True

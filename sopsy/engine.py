@@ -27,10 +27,15 @@ def aad_of(path: tuple[str, ...]) -> bytes:
     return (":".join(path) + ":").encode("utf-8", "surrogateescape")
 
 
-def _check_encryptable(leaf: Scalar) -> None:
+def _check_encryptable(leaf: Scalar, prefix: str) -> None:
     v = leaf.value
     if isinstance(v, int) and not isinstance(v, bool) and not INT64_MIN <= v <= INT64_MAX:
-        raise EncryptTreeError("unknown type: uint64 (an integer does not fit in 64 bits)")
+        # sops reads such a number as a uint64 and fails with "unknown type: uint64"; the value
+        # itself stays out of the message
+        where = f"the value of {prefix.rstrip(':')!r}" if prefix else "a value"
+        raise EncryptTreeError(f"cannot encrypt {where}: the integer is outside the signed 64-bit range "
+                               "(-9223372036854775808 to 9223372036854775807) sops stores; quote it to keep "
+                               "it as a string")
 
 
 TYPE_CHECKING = False  # typing costs ~4 ms at start-up; mypy still reads the block below
@@ -107,7 +112,7 @@ def encrypt_documents(documents: list[Mapping], cipher: ValueCipher, matcher: Ma
             canonical = value.encode("utf-8", "surrogateescape")
             tag = "str"
         else:
-            _check_encryptable(leaf)
+            _check_encryptable(leaf, prefix)
             canonical = to_bytes(value)
             tag = type_tag(value)
         if should:

@@ -35,6 +35,14 @@ class OutputError(SopsyError):
     exit_code = 3
 
 
+class FileBusy(OutputError):
+    """Another sopsy process holds the file for its own read-modify-write (and did not let go in time)."""
+
+
+class FileChanged(OutputError):
+    """The file changed between our read and our write (another writer, an editor): not overwritten."""
+
+
 class DumpError(SopsyError):
     exit_code = 4
 

@@ -5,6 +5,11 @@ one-line message and exits with its code (sops's codes, see README); typer/click
 exit 1 with click's message; anything else is a bug and still gives one line (``SOPSY_DEBUG=1``
 shows the traceback). click is recognised by class name so that the typer-free fast paths need
 not import it.
+
+Ctrl-C, SIGTERM and SIGHUP all end a command the same way: as an :class:`Interrupted` raised
+where the command is, so that every ``finally`` runs (temp files and the edit directory are
+removed), then exit 85 (sops's KeyboardInterrupt code). A command that runs a child (``edit``,
+``exec-env``) may handle them itself while the child runs.
 """
 
 from __future__ import annotations
@@ -28,8 +33,29 @@ def report(message: str) -> None:
     print(f"sopsy: {message}", file=sys.stderr)
 
 
+def _on_signal(signum: int, frame: object) -> None:
+    import signal
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):  # one is enough: let the clean-up run undisturbed
+        signal.signal(sig, signal.SIG_IGN)
+    raise Interrupted(f"interrupted by {signal.Signals(signum).name}")
+
+
+def _catch_signals() -> None:
+    import signal
+
+    for name in ("SIGTERM", "SIGHUP"):
+        sig = getattr(signal, name, None)
+        if sig is not None and signal.getsignal(sig) is signal.SIG_DFL:  # SIG_IGN (nohup) stays
+            try:
+                signal.signal(sig, _on_signal)
+            except ValueError:  # not the main thread
+                return
+
+
 def run_guarded(fn: Callable[[], Any]) -> int:
     """Run a command; map errors to sops's exit codes with a one-line message."""
+    _catch_signals()
     try:
         result = fn()
         return result if isinstance(result, int) else 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import ConflictingParameters
+from .errors import ConflictingParameters, InputError
 
 RULE_NAMES = (
     "unencrypted_suffix",
@@ -44,6 +44,14 @@ class CryptRule:
             raise ConflictingParameters("only one of " + ", ".join(RULE_NAMES) + " may be set")
         return CryptRule(*chosen[0]) if chosen else None
 
+    def check(self, where: str, error: type[Exception] = InputError) -> None:
+        """Raise ``error`` naming ``where`` (an option, a config rule) if the regex does not compile."""
+        if self.name.endswith("regex"):
+            try:
+                re.compile(self.value)
+            except (re.error, OverflowError, RecursionError) as exc:
+                raise error(f"{where}: not a valid regular expression: {exc}") from None
+
     @property
     def uses_comments(self) -> bool:
         return self.name.endswith("comment_regex")
@@ -57,7 +65,10 @@ class Matcher:
     def __init__(self, rule: CryptRule | None) -> None:
         self.rule = rule or CryptRule(*DEFAULT_RULE)
         name, value = self.rule.name, self.rule.value
-        self._regex = re.compile(value) if name.endswith("regex") else None
+        try:
+            self._regex = re.compile(value) if name.endswith("regex") else None
+        except (re.error, OverflowError, RecursionError) as exc:  # options and configs are checked earlier: this is a file's metadata
+            raise InputError(f"the file's {name} is not a valid regular expression: {exc}") from None
         self._key_cache: dict[str, bool] = {}
 
     def key_hit(self, key: str) -> bool:

@@ -44,6 +44,7 @@ def _age_env(monkeypatch: pytest.MonkeyPatch) -> None:
     from sopsy.keys import age
 
     age.PROVIDER._identities = None
+    age.PROVIDER._failure = None
 
 
 def run_sops(*args: str, input: bytes | None = None, env: dict[str, str] | None = None,

@@ -90,10 +90,16 @@ def test_updatekeys_rewraps_and_keeps_values(tmp_path: Path) -> None:
     keep = [ln for ln in before.splitlines() if ln.startswith(("a:", "b:")) or "lastmodified" in ln or "mac:" in ln]
     assert keep and all(ln in after.splitlines() for ln in keep)
     assert run_sops("decrypt", str(f), env={"SOPS_AGE_KEY_FILE": KEY2}).stdout == b"a: one\nb: 2\n"
-    # without -y and without a terminal nothing changes
+    # the answer comes from standard input, a terminal or not (as in sops); none at all is an error
     cfg.write_text(f"creation_rules:\n  - age: {RECIPIENT2}\n")
     snapshot = f.read_bytes()
-    assert run_sopsy("updatekeys", str(f)).returncode == 0 and f.read_bytes() == snapshot
+    r = run_sopsy("updatekeys", str(f), input=b"")
+    assert r.returncode == 1 and "use -y" in r.stderr.decode() and f.read_bytes() == snapshot
+    r = run_sopsy("updatekeys", str(f), input=b"n\n")
+    assert r.returncode == 0 and "left unchanged" in r.stderr.decode() and f.read_bytes() == snapshot
+    r = run_sopsy("updatekeys", str(f), input=b"maybe\ny\n")
+    assert r.returncode == 0, r.stderr
+    assert RECIPIENT not in f.read_text() and RECIPIENT2 in f.read_text()
 
 
 def test_exec_env_passes_values_and_exit_code(tmp_path: Path) -> None:

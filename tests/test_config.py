@@ -240,17 +240,43 @@ creation_rules:
     assert exc.value.exit_code == 8
 
 
-def test_unknown_keys_ignored_and_filename_regex_matches_everything(tmp_path: Path) -> None:
+def test_unknown_top_level_keys_are_ignored(tmp_path: Path) -> None:
     cfg = write(tmp_path / ".sops.yaml", f"""
 version: 7
+anchors: &k {{age: {A1}}}
 creation_rules:
-  - filename_regex: nothing-like-this
+  - path_regex: json$
     age: {A1}
-    colour: blue
-    key_groups_typo: [1, 2]
 destination_rules: [{{path_regex: x, s3_bucket: b}}]
 """)
     assert ages(load_rule(cfg, str(tmp_path / "anything.json"))) == [[A1]]
+
+
+@pytest.mark.parametrize("rule, fragment", [
+    # a misspelt path_regex would otherwise make the rule match every file
+    ("{path_regx: ^prod/, age: A}", "creation rule 2: unknown key 'path_regx' (did you mean path_regex?)"),
+    ("{path_regex: ^prod/, agee: A}", "creation rule 2: unknown key 'agee' (did you mean age?)"),
+    ("{filename_regex: ^prod/, age: A}", "creation rule 2: unknown key 'filename_regex' (sops 3 no longer reads"),
+    ("{path_regex: x, key_groups: [{age: [A]}, {kmss: []}]}", "creation rule 2: key group 2: unknown key 'kmss'"),
+    ("{path_regex: x, key_groups: [{kms: [{arn: a, rolle: r}]}]}", "key group 1: kms entry: unknown key 'rolle'"),
+    ("{path_regex: x, key_groups: [{merge: [{pgpp: []}]}]}", "key group 1 (merge): unknown key 'pgpp'"),
+    ("{path_regex: x, age: A, colour: blue}", "creation rule 2: unknown key 'colour' (known keys: age,"),
+    ("{path_regex: x, age: A, encrypted_regex: '('}", "creation rule 2: encrypted_regex is not a valid regular"),
+    ("{path_regex: '[', age: A}", "creation rule 2: path_regex is not a valid regular expression"),
+])
+def test_unknown_keys_and_bad_regexes_in_any_rule_are_errors(tmp_path: Path, rule: str, fragment: str) -> None:
+    """Every rule is checked, also those after the matching one (rule 1 matches here)."""
+    cfg = write(tmp_path / ".sops.yaml", f"creation_rules:\n  - {{age: {A1}}}\n  - {rule.replace('A', A1)}\n")
+    with pytest.raises(ConfigError) as exc:
+        load_rule(cfg, str(tmp_path / "f.yaml"))
+    assert fragment in str(exc.value) and exc.value.exit_code == 5
+    assert "\n" not in str(exc.value)
+
+
+def test_a_threshold_larger_than_the_groups_is_an_error(tmp_path: Path) -> None:
+    cfg = write(tmp_path / ".sops.yaml", f"creation_rules:\n  - {{age: {A1}, shamir_threshold: 2}}\n")
+    with pytest.raises(ConfigError, match=r"creation rule 1: shamir_threshold 2 is larger than the number of key gr"):
+        load_rule(cfg, str(tmp_path / "f.yaml"))
 
 
 @pytest.mark.parametrize("body, fragment", [
@@ -259,7 +285,7 @@ destination_rules: [{{path_regex: x, s3_bucket: b}}]
     ("creation_rules: [{age: 12}]\n", "age must be a string or a list of strings"),
     ("creation_rules: [{age: x, shamir_threshold: '2'}]\n", "shamir_threshold"),
     ("creation_rules: [{age: x, mac_only_encrypted: 'yes'}]\n", "mac_only_encrypted"),
-    ("creation_rules: [{path_regex: '((', age: x}]\n", "path_regex of creation rule 1 is invalid"),
+    ("creation_rules: [{path_regex: '((', age: x}]\n", "creation rule 1: path_regex is not a valid regular"),
     ("creation_rules: [{key_groups: [{kms: [arn:aws:kms:x]}]}]\n", "kms must be a list of mappings"),
     ("creation_rules: [{age: a, age: b}]\n", "duplicate key 'age'"),
     ("- just\n- a list\n", "must be a YAML mapping"),
@@ -336,7 +362,6 @@ creation_rules:
       - age: [{A2}, {A2}]
   - path_regex: ^flat/.*\\.yaml$
     age: " {A2} , {A1},{A2}"
-    unrelated: ignored
     encrypted_regex: ^k$
     mac_only_encrypted: true
   - path_regex: ^three/

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import sys
+from collections.abc import Callable
 from datetime import UTC
 from typing import Annotated
 
@@ -43,13 +43,9 @@ def keygen(
 
     text = f"# created: {datetime.now(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}\n# public key: {public}\n{secret}\n"
     if output:
-        if os.path.exists(output):
-            from ..errors import OutputError
+        from ..fileio import create_new
 
-            raise OutputError(f"{output} exists; not overwriting an identity")
-        from ..fileio import atomic_write
-
-        atomic_write(output, text, 0o600)
+        create_new(output, text, 0o600)  # O_EXCL-like: never overwrites, never follows a link
     else:
         sys.stdout.write(text)
     print(f"Public key: {public}", file=sys.stderr)
@@ -78,13 +74,15 @@ GroupThreshold = Annotated[int | None, typer.Option("--shamir-secret-sharing-thr
                                                     help="Key groups needed to recover the data key.")]
 
 
-def _write(path: str, text: str, in_place: bool) -> None:
-    from ..fileio import atomic_write, write_stdout
+def _write(path: str, make: Callable[[], str], in_place: bool) -> None:
+    """Print what ``make`` gives, or (``-i``) make it and replace the file under the write lock."""
+    from ..fileio import locked, write_stdout
 
     if in_place:
-        atomic_write(path, text)
+        with locked(path) as f:
+            f.write(make())
     else:
-        write_stdout(text)
+        write_stdout(make())
 
 
 @groups_app.command("add")
@@ -111,9 +109,8 @@ def groups_add(
     keys = commands.KeyOptions(keys=key_values(age, pgp, kms, gcp_kms, azure_kv, hc_vault_transit, pkcs11),
                                aws_profile=aws_profile, encryption_context=encryption_context)
     store, _ = commands.stores_for(file, input_type, None)
-    text = keygroups.add(store, file, commands.cli_key_specs(keys, use_environment=False), shamir_threshold,
-                         decryption_order)
-    _write(file, text, in_place)
+    specs = commands.cli_key_specs(keys, use_environment=False)
+    _write(file, lambda: keygroups.add(store, file, specs, shamir_threshold, decryption_order), in_place)
 
 
 @groups_app.command("delete")
@@ -131,7 +128,7 @@ def groups_delete(
 
     commands.check_input_file(file)
     store, _ = commands.stores_for(file, input_type, None)
-    _write(file, keygroups.delete(store, file, index, shamir_threshold, decryption_order), in_place)
+    _write(file, lambda: keygroups.delete(store, file, index, shamir_threshold, decryption_order), in_place)
 
 
 @app.command()

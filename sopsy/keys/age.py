@@ -159,10 +159,13 @@ def load_identities() -> list[object]:
         ids += _identities_from_text(os.environ["SOPS_AGE_KEY"], "SOPS_AGE_KEY", several_per_line=True)
     key_file = os.environ.get("SOPS_AGE_KEY_FILE")
     if key_file:
+        path = os.path.expanduser(key_file)
         try:
-            ids += _identities_from_text(_read(os.path.expanduser(key_file)), "SOPS_AGE_KEY_FILE")
-        except OSError as exc:
-            raise UsageError(f"cannot read SOPS_AGE_KEY_FILE: {exc.strerror}") from None
+            text = _read(path)
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise UsageError(f"cannot read the age key file {path} (SOPS_AGE_KEY_FILE): {reason}") from None
+        ids += _identities_from_text(text, f"the age key file {path}")
     cmd = os.environ.get("SOPS_AGE_KEY_CMD")
     if cmd:
         # a shell command, as sops runs it (it may call a password manager)
@@ -181,7 +184,12 @@ def load_identities() -> list[object]:
             ids.append(ident)
     default = default_keys_file()
     if os.path.isfile(default):
-        ids += _identities_from_text(_read(default), default)
+        try:
+            text = _read(default)
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise UsageError(f"cannot read the age key file {default}: {reason}") from None
+        ids += _identities_from_text(text, default)
     return ids
 
 
@@ -204,11 +212,18 @@ class AgeProvider:
 
     def __init__(self) -> None:
         self._identities: list[object] | None = None
+        self._failure: str | None = None
         self._pq: list[Any] | None = None
 
     def identities(self) -> list[object]:
         if self._identities is None:
-            self._identities = load_identities()
+            if self._failure is not None:  # once per process, not once per recipient
+                raise UsageError(self._failure)
+            try:
+                self._identities = load_identities()
+            except UsageError as exc:
+                self._failure = str(exc)
+                raise
             self._pq = None
         return self._identities
 

@@ -17,8 +17,8 @@ import sys
 
 from .. import core, datakey
 from ..cipher import ValueCipher
-from ..errors import InputError, SopsyError, UsageError
-from ..fileio import atomic_write, interactive, read_text
+from ..errors import InputError, NoFile, SopsyError, UsageError
+from ..fileio import decode, interactive, locked, write_if_unchanged
 from ..metadata import Metadata
 from ..rules import RULE_NAMES, CryptRule
 from . import markers
@@ -98,26 +98,28 @@ def _choose(path: str, meta: Metadata, info: dict[str, Any], choice: str | None)
 def resolve(path: str, *, input_type: str | None = None, metadata: str | None = None,
             decryption_order: str | None = None) -> None:
     from ..commands import stores_for
-    from ..editor import private_file, run_editor
+    from ..editor import PrivateFile, run_editor
 
     if metadata not in (None, "ours", "theirs"):
         raise UsageError("--metadata takes ours or theirs")
     store, _ = stores_for(path, input_type, None)
-    ours, theirs, info = open_sides(store, path, read_text(path), decryption_order)
+    with locked(path) as f:
+        raw = f.data
+    if raw is None:
+        raise NoFile(f"no such file: {path}")
+    ours, theirs, info = open_sides(store, path, decode(raw), decryption_order)
     _choose(path, ours.metadata, info, metadata)
     for field in (CONFLICT_MAC, CONFLICT_META):
         ours.metadata.extra.pop(field, None)
     _stash(ours.cipher, [theirs.cipher])
     plain_a, plain_b = ours.plaintext(), theirs.plaintext()
     if plain_a == plain_b:  # only the metadata clashed
-        atomic_write(path, core.reencrypt(ours, plain_a))
+        write_if_unchanged(path, raw, core.reencrypt(ours, plain_a))
         return
-    marked = markers.interleave(plain_a, plain_b, "ours", "theirs")
-    with private_file(marked, path) as tmp:
+    with PrivateFile(markers.interleave(plain_a, plain_b, "ours", "theirs"), path) as tmp:
         while True:
-            run_editor(tmp)
-            with open(tmp, "rb") as f:
-                edited = f.read().decode("utf-8", "surrogateescape")
+            run_editor(tmp.path)
+            edited = tmp.read()
             left = markers.marker_lines(edited)
             problem = (f"conflict markers remain at line{'s' if len(left) > 1 else ''} "
                        f"{', '.join(map(str, left[:10]))}: keep the lines you want and delete the markers") if left \
@@ -131,5 +133,12 @@ def resolve(path: str, *, input_type: str | None = None, metadata: str | None = 
             if not interactive():
                 raise UsageError(f"{path}: {problem}; the file was not changed")
             print(f"sopsy: {path}: {problem}", file=sys.stderr)
-            input("Press Enter to edit again, or Ctrl-C to give up: ")
-    atomic_write(path, result)
+            try:
+                input("Press Enter to edit again, or Ctrl-C to give up: ")
+            except EOFError:
+                raise UsageError(f"{path}: {problem}; the file was not changed") from None
+        try:
+            write_if_unchanged(path, raw, result)
+        except SopsyError as exc:  # changed meanwhile, or cannot be written: keep the resolution
+            raise type(exc)(f"{exc}; your resolution is kept in {tmp.keep()} (plaintext: delete it when done)",
+                            exc.exit_code) from None
