@@ -96,6 +96,7 @@ def decrypted(raw: bytes, name: str | None, *, input_type: str | None = None, ou
               decryption_order: str | None = None) -> str | bytes:
     """The plaintext of the encrypted file ``raw`` (formats from ``name`` unless given), as
     ``decrypt`` prints it: the same format byte for byte, another format, or one value."""
+    core.refuse_conflict(raw, name)
     in_store, out_store = stores_for(name, input_type, output_type)
     keep_layout = out_store is in_store and not (output_type == "yaml" and in_store.name == "yaml"
                                                  and _json_text(raw))
@@ -262,7 +263,7 @@ def rotate(path: str, *, add: Sequence[KeySpec] = (), remove: Sequence[KeySpec] 
 
     def rotated(text: str) -> str:
         store, _ = stores_for(filename_override or path, input_type, None)
-        return core.rotate(core.decrypt_text(store, text, False, decryption_order), add, remove)
+        return core.rotate(core.decrypt_text(store, text, False, decryption_order, name=path), add, remove)
 
     if in_place:
         with locked(path) as f:

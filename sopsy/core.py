@@ -176,8 +176,21 @@ def _comments_to_nodes(parsed: ParsedFile, comments: list[tuple[Scalar, str]]) -
                 work.append(child)
 
 
+def refuse_conflict(data: bytes, name: str | None) -> None:
+    """A file with merge conflict markers is never decrypted as if it were whole."""
+    from .merge.markers import has_conflict
+
+    if has_conflict(data):
+        from .errors import ConflictMarkers
+
+        where = f"{name}: " if name else ""
+        raise ConflictMarkers(f"{where}the file holds merge conflict markers (an unresolved conflict): resolve it "
+                              f"with `sopsy git resolve {name or 'FILE'}` or `sopsy edit {name or 'FILE'}`")
+
+
 def decrypt_text(store: Store, text: str, ignore_mac: bool = False, decryption_order: str | None = None,
-                 data_key: bytes | None = None) -> Opened:
+                 data_key: bytes | None = None, name: str | None = None) -> Opened:
+    refuse_conflict(text.encode("utf-8", "surrogateescape"), name)
     return open_parsed(store, store.parse(text), ignore_mac, decryption_order, data_key)
 
 

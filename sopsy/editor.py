@@ -184,6 +184,13 @@ def edit(path: str, keys: KeyOptions, *, input_type: str | None = None, ignore_m
     opened: core.Opened | None = None
     new_opts = None
     if raw is not None:
+        from .merge.markers import has_conflict
+
+        if has_conflict(raw):  # a merge conflict left by the driver (or by git): resolve it
+            from .merge.resolve import resolve
+
+            resolve(path, input_type=input_type, decryption_order=decryption_order)
+            return
         opened = core.decrypt_text(store, decode(raw), ignore_mac, decryption_order)
         original = opened.plaintext()
     else:

@@ -1,7 +1,8 @@
 """The console-script entry point.
 
-``git diff`` runs the textconv driver (``sopsy decrypt FILE``) once per changed file, so a
-plain decrypt must start fast: it is parsed here by hand and never imports typer (~40 ms).
+``git diff`` runs the textconv driver (``sopsy git textconv FILE``, formerly ``sopsy decrypt
+FILE``) once per changed file, so both must start fast: they are parsed here by hand and never
+import typer (~40 ms).
 Anything else goes to the typer CLI. Both call the same :mod:`sopsy.commands` functions.
 Nothing imports this module: it only recognises and dispatches.
 """
@@ -102,6 +103,28 @@ def _fast_encrypt_args(args: list[str]) -> tuple[str | None, dict[str, Any], dic
     return path, keys, io
 
 
+def _fast_merge_args(args: list[str]) -> list[str] | None:
+    """git's ``merge %O %A %B %P``: the driver runs once per merged file, so it skips typer too."""
+    if args[:1] != ["merge"] or not 4 <= len(args) <= 5 or any(a.startswith("-") for a in args[1:]):
+        return None
+    return args[1:]
+
+
+def _fast_textconv_args(args: list[str]) -> tuple[str, str | None] | None:
+    """(file, input type) for ``git textconv FILE [--input-type TYPE]``, else None."""
+    if len(args) < 3 or args[0] != "git" or args[1] != "textconv":
+        return None
+    rest = args[2:]
+    input_type = None
+    if len(rest) == 3 and rest[0] == "--input-type":
+        input_type, rest = rest[1], rest[2:]
+    elif len(rest) == 3 and rest[1] == "--input-type":
+        input_type, rest = rest[2], rest[:1]
+    if len(rest) != 1 or rest[0].startswith("-"):
+        return None
+    return rest[0], input_type
+
+
 def main() -> None:
     # A short-lived process that builds one object per value and frees them by reference
     # counting (the document model has no cycles): the cyclic collector would only re-scan
@@ -123,7 +146,19 @@ def main() -> None:
         os._exit(code)
     fast = _fast_decrypt_args(args)
     fast_enc = _fast_encrypt_args(args) if fast is None else None
-    if fast is not None:
+    fast_tc = _fast_textconv_args(args) if fast is None and fast_enc is None else None
+    fast_merge = _fast_merge_args(args) if fast is None and fast_enc is None and fast_tc is None else None
+    if fast_tc is not None:  # git diff runs this once per file and version
+        from .textconv import textconv
+
+        tc_args = fast_tc
+        code = run_guarded(lambda: textconv(*tc_args))
+    elif fast_merge is not None:
+        from .merge import merge_files
+
+        merge_args = fast_merge
+        code = run_guarded(lambda: merge_files(*merge_args))
+    elif fast is not None:
         from . import commands
 
         path = fast.pop("path")

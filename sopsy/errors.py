@@ -27,6 +27,10 @@ class InputError(SopsyError):
     exit_code = 2
 
 
+class ConflictMarkers(InputError):
+    """The file holds merge conflict markers: a conflict not resolved yet."""
+
+
 class OutputError(SopsyError):
     exit_code = 3
 

@@ -87,7 +87,7 @@ def environment(paths: Sequence[str], options: EnvOptions, base: dict[str, str],
     for path in paths:
         check_input_file(path)
         store, _ = stores_for(path, input_type, None)
-        opened = core.decrypt_text(store, read_text(path), ignore_mac, decryption_order)
+        opened = core.decrypt_text(store, read_text(path), ignore_mac, decryption_order, name=path)
         env.update(file_variables(opened, path, options, env))
     return env
 
