@@ -39,17 +39,19 @@ if TYPE_CHECKING:
 
 
 def set_value(path: str, tree_path: str, value: str | bytes, *, input_type: str | None = None,
-              ignore_mac: bool = False, idempotent: bool = False, decryption_order: str | None = None) -> bool:
+              ignore_mac: bool = False, idempotent: bool = False, decryption_order: str | None = None,
+              output_type: str | None = None) -> bool:
     """Make ``tree_path`` hold the JSON ``value``; returns whether the file was written
-    (``idempotent``: not when the path already holds that value)."""
+    (``idempotent``: not when the path already holds that value). With an ``output_type`` other
+    than the file's format, the file is rewritten in that format (as sops does)."""
     parts = _parts(tree_path, "set")
     node = parse_value(value)
     return _rewrite(path, input_type, ignore_mac, decryption_order, idempotent,
-                    lambda root: set_path(root, parts, node))
+                    lambda root: set_path(root, parts, node), output_type)
 
 
 def unset_value(path: str, tree_path: str, *, input_type: str | None = None, ignore_mac: bool = False,
-                idempotent: bool = False, decryption_order: str | None = None) -> bool:
+                idempotent: bool = False, decryption_order: str | None = None, output_type: str | None = None) -> bool:
     """Remove ``tree_path``; returns whether the file was written (``idempotent``: a path the
     file does not have is no error, and nothing is written)."""
     parts = _parts(tree_path, "unset")
@@ -62,7 +64,7 @@ def unset_value(path: str, tree_path: str, *, input_type: str | None = None, ign
                 return [], False
             raise
 
-    return _rewrite(path, input_type, ignore_mac, decryption_order, idempotent, change)
+    return _rewrite(path, input_type, ignore_mac, decryption_order, idempotent, change, output_type)
 
 
 def parse_value(value: str | bytes) -> Node:
@@ -113,8 +115,9 @@ def _editable(path: str, input_type: str | None) -> Store:
 
 
 def _rewrite(path: str, input_type: str | None, ignore_mac: bool, decryption_order: str | None,
-             idempotent: bool, change: Change) -> bool:
+             idempotent: bool, change: Change, output_type: str | None = None) -> bool:
     store = _editable(path, input_type)
+    out_store = get_store(output_type) if output_type else store
     if not os.path.exists(path):
         raise InputError(f"cannot read {path}: no such file")  # sops: exit 2 here
     with locked(path) as f:
@@ -125,5 +128,10 @@ def _rewrite(path: str, input_type: str | None, ignore_mac: bool, decryption_ord
         if not changed and idempotent:
             return False
         new_text = store.apply_edits(parsed, edits) if edits else plain  # type: ignore[attr-defined]
-        f.write(core.reencrypt(opened, new_text))
+        if out_store is store:
+            f.write(core.reencrypt(opened, new_text))
+        else:  # sops writes the file in the output format: the same data key, values keep their IVs
+            converted = core.convert(store.parse(new_text), out_store)
+            f.write(core.encrypt_parsed(out_store, converted, core.EncryptOptions(key_groups=[]), opened.cipher,
+                                        opened.metadata))
     return True

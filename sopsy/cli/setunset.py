@@ -43,10 +43,9 @@ def set_(
     if len(given) != (2 if value_stdin else 3):
         raise NoFile("set needs FILE, PATH and VALUE" + (" and no VALUE with --value-stdin" if value_stdin else ""))
     assert file is not None and path is not None
-    _same_format(file, input_type, output_type)
     data = _value(value, value_file, value_stdin)
     setunset.set_value(file, path, data, input_type=input_type, ignore_mac=ignore_mac, idempotent=idempotent,
-                       decryption_order=decryption_order)
+                       decryption_order=decryption_order, output_type=output_type)
 
 
 @app.command("unset")
@@ -67,17 +66,8 @@ def unset(
 
     if file is None or path is None:
         raise NoFile("unset needs FILE and PATH")
-    _same_format(file, input_type, output_type)
     setunset.unset_value(file, path, input_type=input_type, ignore_mac=ignore_mac, idempotent=idempotent,
-                         decryption_order=decryption_order)
-
-
-def _same_format(file: str, input_type: str | None, output_type: str | None) -> None:
-    from ..errors import UsageError
-    from ..stores import store_name_for
-
-    if output_type is not None and output_type != (input_type or store_name_for(file)):
-        raise UsageError("--output-type: set and unset rewrite the file in its own format")
+                         decryption_order=decryption_order, output_type=output_type)
 
 
 def _value(value: str | None, value_file: bool, value_stdin: bool) -> bytes | str:

@@ -31,8 +31,8 @@ import yaml
 
 from ...errors import EncryptTreeError, InputError, NoDocument
 from ...model import Mapping, to_data
-from ...yamlscalar import NotResolvable, scalar_text
-from .emit import emit_block
+from ...yamlscalar import NotResolvable
+from .emit import emit_block, sops_scalar
 from .hints import layout_hints
 from .reader import read
 from .refs import CommentRef, CRef, DocInfo, ParsedYaml, SRef
@@ -95,12 +95,12 @@ class YamlStore:
     def emit(self, documents: list[Mapping]) -> str:
         if not documents:
             return "{}\n"
-        return "---\n".join(emit_block(to_data(d), 0, 4) or "{}\n" for d in documents)
+        return "---\n".join(emit_block(to_data(d), 0, 4, sops_scalar) or "{}\n" for d in documents)
 
     def emit_value(self, value: Any) -> str:
         if isinstance(value, (dict, list)):
-            return emit_block(value, 0, 4) or ("{}\n" if isinstance(value, dict) else "[]\n")
-        return scalar_text(value, 0) + "\n"
+            return emit_block(value, 0, 4, sops_scalar) or ("{}\n" if isinstance(value, dict) else "[]\n")
+        return sops_scalar(value, 0, 4) + "\n"
 
 
 STORE = YamlStore()

@@ -122,7 +122,12 @@ class _Editor:
                     in_alias[id(copy)] = (doc, copy, [])
                 elif same_edits(entry[2], rel):
                     del in_alias[id(copy)]
-        return in_alias
+        # an alias that a Replace or Delete of the batch removes whole (itself or an ancestor) is
+        # not written out: that edit's own splice covers it
+        gone = [(t.chain[-1].ref.start, t.chain[-1].ref.end) for t in targets
+                if not isinstance(t.edit, Insert) and _alias_index(t) is None and t.chain[-1].ref is not None]
+        return {k: v for k, v in in_alias.items()
+                if not any(start <= v[1].ref.start < end for start, end in gone)}
 
     # -- looking edits up -------------------------------------------------------------------
 

@@ -3,22 +3,37 @@ there is no source layout to keep."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ...yamlscalar import double_quoted, plain_ok, scalar_text
+
+# (value, indentation of a block scalar's lines, indentation step) -> the scalar's text
+Scalar = Callable[[Any, int, int], str]
+
+
+def _sopsy_scalar(value: Any, indent: int, step: int) -> str:
+    return scalar_text(value, indent)
+
+
+def sops_scalar(value: Any, indent: int, step: int) -> str:
+    """What sops (go-yaml) writes for a value: format conversion gives sops's output."""
+    from .goyaml import value_text
+
+    return value_text(value, None, indent, step)
 
 
 def _key_text(key: str) -> str:
     return key if plain_ok(key) else double_quoted(key)
 
 
-def emit_block(data: Any, column: int, step: int) -> str:
+def emit_block(data: Any, column: int, step: int, scalar: Scalar = _sopsy_scalar) -> str:
     lines: list[str] = []
-    _emit(data, column, step, lines)
+    _emit(data, column, step, lines, scalar)
     return "".join(lines)
 
 
-def _emit(data: Any, col: int, step: int, out: list[str], first_prefix: str | None = None) -> None:
+def _emit(data: Any, col: int, step: int, out: list[str], scalar: Scalar, first_prefix: str | None = None) -> None:
     pad = " " * col
     if isinstance(data, dict):
         first = True
@@ -28,25 +43,25 @@ def _emit(data: Any, col: int, step: int, out: list[str], first_prefix: str | No
             head = f"{lead}{_key_text(str(k))}:"
             if isinstance(v, dict) and v or isinstance(v, list) and v:
                 out.append(head + "\n")
-                _emit(v, col + step, step, out)
+                _emit(v, col + step, step, out, scalar)
             elif isinstance(v, dict):
                 out.append(head + " {}\n")
             elif isinstance(v, list):
                 out.append(head + " []\n")
             else:
-                out.append(head + " " + scalar_text(v, col + 2) + "\n")
+                out.append(head + " " + scalar(v, col + step, step) + "\n")
     elif isinstance(data, list):
         for item in data:
             if isinstance(item, dict) and item:
-                _emit(item, col + 2, step, out, first_prefix=pad + "- ")
+                _emit(item, col + 2, step, out, scalar, first_prefix=pad + "- ")
             elif isinstance(item, list) and item:
                 out.append(pad + "-\n")
-                _emit(item, col + step, step, out)
+                _emit(item, col + step, step, out, scalar)
             elif isinstance(item, dict):
                 out.append(pad + "- {}\n")
             elif isinstance(item, list):
                 out.append(pad + "- []\n")
             else:
-                out.append(pad + "- " + scalar_text(item, col + 2) + "\n")
+                out.append(pad + "- " + scalar(item, col + 2, step) + "\n")
     else:
-        out.append(pad + scalar_text(data, col + 2) + "\n")
+        out.append(pad + scalar(data, col + 2, step) + "\n")
