@@ -40,15 +40,38 @@ class Scalar:
 
 
 class Comment:
-    __slots__ = ("text", "enc", "ref")
+    """A comment. ``inline``: it ends the line of the item it stands before (``a: 1 # note``),
+    rather than being a line of its own above it."""
 
-    def __init__(self, text: str, enc: str | None = None, ref: Any = None) -> None:
+    __slots__ = ("text", "enc", "ref", "inline")
+
+    def __init__(self, text: str, enc: str | None = None, ref: Any = None, inline: bool = False) -> None:
         self.text = text
         self.enc = enc
         self.ref = ref
+        self.inline = inline
 
     def __repr__(self) -> str:
         return "Comment(...)"
+
+
+class InlineText(str):
+    """The text of an inline comment where comments are passed as strings (merge entries, an
+    :class:`~sopsy.edits.Insert`'s comments): equal to the plain text, so that moving a comment
+    from the end of a line to a line of its own is no change of data, but a store writing it
+    puts it at the end of the item's line."""
+
+    __slots__ = ()
+
+
+def comment_texts(comments: list[Comment]) -> list[str]:
+    """Comments as the strings edits and merges pass around (inline ones as :class:`InlineText`)."""
+    return [InlineText(c.text) if c.inline else c.text for c in comments]
+
+
+def comment_node(text: str) -> Comment:
+    """A new comment from such a string."""
+    return Comment(str(text), inline=isinstance(text, InlineText))
 
 
 class Mapping:

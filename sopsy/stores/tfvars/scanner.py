@@ -102,6 +102,27 @@ class Parser:
                     comments.append(Comment(body[2:-2], ref=span))
         return end
 
+    def after_item(self, items: list[Any], found: list[Node], keyed: bool) -> None:
+        """Add the comments found after the last item. A ``#``/``//`` comment on the line a leaf
+        item starts on is that item's inline comment: it goes before the item (where YAML's
+        reader, and sops, put a line's comment), so that it travels with it in a merge."""
+        last = items[-1] if items else None
+        node = last[1] if keyed and last is not None else last
+        for c in found:
+            ref = node.ref if isinstance(node, Scalar) else None
+            span = c.ref if isinstance(c, Comment) else None
+            if isinstance(ref, Ref) and isinstance(span, tuple) and not self.text.startswith("/*", span[0]) \
+                    and self.text.find("\n", self.item_start(ref), span[0]) < 0:
+                c.inline = True  # type: ignore[union-attr]
+                items.insert(len(items) - 1, (None, c) if keyed else c)
+                node = None  # one comment ends a line
+            else:
+                items.append((None, c) if keyed else c)
+
+    @staticmethod
+    def item_start(ref: Ref) -> int:
+        return ref.key if ref.key >= 0 else ref.start
+
     # -- body ---------------------------------------------------------------------------------
 
     def body(self) -> tuple[Mapping, dict[str, Any] | None, tuple[int, int] | None]:
@@ -145,7 +166,7 @@ class Parser:
             found = []
             i = self.skip(i, False, found)
             if found:
-                doc.items.extend((None, c) for c in found)
+                self.after_item(doc.items, found, True)
             if i < self.n and text[i] != "\n":
                 raise self.fail(i, "unexpected text after an attribute value")
         return doc, meta, meta_span
@@ -164,8 +185,8 @@ class Parser:
         node.ref.key = m.start(1)
         doc.items.append((name, node))
         if comment is not None:
-            doc.items.append((None, Comment(comment[1 if comment[0] == "#" else 2:].rstrip("\r"),
-                                            ref=(m.start(5), m.end(5)))))
+            self.after_item(doc.items, [Comment(comment[1 if comment[0] == "#" else 2:].rstrip("\r"),
+                                                ref=(m.start(5), m.end(5)))], True)
         end = m.end()
         return end + 1 if end < self.n else end  # and the newline
 
@@ -258,7 +279,7 @@ class Parser:
         while True:
             found: list[Node] = []
             i = self.skip(i, True, found)
-            seq.items.extend(found)
+            self.after_item(seq.items, found, False)
             if i >= self.n:
                 raise self.fail(start, "unterminated list")
             if text[i] == "]":
@@ -268,7 +289,7 @@ class Parser:
             seq.items.append(node)
             found = []
             i = self.skip(i, True, found)
-            seq.items.extend(found)
+            self.after_item(seq.items, found, False)
             if i < self.n and text[i] == ",":
                 i += 1
             elif i < self.n and text[i] == "]":
@@ -283,7 +304,7 @@ class Parser:
         while True:
             found: list[Node] = []
             i = self.skip(i, True, found)
-            obj.items.extend((None, c) for c in found)
+            self.after_item(obj.items, found, True)
             if i >= self.n:
                 raise self.fail(start, "unterminated object")
             c = text[i]
