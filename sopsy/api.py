@@ -60,16 +60,20 @@ def loads(data: bytes | str, *, format: str, ignore_mac: bool = False,
     """Decrypt an encrypted file's contents and parse them into Python data: a dict for YAML,
     JSON, INI and tfvars (a list of dicts for a multi-document YAML file), the variables
     (str to str) for dotenv, ``{"data": str}`` for binary. The MAC is checked first."""
+    return _loads(data, format, ignore_mac, decryption_order)
+
+
+def _loads(data: bytes | str, format: str, ignore_mac: bool, decryption_order: str | None,
+           name: str | None = None) -> Any:
     text = decode(data) if isinstance(data, bytes) else data
-    return _opened_data(core.decrypt_text(get_store(format), text, ignore_mac, decryption_order))
+    return _opened_data(core.decrypt_text(get_store(format), text, ignore_mac, decryption_order, name=name))
 
 
 def load(path: str | os.PathLike[str], *, format: str | None = None, ignore_mac: bool = False,
          decryption_order: str | None = None) -> Any:
     """:func:`loads` of the file at ``path`` (format from its name unless given)."""
     name = os.fspath(path)
-    return loads(read_bytes(name), format=format or store_name_for(name), ignore_mac=ignore_mac,
-                 decryption_order=decryption_order)
+    return _loads(read_bytes(name), format or store_name_for(name), ignore_mac, decryption_order, name)
 
 
 def decrypt(data: bytes | str, *, format: str, ignore_mac: bool = False,
@@ -114,7 +118,7 @@ def edit(path: str | os.PathLike[str], *, format: str | None = None,
     name = os.fspath(path)
     store = _store(format, name)
     raw = read_bytes(name)
-    opened = core.decrypt_text(store, decode(raw), False, decryption_order)
+    opened = core.decrypt_text(store, decode(raw), False, decryption_order, name=name)
     if store.name in ("dotenv", "binary"):
         raise UsageError(f"{name}: sopsy.edit works on YAML, JSON, INI and tfvars files")
     docs = opened.parsed.documents

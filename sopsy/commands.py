@@ -105,7 +105,8 @@ def decrypted(raw: bytes, name: str | None, *, input_type: str | None = None, ou
         plain, data_key = core.decrypt_fast(in_store, raw, ignore_mac, decryption_order)
         if plain is not None:
             return plain
-    opened = core.decrypt_text(in_store, decode(raw), ignore_mac, decryption_order, data_key)
+    opened = core.decrypt_text(in_store, decode(raw), ignore_mac, decryption_order, data_key,
+                               name=name if name not in (None, "-", "/dev/stdin") else None)
     if extract is not None:
         from .model import Mapping
         from .treepath import lookup_node, parse_path
@@ -227,7 +228,8 @@ def encrypt(path: str | None, keys: KeyOptions, *, input_type: str | None = None
         in_store, out_store = stores_for(name, input_type, output_type, encrypting=True)
         parsed: Any = in_store.parse(text)
         if parsed.metadata is not None:
-            raise AlreadyEncrypted("the file is already encrypted")
+            raise AlreadyEncrypted(f"{path}: the file is already encrypted" if path not in (None, "-")
+                                   else "the file is already encrypted")
         if out_store is not in_store:
             converted = core.convert(parsed, out_store)
             _keep_integers(parsed.documents, converted.documents)
@@ -402,5 +404,7 @@ def _confirm(path: str) -> bool:
             print(file=sys.stderr)
             raise UsageError(f"{path}: no answer on standard input; use -y to apply the changes without asking")
         answer = line.strip().lower()
+        if not sys.stdin.isatty():  # a piped answer is not echoed: end the question's line
+            print(answer, file=sys.stderr)
         if answer in ("y", "yes", "n", "no"):
             return answer.startswith("y")

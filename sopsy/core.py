@@ -191,7 +191,19 @@ def refuse_conflict(data: bytes, name: str | None) -> None:
 def decrypt_text(store: Store, text: str, ignore_mac: bool = False, decryption_order: str | None = None,
                  data_key: bytes | None = None, name: str | None = None) -> Opened:
     refuse_conflict(text.encode("utf-8", "surrogateescape"), name)
-    return open_parsed(store, store.parse(text), ignore_mac, decryption_order, data_key)
+    parsed = store.parse(text)
+    if parsed.metadata is None and name is not None:
+        raise MetadataNotFound(not_encrypted(name, store.name, text))
+    return open_parsed(store, parsed, ignore_mac, decryption_order, data_key)
+
+
+def not_encrypted(name: str, store_name: str, text: str) -> str:
+    """sops's "metadata not found" message, naming the file and, when a structured file was
+    read as binary (``app.yaml.enc`` by its name), saying how to give its format."""
+    if store_name == "binary" and "ENC[AES256_GCM," in text:
+        return (f"{name}: sops metadata not found: read as binary, yet it holds encrypted values; give its "
+                "format with --input-type (yaml, json, dotenv, ini or tfvars)")
+    return f"{name}: sops metadata not found (the file is not encrypted)"
 
 
 _SUFFIX_RULES = ("unencrypted_suffix", "encrypted_suffix")

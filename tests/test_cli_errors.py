@@ -32,6 +32,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     (d / "plain.yaml").write_text(f"user: admin\npassword: {SECRET}\n")
     enc("enc.yaml", f"user: admin\npassword: {SECRET}\n", "--age", RECIPIENT)
     enc("enc2.json", json.dumps({"password": SECRET}), "--age", RECIPIENT2)
+    enc("nested.yaml", f"db:\n  password: {SECRET}\n", "--age", RECIPIENT)
     (d / "two-groups.yaml").write_text(TWO_GROUPS)
     enc("groups.yaml", f"password: {SECRET}\n", env={"SOPS_CONFIG": str(d / "two-groups.yaml")})
     text = (d / "enc.yaml").read_text()
@@ -95,8 +96,18 @@ MISTAKES: list[tuple[str, list[str], dict[str, str], int, str]] = [
     ("device in place", ["decrypt", "-i", "/dev/null"], {}, 2, "not a regular file"),
     ("empty file", ["decrypt", "{d}/empty.yaml"], {}, 92, ""),
     ("invalid YAML", ["encrypt", "--age", R, "{d}/invalid.yaml"], {}, 2, "invalid YAML"),
-    ("not encrypted", ["decrypt", "{plain}"], {}, 1, "sops metadata not found"),
-    ("already encrypted", ["encrypt", "--age", R, "{enc}"], {}, 203, "already encrypted"),
+    ("not encrypted", ["decrypt", "{plain}"], {}, 1, "{plain}: sops metadata not found (the file is not encrypted)"),
+    ("edit a plain file", ["edit", "{plain}"], {"SOPS_EDITOR": "true"}, 1, "{plain}: sops metadata not found"),
+    ("set in a plain file", ["set", "{plain}", '["a"]', "1"], {}, 1, "{plain}: sops metadata not found"),
+    ("exec-env of a plain file", ["exec-env", "{plain}", "true"], {}, 1, "{plain}: sops metadata not found"),
+    ("encrypted YAML read as binary", ["decrypt", "--input-type", "binary", "{enc}"], {}, 1,
+     "read as binary, yet it holds encrypted values; give its format with --input-type"),
+    ("already encrypted", ["encrypt", "--age", R, "{enc}"], {}, 203, "{enc}: the file is already encrypted"),
+    ("status of a missing file", ["status", "{d}/missing.yaml"], {}, 100, "no such file: {d}/missing.yaml"),
+    ("nested value into dotenv", ["decrypt", "--output-type", "dotenv", "{d}/nested.yaml"], {}, 4,
+     "cannot use complex value in dotenv file; offending key db"),
+    ("a tree into binary", ["decrypt", "--output-type", "binary", "{enc}"], {}, 4,
+     "cannot write the data as binary: only a file holding a single 'data' value can be; give --output-type"),
     # outputs
     ("output into a missing directory", ["decrypt", "--output", "{d}/nodir/out.yaml", "{enc}"], {}, 3, "does not exist"),
     ("output is a directory", ["decrypt", "--output", "{d}/dir", "{enc}"], {}, 3, "is a directory"),
