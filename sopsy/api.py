@@ -11,17 +11,20 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from . import core
 from .errors import UsageError
 from .fileio import decode, encode, read_bytes, write_if_unchanged
-from .model import to_data
+from .model import Node, Scalar, to_data
 from .stores import get_store, store_name_for
 from .values import GoTime
 
 __all__ = ["load", "loads", "decrypt", "encrypt", "edit"]
+
+_INTEGER = re.compile(r"-?[0-9]+")
 
 
 def _store(format: str | None, path: str | None) -> Any:
@@ -46,12 +49,25 @@ def _python(value: Any) -> Any:
     return value
 
 
+def _leaf(node: Scalar) -> Any:
+    """A scalar's Python value: a number written as an integer is an ``int``, as ``json.loads``
+    gives it (sops's model makes every JSON number a float: ``5432`` would be ``5432.0``)."""
+    v, spelling = node.value, node.spelling
+    if isinstance(v, float) and spelling is not None and _INTEGER.fullmatch(spelling):
+        return int(spelling)
+    return v
+
+
+def _view(node: Node) -> Any:
+    return _python(to_data(node, _leaf))
+
+
 def _opened_data(opened: core.Opened) -> Any:
     if opened.store.name == "dotenv":
         from .commands import environment_of
 
         return environment_of(opened)
-    docs = [_python(to_data(d)) for d in opened.parsed.documents]
+    docs = [_view(d) for d in opened.parsed.documents]
     return docs[0] if len(docs) == 1 else docs
 
 
@@ -124,10 +140,10 @@ def edit(path: str | os.PathLike[str], *, format: str | None = None,
     docs = opened.parsed.documents
     if len(docs) != 1:
         raise UsageError(f"{name}: sopsy.edit needs a single-document file")
-    data = _python(to_data(docs[0]))
+    data = _view(docs[0])
     yield data
     plain = store.parse(opened.plaintext())
-    edits = diff(plain.documents[0], data, view=_python, build=_model_data)
+    edits = diff(plain.documents[0], data, view=_view, build=_model_data)
     if edits:
         new_text = store.apply_edits(plain, edits)
         # the block may take any time: write only if nobody changed the file meanwhile

@@ -14,7 +14,7 @@ from .values import Value
 
 TYPE_CHECKING = False  # typing costs ~4 ms at start-up; mypy still reads the block below
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from typing import Any
 
 
@@ -102,11 +102,12 @@ class Sequence:
 Node = Scalar | Comment | Mapping | Sequence
 
 
-def to_data(node: Node) -> Any:
-    """Plain Python data (dicts, lists, typed values) for comparisons and format conversion.
-    Iterative, so that no nesting is too deep for it."""
+def to_data(node: Node, leaf: Callable[[Scalar], Any] | None = None) -> Any:
+    """Plain Python data (dicts, lists, typed values) for comparisons and format conversion;
+    ``leaf`` gives a scalar's data where its value alone will not do. Iterative, so that no
+    nesting is too deep for it."""
     if not isinstance(node, (Mapping, Sequence)):
-        return node.value if isinstance(node, Scalar) else None
+        return (leaf(node) if leaf else node.value) if isinstance(node, Scalar) else None
     root: Any = {} if isinstance(node, Mapping) else []
     work: list[tuple[Mapping | Sequence, Any]] = [(node, root)]
     while work:
@@ -120,7 +121,7 @@ def to_data(node: Node) -> Any:
                 out: Any = {} if isinstance(v, Mapping) else []
                 work.append((v, out))
             else:
-                out = v.value if isinstance(v, Scalar) else None
+                out = (leaf(v) if leaf else v.value) if isinstance(v, Scalar) else None
             if k is None:
                 dst.append(out)
             else:
