@@ -258,12 +258,14 @@ def _keep_integers(source: list[Any], converted: list[Any]) -> None:
 
 def rotate(path: str, *, add: Sequence[KeySpec] = (), remove: Sequence[KeySpec] = (),
            input_type: str | None = None, in_place: bool = False, output: str | None = None,
-           decryption_order: str | None = None, filename_override: str | None = None) -> None:
+           decryption_order: str | None = None, filename_override: str | None = None,
+           output_type: str | None = None) -> None:
     _check_io(path, in_place, output)
 
     def rotated(text: str) -> str:
-        store, _ = stores_for(filename_override or path, input_type, None)
-        return core.rotate(core.decrypt_text(store, text, False, decryption_order, name=path), add, remove)
+        store, out_store = stores_for(filename_override or path, input_type, output_type)
+        opened = core.decrypt_text(store, text, False, decryption_order, name=path)
+        return core.rotate(opened, add, remove, out_store)
 
     if in_place:
         with locked(path) as f:
