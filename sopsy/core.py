@@ -268,7 +268,8 @@ def reencrypt(opened: Opened, new_text: str, store: Store | None = None) -> str:
     return encrypt_parsed(store, parsed, EncryptOptions(key_groups=[]), opened.cipher, opened.metadata)
 
 
-def rotate(opened: Opened, add: Sequence[KeySpec] = (), remove: Sequence[KeySpec] = ()) -> str:
+def rotate(opened: Opened, add: Sequence[KeySpec] = (), remove: Sequence[KeySpec] = (),
+           out_store: Store | None = None) -> str:
     """A new data key for the same values; IVs are kept (as sops does), keys added to group 0."""
     meta = opened.metadata
     specs: list[list[KeySpec]] = []
@@ -287,12 +288,13 @@ def rotate(opened: Opened, add: Sequence[KeySpec] = (), remove: Sequence[KeySpec
         specs.append(g)
     if not any(specs):
         raise UsageError("removing these keys would leave the file with no key to decrypt it: add another first")
-    return rotate_to(opened, specs, meta.shamir_threshold)
+    return rotate_to(opened, specs, meta.shamir_threshold, out_store)
 
 
-def rotate_to(opened: Opened, specs: Sequence[Sequence[KeySpec]], threshold: int) -> str:
-    """The file under a new data key wrapped for ``specs`` (one list per key group); values keep
-    their IVs, as sops's rotate does."""
+def rotate_to(opened: Opened, specs: Sequence[Sequence[KeySpec]], threshold: int,
+              out_store: Store | None = None) -> str:
+    """The file under a new data key wrapped for ``specs`` (one list per key group), written by
+    ``out_store`` (default: its own store); values keep their IVs, as sops's rotate does."""
     meta = opened.metadata
     data_key = datakey.new_data_key()
     groups, threshold = datakey.wrap(data_key, specs, threshold)
@@ -301,6 +303,8 @@ def rotate_to(opened: Opened, specs: Sequence[Sequence[KeySpec]], threshold: int
     new_meta = Metadata(key_groups=groups, shamir_threshold=threshold, crypt_rule=meta.crypt_rule,
                         mac_only_encrypted=meta.mac_only_encrypted, version=meta.version,
                         extra={DATAKEY_CREATED_FIELD: now_rfc3339()})
-    plaintext = opened.plaintext()
-    parsed = opened.store.parse(plaintext)
-    return encrypt_parsed(opened.store, parsed, EncryptOptions(key_groups=[]), new_cipher, new_meta)
+    parsed = opened.store.parse(opened.plaintext())
+    store = out_store or opened.store
+    if store is not opened.store:
+        parsed = convert(parsed, store)
+    return encrypt_parsed(store, parsed, EncryptOptions(key_groups=[]), new_cipher, new_meta)
