@@ -208,3 +208,20 @@ def test_mistake_gives_its_code_and_one_line(world: dict[str, str], args: list[s
     assert r.stdout == b""
     after = {p.name: p.read_bytes() for p in Path(world["d"]).iterdir() if p.is_file() and p.name in before}
     assert after == before  # a failed command changes nothing
+
+
+def test_an_age_secret_key_given_as_recipient_is_never_echoed(world: dict[str, str]) -> None:
+    """A newcomer pastes the identity instead of its public key: refused, and the key never
+    reaches stderr (CI logs), wherever it was given."""
+    secret = next(ln for ln in Path(KEY1).read_text().splitlines() if ln.startswith("AGE-SECRET-KEY-"))
+    cfg = Path(world["d"]) / "cfg" / "secret-as-recipient.yaml"
+    cfg.write_text(f"creation_rules:\n  - age: {secret}\n")
+    for argv, env in ((["encrypt", "--age", secret, world["plain"]], {}),
+                      (["encrypt", "--age", f"{RECIPIENT},{secret.lower()}", world["plain"]], {}),
+                      (["rotate", "--rm-age", secret, world["enc"]], {}),
+                      (["encrypt", world["plain"]], {"SOPS_AGE_RECIPIENTS": secret}),
+                      (["encrypt", world["plain"]], {"SOPS_CONFIG": str(cfg)})):
+        r = run_sopsy(*argv, env=env)
+        err = r.stderr.decode()
+        assert r.returncode == 1 and "an age secret key was given where a recipient" in err, err
+        assert secret.split("-")[-1][:20].lower() not in err.lower() and r.stdout == b""
