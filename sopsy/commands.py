@@ -56,6 +56,20 @@ def _check_io(path: str | None, in_place: bool, output: str | None) -> None:
         raise ConflictingParameters("--in-place needs a file, not standard input")
     if path not in (None, "-") and not os.path.exists(str(path)):
         raise NoFile(f"no such file: {path}")
+    if path not in (None, "-") and not in_place and not output and _is_stdout(str(path)):
+        raise UsageError(f"standard output is {path} itself (`> {path}` empties it before sopsy runs): write "
+                         "in place with -i, or elsewhere with --output")
+
+
+def _is_stdout(path: str) -> bool:
+    """Whether standard output is the very file ``path`` (``sopsy encrypt f > f``)."""
+    import stat
+
+    try:
+        out, st = os.fstat(1), os.stat(path)
+    except OSError:
+        return False
+    return stat.S_ISREG(out.st_mode) and (out.st_dev, out.st_ino) == (st.st_dev, st.st_ino)
 
 
 def check_input_file(path: str) -> None:

@@ -225,3 +225,16 @@ def test_an_age_secret_key_given_as_recipient_is_never_echoed(world: dict[str, s
         err = r.stderr.decode()
         assert r.returncode == 1 and "an age secret key was given where a recipient" in err, err
         assert secret.split("-")[-1][:20].lower() not in err.lower() and r.stdout == b""
+
+
+def test_output_redirected_onto_the_input_file_is_refused(tmp_path: Path) -> None:
+    """`sopsy encrypt f > f`: the shell has emptied f already; a dotenv or binary file was then
+    encrypted empty with exit 0 (the secrets gone without a word). Now: a one-line error."""
+    for name in ("app.env", "blob.bin"):
+        f = tmp_path / name
+        f.write_text("A=1\n")
+        with f.open("w") as out:  # what `> f` does
+            r = subprocess.run([sys.executable, "-m", "sopsy", "encrypt", "--age", RECIPIENT, str(f)], stdout=out,
+                               stderr=subprocess.PIPE, check=False)
+        assert r.returncode == 1 and f"standard output is {f} itself" in r.stderr.decode(), r.stderr
+        assert f.read_bytes() == b""  # nothing written into it
