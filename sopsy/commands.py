@@ -240,7 +240,7 @@ def encrypt(path: str | None, keys: KeyOptions, *, input_type: str | None = None
 
     def encrypted(text: str) -> str:
         in_store, out_store = stores_for(name, input_type, output_type, encrypting=True)
-        parsed: Any = in_store.parse(text)
+        parsed: Any = core.parse_named(in_store, text, name if name not in (None, "-", "/dev/stdin") else None)
         if parsed.metadata is not None:
             raise AlreadyEncrypted(f"{path}: the file is already encrypted" if path not in (None, "-")
                                    else "the file is already encrypted")

@@ -10,7 +10,16 @@ import re
 
 from . import SOPS_FORMAT_VERSION, datakey, engine
 from .cipher import ValueCipher
-from .errors import AlreadyEncrypted, DecryptTreeError, MacMismatch, MetadataNotFound, SopsyError, UsageError
+from .errors import (
+    AlreadyEncrypted,
+    DecryptTreeError,
+    InputError,
+    MacMismatch,
+    MetadataNotFound,
+    NoDocument,
+    SopsyError,
+    UsageError,
+)
 from .keys import KeySpec
 from .metadata import Metadata, mac_aad, now_rfc3339
 from .model import Comment, Scalar, iter_leaves
@@ -191,10 +200,20 @@ def refuse_conflict(data: bytes, name: str | None) -> None:
 def decrypt_text(store: Store, text: str, ignore_mac: bool = False, decryption_order: str | None = None,
                  data_key: bytes | None = None, name: str | None = None) -> Opened:
     refuse_conflict(text.encode("utf-8", "surrogateescape"), name)
-    parsed = store.parse(text)
+    parsed = parse_named(store, text, name)
     if parsed.metadata is None and name is not None:
         raise MetadataNotFound(not_encrypted(name, store.name, text))
     return open_parsed(store, parsed, ignore_mac, decryption_order, data_key)
+
+
+def parse_named(store: Store, text: str, name: str | None) -> ParsedFile:
+    """``store.parse(text)``, a parse error naming the file (``app.json: invalid JSON at ...``)."""
+    try:
+        return store.parse(text)
+    except (InputError, NoDocument) as exc:
+        if name is not None and not str(exc).startswith(name):
+            exc.args = (f"{name}: {exc}",)
+        raise
 
 
 def not_encrypted(name: str, store_name: str, text: str) -> str:
