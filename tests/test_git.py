@@ -304,6 +304,17 @@ def test_the_changed_side_keeps_its_comments_on_their_lines_and_its_quoting(repo
     no_plaintext(repo, proc.stdout, proc.stderr)
 
 
+def test_jsonc_comments_changed_on_their_side_are_reported(repo: Path) -> None:
+    """Comments are not in the JSON model, so the merge cannot carry theirs: it must say so
+    (they were dropped without a word)."""
+    j = '{\n  // database\n  "db": {"password": "s3cr-1", "port": 5432},\n  "x": 1\n}\n'
+    proc = diverge(repo, {JSON: (j, j.replace("5432", "6543"), j.replace("// database", "// the database"))})
+    assert proc.returncode == 0, proc.stderr
+    assert plain(repo, JSON) == j.replace("5432", "6543")
+    assert f"sopsy: {JSON}: their side changed comments, which sopsy cannot merge" in proc.stderr
+    no_plaintext(repo, proc.stdout, proc.stderr)
+
+
 def test_one_side_last_written_by_the_real_sops(repo: Path) -> None:
     y = "# app\ndb:\n  user: admin # the login\n  password: s3cr-db-1\nport: 5432\n"
     files = {YAML: (y, y.replace("5432", "6543"), y), JSON: (J_DB, J_DB.replace("5432", "6543"), J_DB),

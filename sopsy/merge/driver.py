@@ -137,6 +137,12 @@ def merge_versions(store: Store, base: Version, ours: Version, theirs: Version, 
     if not meta.fresh:
         _stash(cipher, [v.cipher for v in (ours, theirs, base) if v.cipher is not None])
     notes = list(tm.notes)
+    unmodelled = getattr(store, "unmodelled_comments", None)
+    if unmodelled is not None and base.plaintext is not None and text_b is None:
+        theirs_comments = unmodelled(theirs.plaintext)
+        if theirs_comments != unmodelled(base.plaintext) and unmodelled(text_a) != theirs_comments:
+            notes.append("their side changed comments, which sopsy cannot merge in a JSON file (JSONC): the "
+                         "result keeps ours; add theirs by hand")
     if meta.changes:
         notes.append("keys from their side: " + ", ".join(meta.changes))
     if meta.fresh:
