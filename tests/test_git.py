@@ -304,6 +304,21 @@ def test_the_changed_side_keeps_its_comments_on_their_lines_and_its_quoting(repo
     no_plaintext(repo, proc.stdout, proc.stderr)
 
 
+def test_ini_comments_travel_with_their_keys_and_sections(repo: Path) -> None:
+    """INI's model (sops's) keeps a key's comments after the key: the merge read them as the
+    next key's, so a comment changed or added on their side failed the merge as 'a sopsy bug'
+    or was lost. Ours edits values, theirs comments, a commented key and a commented section."""
+    ini, rel = "; app\n[db]\n; the primary\nhost = db1\npassword = s3cr-1\n\n[api]\ntoken = s3cr-t\n", "secrets/app.ini"
+    theirs = ini.replace("; the primary", "; the primary, moved in May") \
+        .replace("password = s3cr-1\n", "password = s3cr-1\n; read-only\nreplica = db2\n") \
+        + "\n; caching\n[cache]\n; the url\nurl = s3cr-redis\n"
+    proc = diverge(repo, {rel: (ini, ini.replace("db1", "db9").replace("s3cr-t", "s3cr-t2"), theirs)})
+    assert proc.returncode == 0, proc.stderr
+    assert plain(repo, rel) == theirs.replace("db1", "db9").replace("s3cr-t", "s3cr-t2")
+    assert run_sops("decrypt", str(repo / rel)).returncode == 0
+    no_plaintext(repo, proc.stdout, proc.stderr)
+
+
 def test_jsonc_comments_changed_on_their_side_are_reported(repo: Path) -> None:
     """Comments are not in the JSON model, so the merge cannot carry theirs: it must say so
     (they were dropped without a word)."""
