@@ -106,22 +106,15 @@ class Parser:
         """Add the comments found after the last item. A ``#``/``//`` comment on the line a leaf
         item starts on is that item's inline comment: it goes before the item (where YAML's
         reader, and sops, put a line's comment), so that it travels with it in a merge."""
-        last = items[-1] if items else None
-        node = last[1] if keyed and last is not None else last
+        node = (items[-1][1] if keyed else items[-1]) if items else None
         for c in found:
-            ref = node.ref if isinstance(node, Scalar) else None
-            span = c.ref if isinstance(c, Comment) else None
-            if isinstance(ref, Ref) and isinstance(span, tuple) and not self.text.startswith("/*", span[0]) \
-                    and self.text.find("\n", self.item_start(ref), span[0]) < 0:
-                c.inline = True  # type: ignore[union-attr]
+            ref, span = node.ref if isinstance(node, Scalar) else None, c.ref
+            if isinstance(c, Comment) and isinstance(ref, Ref) and not self.text.startswith("/*", span[0]) \
+                    and self.text.find("\n", ref.key if ref.key >= 0 else ref.start, span[0]) < 0:
+                c.inline, node = True, None  # (one comment ends a line)
                 items.insert(len(items) - 1, (None, c) if keyed else c)
-                node = None  # one comment ends a line
             else:
                 items.append((None, c) if keyed else c)
-
-    @staticmethod
-    def item_start(ref: Ref) -> int:
-        return ref.key if ref.key >= 0 else ref.start
 
     # -- body ---------------------------------------------------------------------------------
 
