@@ -156,7 +156,7 @@ def unwrap(entry: KeyEntry, settings: Settings | None = None) -> bytes:
 
 def _name(spec: KeySpec) -> str:
     if spec.type == "pkcs11":
-        from ..keys.pkcs11 import strip_pin_value
+        from ..keys.pkcs11_uri import strip_pin_value
 
         try:
             return strip_pin_value(spec.id)

@@ -64,7 +64,7 @@ def _azure_fields(spec: KeySpec) -> dict[str, Any]:
 
 
 def _pkcs11_fields(spec: KeySpec) -> dict[str, Any]:
-    from ..keys.pkcs11 import strip_pin_value
+    from ..keys.pkcs11_uri import strip_pin_value
 
     # the PIN never travels: the server uses its own (SOPSY_PKCS11_PIN, pin-source, prompt)
     return {"uri": strip_pin_value(spec.id), "mechanism": str(spec.options.get("mechanism") or "")}
@@ -178,7 +178,7 @@ def describe(key: Any) -> str:
     if entry is None:
         return "an unknown key type"
     if entry.type == "pkcs11":
-        from ..keys.pkcs11 import strip_pin_value
+        from ..keys.pkcs11_uri import strip_pin_value
 
         try:
             return f"pkcs11 key {strip_pin_value(str(entry.fields.get('uri') or ''))}"

@@ -105,7 +105,7 @@ class KeyServiceHandler:
 
 
 def _server_side_uri(text: str) -> str:
-    from ..keys.pkcs11 import parse_uri
+    from ..keys.pkcs11_uri import parse_uri
 
     try:
         uri = parse_uri(text)
