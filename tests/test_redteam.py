@@ -1,0 +1,49 @@
+"""Checks from the red-team run (docs/redteam.md): each failed before its fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import RECIPIENT, run_sops, run_sopsy
+
+
+def _encrypted(tmp_path: Path, name: str = "s.yaml", text: str = "a: s3cretA\nb:\n  c: s3cretC\n") -> Path:
+    plain = tmp_path / ("plain-" + name)
+    plain.write_text(text)
+    proc = run_sopsy("encrypt", "--age", RECIPIENT, str(plain))
+    assert proc.returncode == 0, proc.stderr
+    plain.unlink()
+    out = tmp_path / name
+    out.write_bytes(proc.stdout)
+    return out
+
+
+@pytest.mark.parametrize("rule", ["unencrypted_regex: ^n$", "unencrypted_suffix: _x",
+                                  "unencrypted_regex: ^(?!(a|b|c)$)"])
+def test_crypt_rule_added_to_metadata_is_refused(tmp_path: Path, rule: str) -> None:
+    """An attacker adds a crypt rule that matches no existing key (values and MAC stay valid):
+    the next `set` of a new key must not write it in plaintext."""
+    f = _encrypted(tmp_path)
+    text = f.read_text()
+    assert "    unencrypted_suffix: _unencrypted\n" in text
+    f.write_text(text.replace("    unencrypted_suffix: _unencrypted\n", f"    {rule}\n"))
+    before = f.read_bytes()
+    proc = run_sopsy("set", str(f), '["n"]', '"s3cretNEW"')
+    assert proc.returncode == 51, proc.stderr
+    assert b"crypt rule" in proc.stderr and len(proc.stderr.splitlines()) == 1
+    assert f.read_bytes() == before
+    assert run_sopsy("decrypt", str(f)).returncode == 51
+    assert run_sopsy("decrypt", "--ignore-mac", str(f)).returncode == 0
+
+
+def test_rule_tag_is_invisible_to_sops(tmp_path: Path) -> None:
+    """The tag lives in the MAC's IV: sops still reads and writes the file, and a file sops
+    wrote last (random IV) is accepted as before."""
+    f = _encrypted(tmp_path)
+    assert run_sops("decrypt", str(f)).returncode == 0
+    assert run_sops("set", str(f), '["d"]', '"v"').returncode == 0
+    proc = run_sopsy("decrypt", str(f))
+    assert proc.returncode == 0 and b"d: v" in proc.stdout
+    assert run_sopsy("set", str(f), '["e"]', '"w"').returncode == 0
+    assert b"e: w" in run_sops("decrypt", str(f)).stdout
