@@ -47,3 +47,13 @@ def test_rule_tag_is_invisible_to_sops(tmp_path: Path) -> None:
     assert proc.returncode == 0 and b"d: v" in proc.stdout
     assert run_sopsy("set", str(f), '["e"]', '"w"').returncode == 0
     assert b"e: w" in run_sops("decrypt", str(f)).stdout
+
+
+@pytest.mark.parametrize("text", ["? [x, y]\n: s3cret\n", "{[x, y]: s3cret}\n", "a: 1\n? {b: c}\n: s3cret\n"])
+def test_yaml_collection_as_key_is_a_clear_error(tmp_path: Path, text: str) -> None:
+    f = tmp_path / "c.yaml"
+    f.write_text(text)
+    proc = run_sopsy("encrypt", "--age", RECIPIENT, str(f))
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith(b"sopsy: invalid YAML: line ") and b"mapping key" in proc.stderr
+    assert b"s3cret" not in proc.stderr and not proc.stdout
