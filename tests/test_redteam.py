@@ -57,3 +57,19 @@ def test_yaml_collection_as_key_is_a_clear_error(tmp_path: Path, text: str) -> N
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.startswith(b"sopsy: invalid YAML: line ") and b"mapping key" in proc.stderr
     assert b"s3cret" not in proc.stderr and not proc.stdout
+
+
+def test_yaml_integer_beyond_python_digit_limit(tmp_path: Path) -> None:
+    """A 5,000-digit plain integer: a string for go-yaml (and sops), not an internal error."""
+    f = tmp_path / "n.yaml"
+    f.write_text("a: " + "9" * 5000 + "\nb: 0x" + "0" * 5000 + "1\n")
+    proc = run_sopsy("encrypt", "--age", RECIPIENT, str(f))
+    assert proc.returncode == 0, proc.stderr
+    ref = run_sops("encrypt", "--age", RECIPIENT, str(f))
+    for out in (proc.stdout, ref.stdout):
+        lines = out.splitlines()
+        assert lines[0].endswith(b"type:str]") and lines[1].endswith(b"type:int]")
+    enc = tmp_path / "n.enc.yaml"
+    enc.write_bytes(ref.stdout)
+    out = run_sopsy("decrypt", str(enc))
+    assert out.returncode == 0 and out.stdout.startswith(b"a: 99999"), out.stderr
