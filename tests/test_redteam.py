@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -73,3 +80,49 @@ def test_yaml_integer_beyond_python_digit_limit(tmp_path: Path) -> None:
     enc.write_bytes(ref.stdout)
     out = run_sopsy("decrypt", str(enc))
     assert out.returncode == 0 and out.stdout.startswith(b"a: 99999"), out.stderr
+
+
+def _drip_server() -> tuple[socket.socket, threading.Event]:
+    """An HTTP server that answers one byte every 0.2 s: a per-read timeout never fires."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            with conn, contextlib.suppress(OSError):
+                conn.recv(65536)
+                for b in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"x" * 1000:
+                    if stop.wait(0.2):
+                        break
+                    conn.sendall(bytes([b]))
+
+    threading.Thread(target=serve, daemon=True).start()
+    return srv, stop
+
+
+def test_vault_that_drips_its_answer_hits_the_whole_request_timeout(tmp_path: Path) -> None:
+    srv, stop = _drip_server()
+    try:
+        f = _encrypted(tmp_path)
+        text = re.sub(r"    age:\n(?:        .*\n)+",
+                      f"    hc_vault:\n        - vault_address: http://127.0.0.1:{srv.getsockname()[1]}\n"
+                      "          engine_path: transit\n          key_name: k\n"
+                      '          created_at: "2024-01-01T00:00:00Z"\n          enc: vault:v1:abc\n', f.read_text())
+        f.write_text(text)
+        env = {"VAULT_TOKEN": "t", "VAULT_CLIENT_TIMEOUT": "1", "VAULT_MAX_RETRIES": "0"}
+        try:
+            proc = subprocess.run([sys.executable, "-m", "sopsy", "decrypt", str(f)], capture_output=True,
+                                  env={**os.environ, **env}, timeout=60, check=False)
+        except subprocess.TimeoutExpired:
+            pytest.fail("sopsy still waiting for the dripping Vault after 60 s (VAULT_CLIENT_TIMEOUT=1)")
+        assert proc.returncode == 128, proc.stderr
+        assert b"did not answer within 1 s" in proc.stderr
+    finally:
+        stop.set()
+        srv.close()
