@@ -126,3 +126,26 @@ def test_vault_that_drips_its_answer_hits_the_whole_request_timeout(tmp_path: Pa
     finally:
         stop.set()
         srv.close()
+
+
+def test_oversized_age_enc_is_refused_before_pyrage(tmp_path: Path) -> None:
+    """pyrage parses an age header in time quadratic in its size (a 1 MB stanza: minutes);
+    sops (Go age) is linear. An enc field no wrapped data key can reach is refused at once."""
+    import base64
+
+    f = _encrypted(tmp_path)
+    body = base64.b64encode(b"A" * 48 * 20000).decode().rstrip("=")
+    raw = (b"age-encryption.org/v1\n-> foo\n" + "".join(body[i:i + 64] + "\n" for i in range(0, len(body), 64)).encode()
+           + b"--- " + b"A" * 43 + b"\n")
+    armored = base64.b64encode(raw).decode()
+    lines = "".join("              " + armored[i:i + 64] + "\n" for i in range(0, len(armored), 64))
+    enc = ("          enc: |\n              -----BEGIN AGE ENCRYPTED FILE-----\n" + lines
+           + "              -----END AGE ENCRYPTED FILE-----\n")
+    f.write_text(re.sub(r"          enc: \|\n(?:              .*\n)+", lambda _: enc, f.read_text()))
+    try:
+        proc = subprocess.run([sys.executable, "-m", "sopsy", "decrypt", str(f)], capture_output=True,
+                              env=os.environ, timeout=60, check=False)
+    except subprocess.TimeoutExpired:
+        pytest.fail("sopsy still parsing a 1.3 MB age header after 60 s")
+    assert proc.returncode == 128, proc.stderr
+    assert b"enc field is" in proc.stderr and len(proc.stderr.splitlines()) == 1
