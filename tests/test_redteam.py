@@ -27,10 +27,11 @@ def _encrypted(tmp_path: Path, name: str = "s.yaml", text: str = "a: s3cretA\nb:
 
 
 @pytest.mark.parametrize("rule", ["unencrypted_regex: ^n$", "unencrypted_suffix: _x",
-                                  "unencrypted_regex: ^(?!(a|b|c)$)"])
+                                  "unencrypted_regex: ^[^abc]"])
 def test_crypt_rule_added_to_metadata_is_refused(tmp_path: Path, rule: str) -> None:
-    """An attacker adds a crypt rule that matches no existing key (values and MAC stay valid):
-    the next `set` of a new key must not write it in plaintext."""
+    """An attacker adds a crypt rule that matches no existing key (values and MAC stay valid;
+    `^[^abc]` matches every key but the file's own): the next `set` of a new key must not write
+    it in plaintext."""
     f = _encrypted(tmp_path)
     text = f.read_text()
     assert "    unencrypted_suffix: _unencrypted\n" in text
@@ -149,3 +150,36 @@ def test_oversized_age_enc_is_refused_before_pyrage(tmp_path: Path) -> None:
         pytest.fail("sopsy still parsing a 1.3 MB age header after 60 s")
     assert proc.returncode == 128, proc.stderr
     assert b"enc field is" in proc.stderr and len(proc.stderr.splitlines()) == 1
+
+
+def test_crypt_rule_regex_runs_in_linear_time(tmp_path: Path) -> None:
+    """sops runs a file's crypt-rule regex on RE2 (Go); a backtracking engine would hang every
+    decrypt and `git diff` of a file whose metadata says `encrypted_regex: ^(a|a)*$`."""
+    plain = tmp_path / "p.yaml"
+    plain.write_text("a" * 60 + "b: s3cret\n")
+    made = run_sops("encrypt", "--age", RECIPIENT, str(plain))  # sops's MAC: no sopsy rule tag
+    assert made.returncode == 0
+    f = tmp_path / "f.yaml"
+    f.write_bytes(made.stdout.replace(b"    unencrypted_suffix: _unencrypted\n", b"    encrypted_regex: ^(a|a)*$\n"))
+    assert b"encrypted_regex" in f.read_bytes()
+    for args in (("decrypt", str(f)), ("git", "textconv", str(f))):
+        try:
+            proc = subprocess.run([sys.executable, "-m", "sopsy", *args], capture_output=True, env=os.environ,
+                                  timeout=60, check=False)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"sopsy {args[0]} still matching ^(a|a)*$ after 60 s")
+        assert proc.returncode == (51 if args[0] == "decrypt" else 0), proc.stderr
+        assert b"s3cret" not in proc.stdout
+
+
+@pytest.mark.parametrize("regex", ["^(?!a)", "(?<=x)y", "\\1"])
+def test_regex_sops_cannot_compile_is_refused(tmp_path: Path, regex: str) -> None:
+    """Lookarounds and backreferences are Python-only syntax that Go's RE2 cannot compile. (sops
+    itself writes such a rule into the file and then matches nothing with it, so an
+    encrypted_regex encrypts no value: sopsy refuses the option instead.)"""
+    plain = tmp_path / "p.yaml"
+    plain.write_text("a: 1\n")
+    proc = run_sopsy("encrypt", "--age", RECIPIENT, "--encrypted-regex", regex, str(plain))
+    assert proc.returncode == 1 and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert proc.stderr.startswith(b"sopsy: --encrypted-regex: not a valid regular expression")
+    assert proc.stdout == b""
