@@ -80,10 +80,13 @@ class ValueCipher:
         self._invalid_tag = InvalidTag
         self.stash: dict[tuple[bytes, bytes, str], bytes] = {}
 
-    def encrypt(self, plaintext: bytes, aad: bytes, type_tag: str, fresh_iv: bool = False) -> str:
+    def encrypt(self, plaintext: bytes, aad: bytes, type_tag: str, fresh_iv: bool = False,
+                iv: bytes | None = None) -> str:
+        """``iv``: a given IV (the MAC's, see ruletag.py); else the stashed one, else a random one."""
         if not plaintext:
             return ""
-        iv = None if fresh_iv else self.stash.get((plaintext, aad, type_tag))
+        if iv is None and not fresh_iv:
+            iv = self.stash.get((plaintext, aad, type_tag))
         if iv is None:
             iv = _IVS.take()
         sealed = self._aead.encrypt(iv, plaintext, aad)

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError, ConflictingParameters, UsageError
 from .keys import KeySpec
-from .rules import RULE_NAMES, CryptRule
+from .rules import RULE_NAMES, CryptRule, RegexError, go_regex, go_search
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -268,8 +268,8 @@ def _check_rule(rule: dict[str, Any], where: str) -> None:
         if name.endswith("regex") and rule.get(name) is not None:
             pattern = _go_string(rule[name], name, where)
             try:
-                re.compile(pattern)
-            except (re.error, OverflowError, RecursionError) as exc:
+                go_regex(pattern)
+            except RegexError as exc:
                 raise ConfigError(f"{where}: {name} is not a valid regular expression: {exc}") from None
     groups = rule.get("key_groups")
     for n, group in enumerate(groups if isinstance(groups, list) else ()):
@@ -297,9 +297,8 @@ def _matches(path_regex: Any, target: str, config: Path, index: int) -> bool:
     if not pattern:
         return True  # missing or empty matches everything, like a rule that has only filename_regex
     try:
-        # Go RE2 and Python re agree on the syntax configs use; search = Go's MatchString.
-        return re.search(pattern, target) is not None
-    except (re.error, OverflowError, RecursionError) as exc:
+        return go_search(go_regex(pattern), target)  # RE2, as sops: linear time, Go's syntax
+    except RegexError as exc:
         raise ConfigError(f"{config}: path_regex of creation rule {index + 1} is invalid: {exc}") from None
 
 

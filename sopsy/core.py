@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from . import SOPS_FORMAT_VERSION, datakey, engine
+from . import SOPS_FORMAT_VERSION, datakey, engine, ruletag
 from .cipher import ValueCipher
 from .errors import (
     AlreadyEncrypted,
@@ -87,7 +87,9 @@ def encrypt_parsed(store: Store, parsed: ParsedFile, opts: EncryptOptions,
     matcher = Matcher(metadata.crypt_rule)
     mac_hex = engine.encrypt_documents(parsed.documents, cipher, matcher, metadata.mac_only_encrypted)
     metadata.lastmodified = now_rfc3339()
-    metadata.mac = cipher.encrypt(mac_hex.encode(), mac_aad(metadata.lastmodified), "str", fresh_iv=True)
+    iv = ruletag.mac_iv(cipher.data_key, metadata.lastmodified, mac_hex, metadata.crypt_rule,
+                        metadata.mac_only_encrypted)
+    metadata.mac = cipher.encrypt(mac_hex.encode(), mac_aad(metadata.lastmodified), "str", iv=iv)
     metadata.extra.pop(LAYOUT_FIELD, None)
     hints = store.layout_hints(parsed)
     if hints:
@@ -149,6 +151,7 @@ def open_parsed(store: Store, parsed: ParsedFile, ignore_mac: bool = False,
             raise MacMismatch("cannot decrypt the MAC (the file was altered or the MAC is damaged)") from None
         if stored.decode("ascii", "replace") != computed:
             raise MacMismatch("MAC mismatch: the file's values do not match its MAC (the file was altered)")
+        _check_rule_tag(cipher.data_key, meta, computed)
     hints: dict[str, Any] = {}
     blob = meta.extra.get(LAYOUT_FIELD)
     if isinstance(blob, str):
@@ -163,6 +166,16 @@ def open_parsed(store: Store, parsed: ParsedFile, ignore_mac: bool = False,
             except ValueError:
                 hints = {}
     return Opened(store, parsed, meta, cipher, hints)
+
+
+def _check_rule_tag(data_key: bytes, meta: Metadata, computed: str) -> None:
+    """Refuse a file whose crypt rule changed after sopsy wrote its MAC (see ruletag.py)."""
+    from .cipher import parse_enc
+
+    iv = parse_enc(meta.mac)[1]
+    if not ruletag.rule_intact(data_key, iv, meta.lastmodified, computed, meta.crypt_rule, meta.mac_only_encrypted):
+        raise MacMismatch("the file's crypt rule or mac_only_encrypted was changed after its MAC was written "
+                          "(the metadata was altered): not trusted")
 
 
 def _comments_to_nodes(parsed: ParsedFile, comments: list[tuple[Scalar, str]]) -> None:
@@ -264,6 +277,7 @@ def decrypt_fast(store: Store, data: bytes, ignore_mac: bool = False,
             stored = None
         if stored is None or stored[0].decode("ascii", "replace") != computed:
             return None, data_key
+        _check_rule_tag(data_key, meta, computed)
     return plaintext, data_key
 
 

@@ -1,8 +1,13 @@
-"""Which leaves get encrypted: the six mutually exclusive sops crypt rules (suffix, regex, comment regex)."""
+"""Which leaves get encrypted: the six mutually exclusive sops crypt rules (suffix, regex, comment regex).
+
+Their regular expressions (and configs' ``path_regex``) run on RE2, as in sops (Go's regexp is
+RE2): the same syntax, and time linear in the text. Python's backtracking ``re`` would let a
+file's metadata (``encrypted_regex: ^(a|a)*$``) hang every decrypt and ``git diff`` of it.
+"""
 
 from __future__ import annotations
 
-import re
+from typing import Any
 
 from .errors import ConflictingParameters, InputError
 
@@ -15,6 +20,41 @@ RULE_NAMES = (
     "encrypted_comment_regex",
 )
 DEFAULT_RULE = ("unencrypted_suffix", "_unencrypted")
+
+
+class RegexError(ValueError):
+    """A pattern RE2 (and so Go, and so sops) cannot compile."""
+
+
+_COMPILED: dict[str, Any] = {}
+
+
+def go_regex(pattern: str) -> Any:
+    """``pattern`` compiled by RE2 (cached); raises :class:`RegexError`. Match with :func:`go_search`."""
+    got = _COMPILED.get(pattern)
+    if got is None:
+        import re2
+
+        options = re2.Options()
+        options.log_errors = False  # RE2 would print its own error lines on stderr
+        try:
+            got = re2.compile(pattern, options)
+        except re2.error as exc:
+            reason = exc.args[0] if exc.args else exc
+            raise RegexError(reason.decode("utf-8", "replace") if isinstance(reason, bytes) else str(reason)) from None
+        except (TypeError, ValueError, UnicodeError) as exc:
+            raise RegexError(str(exc)) from None
+        _COMPILED[pattern] = got
+    return got
+
+
+def go_search(compiled: Any, text: str) -> bool:
+    """Whether ``compiled`` matches somewhere in ``text`` (Go's MatchString). Bytes that are not
+    UTF-8 (kept as surrogates) count as U+FFFD, as Go reads them."""
+    try:
+        return compiled.search(text) is not None
+    except UnicodeEncodeError:
+        return compiled.search(text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")) is not None
 
 
 class CryptRule:
@@ -48,8 +88,8 @@ class CryptRule:
         """Raise ``error`` naming ``where`` (an option, a config rule) if the regex does not compile."""
         if self.name.endswith("regex"):
             try:
-                re.compile(self.value)
-            except (re.error, OverflowError, RecursionError) as exc:
+                go_regex(self.value)
+            except RegexError as exc:
                 raise error(f"{where}: not a valid regular expression: {exc}") from None
 
     @property
@@ -66,8 +106,8 @@ class Matcher:
         self.rule = rule or CryptRule(*DEFAULT_RULE)
         name, value = self.rule.name, self.rule.value
         try:
-            self._regex = re.compile(value) if name.endswith("regex") else None
-        except (re.error, OverflowError, RecursionError) as exc:  # options and configs are checked earlier: this is a file's metadata
+            self._regex = go_regex(value) if name.endswith("regex") else None
+        except RegexError as exc:  # options and configs are checked earlier: this is a file's metadata
             raise InputError(f"the file's {name} is not a valid regular expression: {exc}") from None
         self._key_cache: dict[str, bool] = {}
 
@@ -82,7 +122,7 @@ class Matcher:
                 hit = False
             else:
                 assert self._regex is not None
-                hit = self._regex.search(key) is not None
+                hit = go_search(self._regex, key)
             self._key_cache[key] = hit
         return hit
 
@@ -91,6 +131,6 @@ class Matcher:
         name = self.rule.name
         if self.rule.uses_comments:
             assert self._regex is not None
-            hit = any(self._regex.search(c) for c in comments)
+            hit = any(go_search(self._regex, c) for c in comments)
             return not hit if name == "unencrypted_comment_regex" else hit
         return path_hit if name.startswith("encrypted") else not path_hit

@@ -43,6 +43,9 @@ def _parse_go_int(text: str) -> int | None:
     if not m:
         return None
     sign, body = m.groups()
+    digits = body[2:] if body[1:2] in ("x", "X", "o", "O", "b", "B") else body
+    if len(digits.lstrip("0")) > 64:  # beyond 64 bits in any base (and Python's 4300-digit limit)
+        return -(UINT64_MAX + 1) if sign == "-" else UINT64_MAX + 1
     v = int(body, 8) if len(body) > 1 and body[0] == "0" and body[1] not in "xXoObB" else int(body, 0)
     return -v if sign == "-" else v
 

@@ -23,6 +23,10 @@ if TYPE_CHECKING:
     from typing import Any
 
 ARMOR_BEGIN = "-----BEGIN AGE ENCRYPTED FILE-----"
+# One data key wrapped for one recipient is under 3 KB armored (a post-quantum stanza included).
+# pyrage's header parser takes time quadratic in the header's size (minutes for 1 MB; age in Go,
+# and so sops, is linear), so a larger enc field is refused before it gets there.
+MAX_ENC = 16 * 1024
 
 
 PQ_PREFIX = "age1pq1"
@@ -252,6 +256,9 @@ class AgeProvider:
         enc = entry.enc
         if ARMOR_BEGIN not in enc:
             raise KeyUnavailable("the enc field is not an armored age file")
+        if len(enc) > MAX_ENC:
+            raise KeyUnavailable(f"the enc field is {len(enc)} characters, more than an age-wrapped data key can be "
+                                 f"(at most {MAX_ENC}): the file was altered")
         pq_lines = [i for i in ids if isinstance(i, PQLine)]
         if pq_lines and _has_pq_stanza(enc):
             found = self._unwrap_pq(enc, pq_lines)

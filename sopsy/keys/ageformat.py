@@ -204,7 +204,7 @@ class AgeFile:
         args = raw[pos + 3:end].decode("ascii", "replace").split(" ")
         if any(not a or any(not 33 <= ord(c) <= 126 for c in a) for a in args):
             raise AgeFormatError("malformed age stanza")
-        body = b""
+        body: list[bytes] = []  # joined once: `+=` on bytes made a long body quadratic
         while True:
             pos, end = end + 1, raw.find(b"\n", end + 1)
             if end < 0:
@@ -212,9 +212,9 @@ class AgeFile:
             chunk = b64decode(raw[pos:end].decode("ascii", "replace"))
             if len(chunk) > BYTES_PER_LINE:
                 raise AgeFormatError("age stanza body line too long")
-            body += chunk
+            body.append(chunk)
             if len(chunk) < BYTES_PER_LINE:
-                self.stanzas.append(Stanza(args[0], args[1:], body))
+                self.stanzas.append(Stanza(args[0], args[1:], b"".join(body)))
                 return end + 1
 
     def decrypt(self, file_key: bytes) -> bytes:

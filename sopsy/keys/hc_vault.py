@@ -36,6 +36,10 @@ from ..errors import KeyUnavailable, SopsyError, UsageError
 from ..metadata import KeyEntry
 from . import KeySpec, created_at
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .deadline import Deadline
+
 # sops's checks on the request URI of a key URI (hcvault/keysource.go), unanchored as there
 _PREFIXED_RE = re.compile(r"/[^/]+/v\d+/[^/]+/[^/]+/[^/]+")
 _PATH_RE = re.compile(r"/v\d+/[^/]+/[^/]+/[^/]+")
@@ -217,7 +221,7 @@ def _ssl_context() -> Any:
     return ctx
 
 
-def _opener(address: str) -> Any:
+def _opener(address: str, deadline: Deadline) -> Any:
     import urllib.request
     from urllib.parse import urlsplit
 
@@ -233,8 +237,8 @@ def _opener(address: str) -> Any:
         proxies = {}  # as Go's ProxyFromEnvironment: loopback never goes through a proxy
     else:
         proxies = urllib.request.getproxies()
-    return urllib.request.build_opener(urllib.request.ProxyHandler(proxies),
-                                       urllib.request.HTTPSHandler(context=_ssl_context()), NoRedirect())
+    return urllib.request.build_opener(urllib.request.ProxyHandler(proxies), *deadline.handlers(_ssl_context()),
+                                       NoRedirect())
 
 
 def _max_retries() -> int:
@@ -292,14 +296,18 @@ def _send(base: str, url: str, body: bytes, headers: dict[str, str]) -> tuple[in
     import urllib.request
     from urllib.parse import urljoin
 
-    opener = _opener(base)
+    from .deadline import Deadline
+
     timeout = _duration("VAULT_CLIENT_TIMEOUT", 60.0)
     retries, redirected = _max_retries(), False
     while True:
         request = urllib.request.Request(url, data=body, method="PUT", headers=headers)
         try:
-            with opener.open(request, timeout=timeout) as resp:
-                return int(resp.status), bytes(resp.read())
+            with Deadline(timeout) as deadline, _opener(base, deadline).open(request, timeout=timeout) as resp:
+                data = bytes(resp.read())
+            if deadline.expired:
+                raise TimeoutError
+            return int(resp.status), data
         except urllib.error.HTTPError as exc:
             raw = exc.read()
             location = exc.headers.get("Location") if exc.headers else None
@@ -310,12 +318,12 @@ def _send(base: str, url: str, body: bytes, headers: dict[str, str]) -> tuple[in
                 time.sleep(_RETRY_WAIT)
             else:
                 return exc.code, raw
-        except urllib.error.URLError as exc:
-            raise KeyUnavailable(f"cannot reach Vault at {base}: {_reason(exc.reason)}") from None
-        except TimeoutError:
-            raise KeyUnavailable(f"Vault at {base} did not answer within {timeout:g} s") from None
-        except (OSError, http.client.HTTPException, ValueError) as exc:
-            raise KeyUnavailable(f"cannot reach Vault at {base}: {_reason(exc)}") from None
+        except (OSError, http.client.HTTPException, ValueError) as exc:  # URLError and TimeoutError included
+            if deadline.expired or isinstance(exc, TimeoutError) or isinstance(getattr(exc, "reason", None),
+                                                                              TimeoutError):
+                raise KeyUnavailable(f"Vault at {base} did not answer within {timeout:g} s") from None
+            reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+            raise KeyUnavailable(f"cannot reach Vault at {base}: {_reason(reason)}") from None
 
 
 def _reason(exc: object) -> str:

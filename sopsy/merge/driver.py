@@ -303,12 +303,13 @@ class _Recording(ValueCipher):
     """Remembers the IV of every value it encrypts, so that the second side of a conflict file
     encrypts every value the two sides share to the very same ciphertext."""
 
-    def encrypt(self, plaintext: bytes, aad: bytes, type_tag: str, fresh_iv: bool = False) -> str:
-        out = super().encrypt(plaintext, aad, type_tag, fresh_iv)
-        if plaintext and not fresh_iv:
-            iv = iv_of(out)
-            if iv is not None:
-                self.stash.setdefault((plaintext, aad, type_tag), binascii.a2b_base64(iv))
+    def encrypt(self, plaintext: bytes, aad: bytes, type_tag: str, fresh_iv: bool = False,
+                iv: bytes | None = None) -> str:
+        out = super().encrypt(plaintext, aad, type_tag, fresh_iv, iv)
+        if plaintext and not fresh_iv and iv is None:
+            used = iv_of(out)
+            if used is not None:
+                self.stash.setdefault((plaintext, aad, type_tag), binascii.a2b_base64(used))
         return out
 
 

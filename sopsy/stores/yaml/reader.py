@@ -299,7 +299,10 @@ class _Reader:
     def _add(self, top: _Open, node: Node) -> None:
         if top.is_map:
             key = top.key
-            assert key is not None
+            if key is None:  # `? [a, b]` or `{[a]: v}`: sops cannot read such a key either
+                at = getattr(node.ref, "start", 0)
+                raise InputError(f"invalid YAML: line {self.text.count(chr(10), 0, at) + 1}: a mapping key "
+                                 "must be a plain scalar, not a list or a mapping")
             if key in top.seen:
                 self._duplicate(top)
             top.seen[key] = top.key_at
