@@ -109,6 +109,7 @@ def encrypt_documents(documents: list[Mapping], cipher: ValueCipher, matcher: Ma
     if mac_only_encrypted:
         h.update(MAC_ONLY_ENCRYPTED_PREFIX)
     update = h.update
+    cipher.new_pass()
     encrypt = cipher.encrypt
 
     def on_leaf(leaf: Scalar, prefix: str, should: bool) -> None:

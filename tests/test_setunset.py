@@ -242,3 +242,25 @@ def test_legacy_set_flag_runs_the_set_command(tmp_path: Path) -> None:
     r = run_sopsy("--set", '["db"]["password"] "legacy"', str(f))
     assert r.returncode == 0, r.stderr
     assert "legacy" in _decrypted(f)
+
+
+@pytest.mark.parametrize("maker", ["sops", "sopsy"])
+def test_equal_values_under_one_key_path_keep_their_own_ciphertext(maker: str, tmp_path: Path) -> None:
+    # list items share their AAD (sops leaves indices out of it), so equal values have equal
+    # (plaintext, AAD) pairs, each under its own IV: a set elsewhere must leave every one as it was
+    f = tmp_path / "s.yaml"
+    f.write_text("hosts:\n  - name: a\n    port: 80\n  - name: a\n    port: 80\n  - name: a\n    port: 80\nother: x\n")
+    made = (run_sops if maker == "sops" else run_sopsy)("encrypt", "--age", RECIPIENT, str(f))
+    assert made.returncode == 0, made.stderr
+    f.write_bytes(made.stdout)
+    enc = re.compile(r"ENC\[[^\]]*\]")
+    before = enc.findall(strip_meta(made.stdout.decode()))
+    assert len(set(before)) == len(before) == 7  # each value has its own IV to begin with
+    setunset.set_value(str(f), '["other"]', '"y"')
+    after = enc.findall(strip_meta(f.read_text()))
+    assert [i for i, (a, b) in enumerate(zip(before, after, strict=True)) if a != b] == [6]
+    assert run_sops("decrypt", "--output-type", "json", str(f)).stdout.count(b'"a"') == 3
+
+
+def strip_meta(text: str) -> str:
+    return text.split("\nsops:", 1)[0]

@@ -275,7 +275,7 @@ def _moves(edits: list[Edit]) -> list[list[Edit]]:
 def _stash(cipher: ValueCipher, sources: list[ValueCipher]) -> None:
     """Reuse the IVs of values both sides decrypted under the merged data key (unchanged values
     keep their ciphertext); an IV already given to another value is never reused."""
-    used = {iv for iv in cipher.stash.values()}
+    used = {*cipher.stash.values(), *(iv for ivs in cipher.spare.values() for iv in ivs)}
     for src in sources:
         if src.data_key != cipher.data_key:
             continue
