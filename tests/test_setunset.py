@@ -264,3 +264,19 @@ def test_equal_values_under_one_key_path_keep_their_own_ciphertext(maker: str, t
 
 def strip_meta(text: str) -> str:
     return text.split("\nsops:", 1)[0]
+
+
+def test_dotenv_set_writes_the_key_the_path_names(tmp_path: Path) -> None:
+    # sops reads `export A` and `A` as two keys: a key added beside exported ones is the one the
+    # path names, so --extract and a second set find it, and sops reads the same data
+    f = tmp_path / "s.env"
+    f.write_text("export A=1\n")
+    assert run_sopsy("encrypt", "--age", RECIPIENT, "-i", str(f)).returncode == 0
+    for _ in range(2):
+        r = run_sopsy("set", str(f), '["B"]', '"2"')
+        assert r.returncode == 0, r.stderr
+    r = run_sopsy("set", str(f), '["A"]', '"5"')  # sops adds `A=5` beside `export A=1`
+    assert r.returncode == 0, r.stderr
+    assert run_sopsy("decrypt", "--extract", '["B"]', str(f)).stdout == b"2"
+    assert json.loads(run_sops("decrypt", "--output-type", "json", str(f)).stdout) == {
+        "export A": "1", "B": "2", "A": "5"}
