@@ -18,7 +18,7 @@ import re
 from ...errors import SopsyError, UsageError
 from ...model import Scalar
 from .._editing import check_batch, path_text
-from . import STORE, DotenvFile, _Seg, scalar_text
+from . import _OPENERS, STORE, DotenvFile, _opens_multiline, _Seg, scalar_text
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -142,7 +142,9 @@ def _entry(key: str, node: Node, multiline: bool, path: TreePath) -> str:
     tries = [value, value.replace("\n", "\\n")] if multiline and "\n" in value else [value.replace("\n", "\\n")]
     for raw in tries:
         line = key + "=" + raw
-        if _reads_back(line, key, value):
+        # a quote left open could take in later lines of the file (a PEM body below): refused
+        # whatever the lines below are now
+        if _reads_back(line, key, value) and not (raw[:1] in _OPENERS and _opens_multiline(raw)):
             return line
     raise UsageError(f"the value at {path_text(path)} opens a quote it does not close, which dotenv "
                      "cannot hold without taking in the lines after it")
