@@ -19,9 +19,9 @@ from conftest import sops_binary
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sopsy import core, engine, model
+from sopsy import core, engine, model, setunset
 from sopsy.cipher import ValueCipher
-from sopsy.errors import InputError, NoDocument, SopsyError
+from sopsy.errors import InputError, SopsyError
 from sopsy.keys import KeySpec
 from sopsy.keys.age import PROVIDER
 from sopsy.stores.tfvars import STORE
@@ -238,14 +238,23 @@ def test_crlf_and_no_final_newline() -> None:
         assert roundtrip(text)[1] == text
 
 
+def test_an_empty_file_is_an_empty_body(tmp_path: Path) -> None:
+    assert STORE.parse(" \n").documents[0].items == []
+    assert roundtrip(" \n")[1] == " \n"
+    f = tmp_path / "one.tfvars"  # unset of the only attribute leaves an empty body
+    f.write_text(core.encrypt_text(STORE, 'org_name = "my-org"\n', OPTS))
+    setunset.unset_value(str(f), '["org_name"]')
+    assert core.decrypt_text(STORE, f.read_text()).plaintext() == ""
+
+
 def test_errors_are_one_line_and_typed() -> None:
-    with pytest.raises(NoDocument):
-        STORE.parse(" \n")
     for bad in ('resource "x" {\n}\n', "a = \n", 'a = "open\n', "a = [1, 2\n", "a = <<EOT\nx\n", "= 1\n",
                 'a = "\\q"\n', "a = /* open\n"):
         with pytest.raises(InputError) as e:
             STORE.parse(bad)
         assert "\n" not in str(e.value)
+    with pytest.raises(InputError, match=r"'foo' is set twice \(lines 1 and 3\)"):
+        STORE.parse('foo = "first"\n# c\nfoo = "second"\n')
     with pytest.raises(InputError, match="block"):
         STORE.parse('resource "x" "y" {\n  a = 1\n}\n')
 

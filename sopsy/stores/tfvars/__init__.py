@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...cipher import is_encrypted_value, iv_of
-from ...errors import DumpError, NoDocument
+from ...errors import DumpError
 from ...model import Comment, Mapping, Node, Scalar, Sequence
 from ...values import same_value
 from .emitter import IDENT_FULL, derive, emit_node, from_plain, meta_block, parse_expression
@@ -46,9 +46,7 @@ class TfvarsStore:
     name = "tfvars"
 
     def parse(self, text: str) -> TfvarsFile:
-        if not text.strip():
-            raise NoDocument("the tfvars file is empty")
-        p = Parser(text)
+        p = Parser(text)  # an empty file is an empty body, as for terraform (and `unset` of the last key)
         doc, meta, span = p.body()
         return TfvarsFile(text, [doc], meta, p.leaves, span)
 

@@ -148,7 +148,22 @@ class Parser:
                 doc.items.extend((None, c) for c in found)
             if i < self.n and text[i] != "\n":
                 raise self.fail(i, "unexpected text after an attribute value")
+        self.check_repeats(doc)
         return doc, meta, meta_span
+
+    def check_repeats(self, doc: Mapping) -> None:
+        """An attribute set twice is an error for terraform ("Attribute redefined"), and set/unset
+        could change only one of the two: refused, naming both lines."""
+        seen: dict[str, int] = {}
+        for name, node in doc.items:
+            if name is None:
+                continue
+            at = getattr(node.ref, "key", None)
+            if name in seen:
+                here = self.line(at) if isinstance(at, int) else 0
+                raise InputError(f"tfvars: the attribute {name!r} is set twice (lines {seen[name]} and {here}); "
+                                 "terraform refuses that too")
+            seen[name] = self.line(at) if isinstance(at, int) else 0
 
     def fast_attr(self, m: re.Match[str], doc: Mapping) -> int:
         name, q, num, word, comment = m.group(1, 2, 3, 4, 5)
