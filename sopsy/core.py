@@ -57,6 +57,13 @@ class Opened:
     def plaintext(self) -> str:
         return self.store.render(self.parsed, None, self.hints)
 
+    def printed(self) -> str:
+        """What ``decrypt`` prints: the plaintext, unless the store says sops would print this
+        file otherwise (``printed`` on a store: a file whose layout is not sops's own)."""
+        other = getattr(self.store, "printed", None)
+        text = other(self.parsed, self.hints) if other is not None else None
+        return text if text is not None else self.plaintext()
+
 
 def encrypt_parsed(store: Store, parsed: ParsedFile, opts: EncryptOptions,
                    cipher: ValueCipher | None = None, metadata: Metadata | None = None,

@@ -29,7 +29,7 @@ Editing (:mod:`.edit`): ``apply_edits`` applies :mod:`sopsy.edits` records as mo
 
 from __future__ import annotations
 
-from .. import FastScan, native
+from .. import FastScan, native, written_before
 from .emit import Layout, go_number, go_quote, json_metadata
 from .scanner import ParsedJson, parse
 from .splice import layout_hints, render
@@ -69,12 +69,22 @@ class JsonStore:
                     prefix: bytes) -> tuple[bytes, str] | None:
             return mod.json_decrypt(data, key, suffix, encrypted_suffix, mac_only, prefix, member)  # type: ignore[no-any-return]
 
-        return FastScan(metadata, decrypt) if isinstance(metadata, dict) else None
+        if not isinstance(metadata, dict) or (not data.endswith(b"\n") and written_before(metadata, (3, 10))):
+            return None  # (see printed)
+        return FastScan(metadata, decrypt)
 
     def render(self, parsed: Any, metadata: dict[str, Any] | None, hints: dict[str, Any] | None = None) -> str:
         if not isinstance(parsed, ParsedJson):
             raise TypeError("the JSON store renders only files it parsed")
         return render(parsed, metadata, hints)
+
+    def printed(self, parsed: Any, hints: dict[str, Any]) -> str | None:
+        """sops before 3.10 wrote JSON without a final newline; sops now prints one: so does
+        ``decrypt`` for such a file. None for every other file."""
+        if hints or not isinstance(parsed, ParsedJson) or not written_before(parsed.metadata, (3, 10)):
+            return None
+        text = render(parsed, None, hints)
+        return text if text.endswith("\n") else text + "\n"
 
     def apply_edits(self, parsed: Any, edits: Sequence[Edit], hints: dict[str, Any] | None = None) -> str:
         """The plaintext of ``parsed`` with ``edits`` applied (see :mod:`sopsy.edits`)."""
