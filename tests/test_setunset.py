@@ -280,3 +280,25 @@ def test_dotenv_set_writes_the_key_the_path_names(tmp_path: Path) -> None:
     assert run_sopsy("decrypt", "--extract", '["B"]', str(f)).stdout == b"2"
     assert json.loads(run_sops("decrypt", "--output-type", "json", str(f)).stdout) == {
         "export A": "1", "B": "2", "A": "5"}
+
+
+@pytest.mark.parametrize("fmt,plain,path", [
+    ("yaml", "on: true\noff: false\nf: 1.0e-07\nbig: 1234568000.0\npem: |\n  -----BEGIN X-----\n  abc\n"
+             "  -----END X-----\nstrip: |-\n  a\n  b\nother: x\n", '["other"]'),
+    ("json", '{"f": 1e-07, "big": 1e21, "t": true, "other": "x"}\n', '["other"]'),
+])
+def test_set_on_a_sops_file_changes_no_other_ciphertext(fmt: str, plain: str, path: str, tmp_path: Path) -> None:
+    # decrypting prints what sops prints (true, 1e-07, a `|` block); written back, each value is
+    # encrypted from sops's own plaintext again ("True", "0.0000001", a plain ENC), so every
+    # ciphertext but the one set stays as sops wrote it
+    f = tmp_path / f"s.{fmt}"
+    f.write_text(plain)
+    made = run_sops("encrypt", "--age", RECIPIENT, str(f))
+    assert made.returncode == 0, made.stderr
+    f.write_bytes(made.stdout)
+    enc = re.compile(r"ENC\[[^\]]*\]")
+    before = enc.findall(re.split(r'\n\s*"?sops"?:', made.stdout.decode())[0])
+    assert run_sopsy("set", str(f), path, '"y"').returncode == 0
+    after = enc.findall(re.split(r'\n\s*"?sops"?:', f.read_text())[0])
+    assert [i for i, (a, b) in enumerate(zip(before, after, strict=True)) if a != b] == [len(before) - 1]
+    assert run_sopsy("decrypt", str(f)).stdout == run_sops("decrypt", str(f)).stdout

@@ -201,6 +201,14 @@ def _scalar_edit(leaf: Scalar, text: str, edits: list[Splice], hints: dict[str, 
         if leaf.enc == "" or leaf.enc == ref.enc:
             return  # empty strings, and ciphertext the source already holds, keep their bytes
         enc_form = encrypted_form(leaf.enc, ref, text)
+        if ref.style in ("|", ">") and ref.start == ref.body and not ref.flow:
+            # a block written as go-yaml writes it (as sops's decrypt printed it) needs no
+            # block form: a decrypt derives it again from a plain ENC, as sops writes it
+            source = text[ref.start:ref.end]
+            derived = value_text(leaf.value, leaf.spelling, indents[0], indents[1])
+            # (no indentation indicator, no keep chomping: the block's first line holds text)
+            if source.startswith(derived) and source[len(derived):] == "\n" and (derived[1:2] == "\n" or derived[1:3] == "-\n"):
+                enc_form = leaf.enc + source[len(derived):]
         if enc_form != text[ref.start:ref.end]:
             edits.append((ref.start, ref.end, enc_form))
         return
