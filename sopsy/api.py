@@ -11,17 +11,20 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from . import core
 from .errors import UsageError
 from .fileio import decode, encode, read_bytes, write_if_unchanged
-from .model import to_data
+from .model import Node, Scalar, to_data
 from .stores import get_store, store_name_for
 from .values import GoTime
 
 __all__ = ["load", "loads", "decrypt", "encrypt", "edit"]
+
+_INTEGER = re.compile(r"-?[0-9]+")
 
 
 def _store(format: str | None, path: str | None) -> Any:
@@ -46,12 +49,25 @@ def _python(value: Any) -> Any:
     return value
 
 
+def _leaf(node: Scalar) -> Any:
+    """A scalar's Python value: a number written as an integer is an ``int``, as ``json.loads``
+    gives it (sops's model makes every JSON number a float: ``5432`` would be ``5432.0``)."""
+    v, spelling = node.value, node.spelling
+    if isinstance(v, float) and spelling is not None and _INTEGER.fullmatch(spelling):
+        return int(spelling)
+    return v
+
+
+def _view(node: Node) -> Any:
+    return _python(to_data(node, _leaf))
+
+
 def _opened_data(opened: core.Opened) -> Any:
     if opened.store.name == "dotenv":
         from .commands import environment_of
 
         return environment_of(opened)
-    docs = [_python(to_data(d)) for d in opened.parsed.documents]
+    docs = [_view(d) for d in opened.parsed.documents]
     return docs[0] if len(docs) == 1 else docs
 
 
@@ -60,16 +76,20 @@ def loads(data: bytes | str, *, format: str, ignore_mac: bool = False,
     """Decrypt an encrypted file's contents and parse them into Python data: a dict for YAML,
     JSON, INI and tfvars (a list of dicts for a multi-document YAML file), the variables
     (str to str) for dotenv, ``{"data": str}`` for binary. The MAC is checked first."""
+    return _loads(data, format, ignore_mac, decryption_order)
+
+
+def _loads(data: bytes | str, format: str, ignore_mac: bool, decryption_order: str | None,
+           name: str | None = None) -> Any:
     text = decode(data) if isinstance(data, bytes) else data
-    return _opened_data(core.decrypt_text(get_store(format), text, ignore_mac, decryption_order))
+    return _opened_data(core.decrypt_text(get_store(format), text, ignore_mac, decryption_order, name=name))
 
 
 def load(path: str | os.PathLike[str], *, format: str | None = None, ignore_mac: bool = False,
          decryption_order: str | None = None) -> Any:
     """:func:`loads` of the file at ``path`` (format from its name unless given)."""
     name = os.fspath(path)
-    return loads(read_bytes(name), format=format or store_name_for(name), ignore_mac=ignore_mac,
-                 decryption_order=decryption_order)
+    return _loads(read_bytes(name), format or store_name_for(name), ignore_mac, decryption_order, name)
 
 
 def decrypt(data: bytes | str, *, format: str, ignore_mac: bool = False,
@@ -114,16 +134,16 @@ def edit(path: str | os.PathLike[str], *, format: str | None = None,
     name = os.fspath(path)
     store = _store(format, name)
     raw = read_bytes(name)
-    opened = core.decrypt_text(store, decode(raw), False, decryption_order)
+    opened = core.decrypt_text(store, decode(raw), False, decryption_order, name=name)
     if store.name in ("dotenv", "binary"):
         raise UsageError(f"{name}: sopsy.edit works on YAML, JSON, INI and tfvars files")
     docs = opened.parsed.documents
     if len(docs) != 1:
         raise UsageError(f"{name}: sopsy.edit needs a single-document file")
-    data = _python(to_data(docs[0]))
+    data = _view(docs[0])
     yield data
     plain = store.parse(opened.plaintext())
-    edits = diff(plain.documents[0], data, view=_python, build=_model_data)
+    edits = diff(plain.documents[0], data, view=_view, build=_model_data)
     if edits:
         new_text = store.apply_edits(plain, edits)
         # the block may take any time: write only if nobody changed the file meanwhile

@@ -43,6 +43,9 @@ def take_global_flags(args: list[str]) -> list[str]:
             out += args[i:]
             break
         flag, eq, value = a.partition("=")
+        if flag == "--indent":  # sops's legacy global flag
+            raise UsageError("--indent is not supported: sopsy keeps each file's own indentation "
+                             "(conversions are indented as sops indents by default)")
         if flag in _GLOBAL_VALUE_FLAGS:
             if not eq:
                 if i + 1 >= len(args):

@@ -56,6 +56,20 @@ def _check_io(path: str | None, in_place: bool, output: str | None) -> None:
         raise ConflictingParameters("--in-place needs a file, not standard input")
     if path not in (None, "-") and not os.path.exists(str(path)):
         raise NoFile(f"no such file: {path}")
+    if path not in (None, "-") and not in_place and not output and _is_stdout(str(path)):
+        raise UsageError(f"standard output is {path} itself (`> {path}` empties it before sopsy runs): write "
+                         "in place with -i, or elsewhere with --output")
+
+
+def _is_stdout(path: str) -> bool:
+    """Whether standard output is the very file ``path`` (``sopsy encrypt f > f``)."""
+    import stat
+
+    try:
+        out, st = os.fstat(1), os.stat(path)
+    except OSError:
+        return False
+    return stat.S_ISREG(out.st_mode) and (out.st_dev, out.st_ino) == (st.st_dev, st.st_ino)
 
 
 def check_input_file(path: str) -> None:
@@ -105,7 +119,8 @@ def decrypted(raw: bytes, name: str | None, *, input_type: str | None = None, ou
         plain, data_key = core.decrypt_fast(in_store, raw, ignore_mac, decryption_order)
         if plain is not None:
             return plain
-    opened = core.decrypt_text(in_store, decode(raw), ignore_mac, decryption_order, data_key)
+    opened = core.decrypt_text(in_store, decode(raw), ignore_mac, decryption_order, data_key,
+                               name=name if name not in (None, "-", "/dev/stdin") else None)
     if extract is not None:
         from .model import Mapping
         from .treepath import lookup_node, parse_path
@@ -225,9 +240,10 @@ def encrypt(path: str | None, keys: KeyOptions, *, input_type: str | None = None
 
     def encrypted(text: str) -> str:
         in_store, out_store = stores_for(name, input_type, output_type, encrypting=True)
-        parsed: Any = in_store.parse(text)
+        parsed: Any = core.parse_named(in_store, text, name if name not in (None, "-", "/dev/stdin") else None)
         if parsed.metadata is not None:
-            raise AlreadyEncrypted("the file is already encrypted")
+            raise AlreadyEncrypted(f"{path}: the file is already encrypted" if path not in (None, "-")
+                                   else "the file is already encrypted")
         if out_store is not in_store:
             converted = core.convert(parsed, out_store)
             _keep_integers(parsed.documents, converted.documents)
@@ -258,12 +274,14 @@ def _keep_integers(source: list[Any], converted: list[Any]) -> None:
 
 def rotate(path: str, *, add: Sequence[KeySpec] = (), remove: Sequence[KeySpec] = (),
            input_type: str | None = None, in_place: bool = False, output: str | None = None,
-           decryption_order: str | None = None, filename_override: str | None = None) -> None:
+           decryption_order: str | None = None, filename_override: str | None = None,
+           output_type: str | None = None) -> None:
     _check_io(path, in_place, output)
 
     def rotated(text: str) -> str:
-        store, _ = stores_for(filename_override or path, input_type, None)
-        return core.rotate(core.decrypt_text(store, text, False, decryption_order, name=path), add, remove)
+        store, out_store = stores_for(filename_override or path, input_type, output_type)
+        opened = core.decrypt_text(store, text, False, decryption_order, name=path)
+        return core.rotate(opened, add, remove, out_store)
 
     if in_place:
         with locked(path) as f:
@@ -340,15 +358,7 @@ def updatekeys(path: str, *, yes: bool = False, input_type: str | None = None,
     if old == new and (rule.shamir_threshold or 0) in (0, meta.shamir_threshold) and not rotate:
         print(f"{path}: already up to date", file=sys.stderr)
         return False
-    removed = False
-    for gi in range(max(len(old), len(new))):
-        before = set(old[gi]) if gi < len(old) else set()
-        after = set(new[gi]) if gi < len(new) else set()
-        for t, ident in sorted(after - before):
-            print(f"{path}: group {gi}: + {t} {ident}", file=sys.stderr)
-        for t, ident in sorted(before - after):
-            print(f"{path}: group {gi}: - {t} {ident}", file=sys.stderr)
-            removed = True
+    removed = _print_changes(path, old, new)
     if rotate:
         print(f"{path}: a new data key will be made and every value re-encrypted (--rotate)", file=sys.stderr)
     if not yes and not (confirm or _confirm)(path):
@@ -362,22 +372,44 @@ def updatekeys(path: str, *, yes: bool = False, input_type: str | None = None,
     if removed:
         print(f"{path}: warning: a removed key still opens every earlier copy of this file (same data key); "
               "rotate it with `sopsy updatekeys --rotate` or `sopsy rotate -i`", file=sys.stderr)
-    data_key = datakey.recover(meta, decryption_order)
+    _rewrap(meta, rule, old, datakey.recover(meta, decryption_order))
+    write_if_unchanged(path, raw, core.render_metadata_only(store, parsed, meta))
+    return True
+
+
+def _print_changes(path: str, old: list[list[tuple[str, str]]], new: list[list[tuple[str, str]]]) -> bool:
+    """``+``/``-`` per key and group on stderr (keys only, never values); whether a key goes."""
+    import sys
+
+    removed = False
+    for gi in range(max(len(old), len(new))):
+        before = set(old[gi]) if gi < len(old) else set()
+        after = set(new[gi]) if gi < len(new) else set()
+        for t, ident in sorted(after - before):
+            print(f"{path}: group {gi}: + {t} {ident}", file=sys.stderr)
+        for t, ident in sorted(before - after):
+            print(f"{path}: group {gi}: - {t} {ident}", file=sys.stderr)
+            removed = True
+    return removed
+
+
+def _rewrap(meta: Any, rule: Any, old: list[list[tuple[str, str]]], data_key: bytes) -> None:
+    """The same data key wrapped for the rule's key groups, in ``meta``."""
+    from . import datakey
+
     if len(rule.key_groups) == 1 and len(meta.key_groups) == 1:
         # one group: keys that stay keep their entries (a smaller diff); new ones wrap the key
         kept = {k: e for k, e in zip(old[0], meta.key_groups[0], strict=True)}
         meta.key_groups = [[kept.get((s.type, s.id)) or datakey.wrap_key(s, data_key)
                             for s in rule.key_groups[0]]]
         meta.shamir_threshold = 0
-    else:
-        # the rule's threshold must fit its groups (wrap says so); the file's own is lowered to fit
-        # the new groups, as sops does
-        threshold = rule.shamir_threshold or min(meta.shamir_threshold, len([g for g in rule.key_groups if g]))
-        groups, threshold = datakey.wrap(data_key, rule.key_groups, threshold)
-        meta.key_groups = groups
-        meta.shamir_threshold = threshold if len(groups) > 1 else 0
-    write_if_unchanged(path, raw, core.render_metadata_only(store, parsed, meta))
-    return True
+        return
+    # the rule's threshold must fit its groups (wrap says so); the file's own is lowered to fit
+    # the new groups, as sops does
+    threshold = rule.shamir_threshold or min(meta.shamir_threshold, len([g for g in rule.key_groups if g]))
+    groups, threshold = datakey.wrap(data_key, rule.key_groups, threshold)
+    meta.key_groups = groups
+    meta.shamir_threshold = threshold if len(groups) > 1 else 0
 
 
 def _resolved(spec: KeySpec) -> KeySpec:
@@ -402,5 +434,7 @@ def _confirm(path: str) -> bool:
             print(file=sys.stderr)
             raise UsageError(f"{path}: no answer on standard input; use -y to apply the changes without asking")
         answer = line.strip().lower()
+        if not sys.stdin.isatty():  # a piped answer is not echoed: end the question's line
+            print(answer, file=sys.stderr)
         if answer in ("y", "yes", "n", "no"):
             return answer.startswith("y")

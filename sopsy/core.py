@@ -10,7 +10,16 @@ import re
 
 from . import SOPS_FORMAT_VERSION, datakey, engine
 from .cipher import ValueCipher
-from .errors import AlreadyEncrypted, DecryptTreeError, MacMismatch, MetadataNotFound, SopsyError, UsageError
+from .errors import (
+    AlreadyEncrypted,
+    DecryptTreeError,
+    InputError,
+    MacMismatch,
+    MetadataNotFound,
+    NoDocument,
+    SopsyError,
+    UsageError,
+)
 from .keys import KeySpec
 from .metadata import Metadata, mac_aad, now_rfc3339
 from .model import Comment, Scalar, iter_leaves
@@ -205,7 +214,29 @@ def refuse_conflict(data: bytes, name: str | None) -> None:
 def decrypt_text(store: Store, text: str, ignore_mac: bool = False, decryption_order: str | None = None,
                  data_key: bytes | None = None, name: str | None = None) -> Opened:
     refuse_conflict(text.encode("utf-8", "surrogateescape"), name)
-    return open_parsed(store, store.parse(text), ignore_mac, decryption_order, data_key)
+    parsed = parse_named(store, text, name)
+    if parsed.metadata is None and name is not None:
+        raise MetadataNotFound(not_encrypted(name, store.name, text))
+    return open_parsed(store, parsed, ignore_mac, decryption_order, data_key)
+
+
+def parse_named(store: Store, text: str, name: str | None) -> ParsedFile:
+    """``store.parse(text)``, a parse error naming the file (``app.json: invalid JSON at ...``)."""
+    try:
+        return store.parse(text)
+    except (InputError, NoDocument) as exc:
+        if name is not None and not str(exc).startswith(name):
+            exc.args = (f"{name}: {exc}",)
+        raise
+
+
+def not_encrypted(name: str, store_name: str, text: str) -> str:
+    """sops's "metadata not found" message, naming the file and, when a structured file was
+    read as binary (``app.yaml.enc`` by its name), saying how to give its format."""
+    if store_name == "binary" and "ENC[AES256_GCM," in text:
+        return (f"{name}: sops metadata not found: read as binary, yet it holds encrypted values; give its "
+                "format with --input-type (yaml, json, dotenv, ini or tfvars)")
+    return f"{name}: sops metadata not found (the file is not encrypted)"
 
 
 _SUFFIX_RULES = ("unencrypted_suffix", "encrypted_suffix")
@@ -271,7 +302,8 @@ def reencrypt(opened: Opened, new_text: str, store: Store | None = None) -> str:
                           opened.comments)
 
 
-def rotate(opened: Opened, add: Sequence[KeySpec] = (), remove: Sequence[KeySpec] = ()) -> str:
+def rotate(opened: Opened, add: Sequence[KeySpec] = (), remove: Sequence[KeySpec] = (),
+           out_store: Store | None = None) -> str:
     """A new data key for the same values; IVs are kept (as sops does), keys added to group 0."""
     meta = opened.metadata
     specs: list[list[KeySpec]] = []
@@ -290,12 +322,13 @@ def rotate(opened: Opened, add: Sequence[KeySpec] = (), remove: Sequence[KeySpec
         specs.append(g)
     if not any(specs):
         raise UsageError("removing these keys would leave the file with no key to decrypt it: add another first")
-    return rotate_to(opened, specs, meta.shamir_threshold)
+    return rotate_to(opened, specs, meta.shamir_threshold, out_store)
 
 
-def rotate_to(opened: Opened, specs: Sequence[Sequence[KeySpec]], threshold: int) -> str:
-    """The file under a new data key wrapped for ``specs`` (one list per key group); values keep
-    their IVs, as sops's rotate does."""
+def rotate_to(opened: Opened, specs: Sequence[Sequence[KeySpec]], threshold: int,
+              out_store: Store | None = None) -> str:
+    """The file under a new data key wrapped for ``specs`` (one list per key group), written by
+    ``out_store`` (default: its own store); values keep their IVs, as sops's rotate does."""
     meta = opened.metadata
     data_key = datakey.new_data_key()
     groups, threshold = datakey.wrap(data_key, specs, threshold)
@@ -305,7 +338,8 @@ def rotate_to(opened: Opened, specs: Sequence[Sequence[KeySpec]], threshold: int
     new_meta = Metadata(key_groups=groups, shamir_threshold=threshold, crypt_rule=meta.crypt_rule,
                         mac_only_encrypted=meta.mac_only_encrypted, version=meta.version,
                         extra={DATAKEY_CREATED_FIELD: now_rfc3339()})
-    plaintext = opened.plaintext()
-    parsed = opened.store.parse(plaintext)
-    return encrypt_parsed(opened.store, parsed, EncryptOptions(key_groups=[]), new_cipher, new_meta,
-                          opened.comments)
+    parsed = opened.store.parse(opened.plaintext())
+    store = out_store or opened.store
+    if store is not opened.store:
+        parsed = convert(parsed, store)
+    return encrypt_parsed(store, parsed, EncryptOptions(key_groups=[]), new_cipher, new_meta, opened.comments)

@@ -191,7 +191,7 @@ def edit(path: str, keys: KeyOptions, *, input_type: str | None = None, ignore_m
 
             resolve(path, input_type=input_type, decryption_order=decryption_order)
             return
-        opened = core.decrypt_text(store, decode(raw), ignore_mac, decryption_order)
+        opened = core.decrypt_text(store, decode(raw), ignore_mac, decryption_order, name=path)
         original = opened.plaintext()
     else:
         original = EXAMPLES.get(store.name, "")

@@ -38,12 +38,17 @@ TreePath = tuple[PathPart, ...]
 
 
 class Replace:
-    __slots__ = ("doc", "path", "node")
+    """``like``: optionally, a node parsed from another text of the same format that ``node``'s
+    value comes from; a store may write the new value the way that one is written (quotes, a
+    block), instead of the way the old value was (the merge passes the changed side's node)."""
 
-    def __init__(self, path: TreePath, node: Node, doc: int = 0) -> None:
+    __slots__ = ("doc", "path", "node", "like")
+
+    def __init__(self, path: TreePath, node: Node, doc: int = 0, like: Node | None = None) -> None:
         self.doc = doc
         self.path = path
         self.node = node
+        self.like = like
 
     def __repr__(self) -> str:  # paths are keys, never values
         return f"Replace({self.doc}, {self.path!r})"

@@ -14,7 +14,7 @@ from .values import Value
 
 TYPE_CHECKING = False  # typing costs ~4 ms at start-up; mypy still reads the block below
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from typing import Any
 
 
@@ -40,15 +40,38 @@ class Scalar:
 
 
 class Comment:
-    __slots__ = ("text", "enc", "ref")
+    """A comment. ``inline``: it ends the line of the item it stands before (``a: 1 # note``),
+    rather than being a line of its own above it."""
 
-    def __init__(self, text: str, enc: str | None = None, ref: Any = None) -> None:
+    __slots__ = ("text", "enc", "ref", "inline")
+
+    def __init__(self, text: str, enc: str | None = None, ref: Any = None, inline: bool = False) -> None:
         self.text = text
         self.enc = enc
         self.ref = ref
+        self.inline = inline
 
     def __repr__(self) -> str:
         return "Comment(...)"
+
+
+class InlineText(str):
+    """The text of an inline comment where comments are passed as strings (merge entries, an
+    :class:`~sopsy.edits.Insert`'s comments): equal to the plain text, so that moving a comment
+    from the end of a line to a line of its own is no change of data, but a store writing it
+    puts it at the end of the item's line."""
+
+    __slots__ = ()
+
+
+def comment_texts(comments: list[Comment]) -> list[str]:
+    """Comments as the strings edits and merges pass around (inline ones as :class:`InlineText`)."""
+    return [InlineText(c.text) if c.inline else c.text for c in comments]
+
+
+def comment_node(text: str) -> Comment:
+    """A new comment from such a string."""
+    return Comment(str(text), inline=isinstance(text, InlineText))
 
 
 class Mapping:
@@ -79,11 +102,12 @@ class Sequence:
 Node = Scalar | Comment | Mapping | Sequence
 
 
-def to_data(node: Node) -> Any:
-    """Plain Python data (dicts, lists, typed values) for comparisons and format conversion.
-    Iterative, so that no nesting is too deep for it."""
+def to_data(node: Node, leaf: Callable[[Scalar], Any] | None = None) -> Any:
+    """Plain Python data (dicts, lists, typed values) for comparisons and format conversion;
+    ``leaf`` gives a scalar's data where its value alone will not do. Iterative, so that no
+    nesting is too deep for it."""
     if not isinstance(node, (Mapping, Sequence)):
-        return node.value if isinstance(node, Scalar) else None
+        return (leaf(node) if leaf else node.value) if isinstance(node, Scalar) else None
     root: Any = {} if isinstance(node, Mapping) else []
     work: list[tuple[Mapping | Sequence, Any]] = [(node, root)]
     while work:
@@ -97,7 +121,7 @@ def to_data(node: Node) -> Any:
                 out: Any = {} if isinstance(v, Mapping) else []
                 work.append((v, out))
             else:
-                out = v.value if isinstance(v, Scalar) else None
+                out = (leaf(v) if leaf else v.value) if isinstance(v, Scalar) else None
             if k is None:
                 dst.append(out)
             else:

@@ -121,7 +121,7 @@ def _rewrite(path: str, input_type: str | None, ignore_mac: bool, decryption_ord
     if not os.path.exists(path):
         raise InputError(f"cannot read {path}: no such file")  # sops: exit 2 here
     with locked(path) as f:
-        opened = core.decrypt_text(store, decode(f.read()), ignore_mac, decryption_order)
+        opened = core.decrypt_text(store, decode(f.read()), ignore_mac, decryption_order, name=path)
         plain = opened.plaintext()
         parsed = store.parse(plain)
         edits, changed = change(parsed.documents[0])

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 
 from .config import find_config, load_rule, parse_duration_days
 from .core import DATAKEY_CREATED_FIELD as ROTATED_FIELD
-from .errors import SopsyError, UsageError
+from .errors import NoFile, SopsyError, UsageError
 from .fileio import decode, read_bytes
 from .metadata import Metadata
 from .stores import get_store, store_name_for
@@ -149,6 +149,8 @@ def candidate_files(paths: list[str]) -> list[str]:
     for p in paths:
         if not paths_given and os.path.isabs(p) and (p + os.sep).startswith(cwd + os.sep):
             p = os.path.relpath(p) if p != cwd else "."
+        if paths_given and not os.path.lexists(p):
+            raise NoFile(f"no such file: {p}")
         if os.path.isdir(p):
             for root, dirs, files in os.walk(p):
                 dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS)

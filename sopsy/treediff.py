@@ -17,15 +17,15 @@ from .edits import Delete, Edit, Insert, Replace, TreePath
 from .model import Comment, Mapping, Node, Sequence, from_data, to_data
 
 
-def diff(old: Node, new: Any, view: Callable[[Any], Any] = lambda v: v,
+def diff(old: Node, new: Any, view: Callable[[Node], Any] = to_data,
          build: Callable[[Any], Any] = lambda v: v, path: TreePath = ()) -> list[Edit]:
-    """Edits from ``old`` (a model node) to ``new`` (data). ``view`` turns model data into the
+    """Edits from ``old`` (a model node) to ``new`` (data). ``view`` turns a model node into the
     form ``new`` is in (to compare), ``build`` turns ``new``'s values into model data."""
     if isinstance(old, Mapping) and isinstance(new, dict):
         return _diff_mapping(old, new, view, build, path)
     if isinstance(old, Sequence) and isinstance(new, list):
         return _diff_sequence(old, new, view, build, path)
-    if _same(view(to_data(old)), new):
+    if _same(view(old), new):
         return []
     return [Replace(path, from_data(build(new)))]
 
@@ -68,7 +68,7 @@ def _diff_sequence(old: Sequence, new: list[Any], view: Callable[[Any], Any], bu
         for i, (node, value) in enumerate(zip(items, new, strict=True)):
             out += diff(node, value, view, build, (*path, i))
         return out
-    before = [_key(view(to_data(n))) for n in items]
+    before = [_key(view(n)) for n in items]
     after = [_key(v) for v in new]
     edits: list[Edit] = []
     matcher = difflib.SequenceMatcher(None, before, after, autojunk=False)

@@ -234,6 +234,23 @@ def literal_block(value: str, indent: int, header_extra: str = "") -> str:
     return out
 
 
+def folded_block(value: str, indent: int) -> str | None:
+    """``>`` block text for ``value`` (each line break written as a blank line, so nothing is
+    folded away), or None where a folded block cannot hold it (a tab, or a line starting with
+    a space: it would be "more indented")."""
+    if not literal_lines_ok(value) or "\t" in value:
+        return None
+    stripped = value.rstrip("\n")
+    if any(ln[:1] == " " for ln in stripped.split("\n")):
+        return None
+    trailing = len(value) - len(stripped)
+    chomp = "-" if trailing == 0 else ("" if trailing == 1 else "+")
+    body = re.sub(r"\n+", lambda m: m.group() + "\n", stripped)
+    pad = " " * indent
+    out = ">" + chomp + "\n" + "\n".join(pad + ln if ln else "" for ln in body.split("\n"))
+    return out + "\n" * (trailing - 1) if trailing > 1 else out
+
+
 def typed_text(value: Value, spelling: str | None) -> str:
     """Plain text for a non-string value: its own spelling when YAML reads it back the same."""
     if spelling is not None and spelling and same_value(resolve_plain(spelling), value):

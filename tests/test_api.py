@@ -64,3 +64,22 @@ def test_errors_are_classes_with_exit_codes(tmp_path: Path) -> None:
     assert missing.value.exit_code == 100
     with pytest.raises(sopsy.MetadataNotFound):
         sopsy.loads(b"a: b\n", format="yaml")
+
+
+def test_the_readme_example(tmp_path: Path) -> None:
+    """The README's Python section, as written there: load, then edit one value in place."""
+    path = tmp_path / "secrets.json"
+    path.write_bytes(sopsy.encrypt(b'{\n  "db": {"password": "old", "port": 5432, "ratio": 1.5},\n  "hosts": [1, 2]\n}\n',
+                                   format="json", age=RECIPIENT))
+    config = sopsy.load(path)
+    # numbers as json.loads gives them (sops's model makes every JSON number a float)
+    assert config == {"db": {"password": "old", "port": 5432, "ratio": 1.5}, "hosts": [1, 2]}
+    assert type(config["db"]["port"]) is int and type(config["hosts"][0]) is int and type(config["db"]["ratio"]) is float
+    before = path.read_text()
+    with sopsy.edit(path) as doc:
+        doc["db"]["password"] = "new"
+    after = path.read_text()
+    changed = [a for a, b in zip(before.splitlines(), after.splitlines(), strict=True) if a != b]
+    assert changed and all('"password"' in a or '"lastmodified"' in a or '"mac"' in a for a in changed)
+    assert sopsy.load(path)["db"]["password"] == "new"
+    assert run_sops("decrypt", str(path)).returncode == 0

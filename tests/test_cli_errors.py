@@ -32,6 +32,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     (d / "plain.yaml").write_text(f"user: admin\npassword: {SECRET}\n")
     enc("enc.yaml", f"user: admin\npassword: {SECRET}\n", "--age", RECIPIENT)
     enc("enc2.json", json.dumps({"password": SECRET}), "--age", RECIPIENT2)
+    enc("nested.yaml", f"db:\n  password: {SECRET}\n", "--age", RECIPIENT)
     (d / "two-groups.yaml").write_text(TWO_GROUPS)
     enc("groups.yaml", f"password: {SECRET}\n", env={"SOPS_CONFIG": str(d / "two-groups.yaml")})
     text = (d / "enc.yaml").read_text()
@@ -93,10 +94,24 @@ MISTAKES: list[tuple[str, list[str], dict[str, str], int, str]] = [
     ("directory to edit", ["edit", "{d}/dir"], {}, 3, "is a directory"),
     ("unreadable file", ["decrypt", "{d}/unreadable.yaml"], {}, 2, "Permission denied"),
     ("device in place", ["decrypt", "-i", "/dev/null"], {}, 2, "not a regular file"),
-    ("empty file", ["decrypt", "{d}/empty.yaml"], {}, 92, ""),
+    ("empty file", ["decrypt", "{d}/empty.yaml"], {}, 92, "{d}/empty.yaml: "),
+    ("wrong --input-type", ["encrypt", "--age", R, "--input-type", "json", "{plain}"], {}, 2,
+     "{plain}: invalid JSON at line 1, column 1"),
+    ("wrong --input-type to decrypt", ["decrypt", "--input-type", "dotenv", "{enc}"], {}, 2,
+     "{enc}: line 3 is neither a comment nor a KEY=VALUE assignment"),
     ("invalid YAML", ["encrypt", "--age", R, "{d}/invalid.yaml"], {}, 2, "invalid YAML"),
-    ("not encrypted", ["decrypt", "{plain}"], {}, 1, "sops metadata not found"),
-    ("already encrypted", ["encrypt", "--age", R, "{enc}"], {}, 203, "already encrypted"),
+    ("not encrypted", ["decrypt", "{plain}"], {}, 1, "{plain}: sops metadata not found (the file is not encrypted)"),
+    ("edit a plain file", ["edit", "{plain}"], {"SOPS_EDITOR": "true"}, 1, "{plain}: sops metadata not found"),
+    ("set in a plain file", ["set", "{plain}", '["a"]', "1"], {}, 1, "{plain}: sops metadata not found"),
+    ("exec-env of a plain file", ["exec-env", "{plain}", "true"], {}, 1, "{plain}: sops metadata not found"),
+    ("encrypted YAML read as binary", ["decrypt", "--input-type", "binary", "{enc}"], {}, 1,
+     "read as binary, yet it holds encrypted values; give its format with --input-type"),
+    ("already encrypted", ["encrypt", "--age", R, "{enc}"], {}, 203, "{enc}: the file is already encrypted"),
+    ("status of a missing file", ["status", "{d}/missing.yaml"], {}, 100, "no such file: {d}/missing.yaml"),
+    ("nested value into dotenv", ["decrypt", "--output-type", "dotenv", "{d}/nested.yaml"], {}, 4,
+     "cannot use complex value in dotenv file; offending key db"),
+    ("a tree into binary", ["decrypt", "--output-type", "binary", "{enc}"], {}, 4,
+     "cannot write the data as binary: only a file holding a single 'data' value can be; give --output-type"),
     # outputs
     ("output into a missing directory", ["decrypt", "--output", "{d}/nodir/out.yaml", "{enc}"], {}, 3, "does not exist"),
     ("output is a directory", ["decrypt", "--output", "{d}/dir", "{enc}"], {}, 3, "is a directory"),
@@ -197,3 +212,33 @@ def test_mistake_gives_its_code_and_one_line(world: dict[str, str], args: list[s
     assert r.stdout == b""
     after = {p.name: p.read_bytes() for p in Path(world["d"]).iterdir() if p.is_file() and p.name in before}
     assert after == before  # a failed command changes nothing
+
+
+def test_an_age_secret_key_given_as_recipient_is_never_echoed(world: dict[str, str]) -> None:
+    """A newcomer pastes the identity instead of its public key: refused, and the key never
+    reaches stderr (CI logs), wherever it was given."""
+    secret = next(ln for ln in Path(KEY1).read_text().splitlines() if ln.startswith("AGE-SECRET-KEY-"))
+    cfg = Path(world["d"]) / "cfg" / "secret-as-recipient.yaml"
+    cfg.write_text(f"creation_rules:\n  - age: {secret}\n")
+    for argv, env in ((["encrypt", "--age", secret, world["plain"]], {}),
+                      (["encrypt", "--age", f"{RECIPIENT},{secret.lower()}", world["plain"]], {}),
+                      (["rotate", "--rm-age", secret, world["enc"]], {}),
+                      (["encrypt", world["plain"]], {"SOPS_AGE_RECIPIENTS": secret}),
+                      (["encrypt", world["plain"]], {"SOPS_CONFIG": str(cfg)})):
+        r = run_sopsy(*argv, env=env)
+        err = r.stderr.decode()
+        assert r.returncode == 1 and "an age secret key was given where a recipient" in err, err
+        assert secret.split("-")[-1][:20].lower() not in err.lower() and r.stdout == b""
+
+
+def test_output_redirected_onto_the_input_file_is_refused(tmp_path: Path) -> None:
+    """`sopsy encrypt f > f`: the shell has emptied f already; a dotenv or binary file was then
+    encrypted empty with exit 0 (the secrets gone without a word). Now: a one-line error."""
+    for name in ("app.env", "blob.bin"):
+        f = tmp_path / name
+        f.write_text("A=1\n")
+        with f.open("w") as out:  # what `> f` does
+            r = subprocess.run([sys.executable, "-m", "sopsy", "encrypt", "--age", RECIPIENT, str(f)], stdout=out,
+                               stderr=subprocess.PIPE, check=False)
+        assert r.returncode == 1 and f"standard output is {f} itself" in r.stderr.decode(), r.stderr
+        assert f.read_bytes() == b""  # nothing written into it

@@ -97,6 +97,7 @@ def test_updatekeys_rewraps_and_keeps_values(tmp_path: Path) -> None:
     assert r.returncode == 1 and "use -y" in r.stderr.decode() and f.read_bytes() == snapshot
     r = run_sopsy("updatekeys", str(f), input=b"n\n")
     assert r.returncode == 0 and "left unchanged" in r.stderr.decode() and f.read_bytes() == snapshot
+    assert "apply these changes? (y/n) n\n" in r.stderr.decode()  # a piped answer ends the question's line
     r = run_sopsy("updatekeys", str(f), input=b"maybe\ny\n")
     assert r.returncode == 0, r.stderr
     assert RECIPIENT not in f.read_text() and RECIPIENT2 in f.read_text()

@@ -153,3 +153,53 @@ def test_json_read_as_yaml_gives_yaml_when_yaml_is_asked_for(tmp_path: Path, enc
             for run in (run_sops, run_sopsy)]
     assert [o.returncode for o in outs] == [0, 0], [o.stderr for o in outs]
     assert outs[0].stdout == outs[1].stdout == b"key1: value1\nkey2:\n    - value2.1\n    - ok: true\n"
+
+
+def test_every_sops_flag_is_known_to_sopsy() -> None:
+    """Each option `sops CMD --help` lists is an option of `sopsy CMD` (or a global flag)."""
+    import os
+
+    global_flags = {"--enable-local-keyservice", "--keyservice"}
+    env = {"COLUMNS": "250"}
+    for cmd in (["encrypt"], ["decrypt"], ["edit"], ["rotate"], ["updatekeys"], ["set"], ["unset"], ["exec-env"],
+                ["exec-file"], ["filestatus"], ["keyservice"], ["groups", "add"], ["groups", "delete"]):
+        theirs = re.findall(r"^\s+(--[a-z-]+)", run_sops(*cmd, "--help").stdout.decode(), re.M)
+        ours = run_sopsy(*cmd, "-h", env={**os.environ, **env}).stdout.decode()
+        missing = [f for f in theirs if f not in global_flags and not re.search(re.escape(f) + r"\b", ours)]
+        assert not missing, (cmd, missing)
+
+
+def test_sops_flags_sopsy_cannot_honour_say_so(tmp_path: Path) -> None:
+    f = tmp_path / "a.yaml"
+    f.write_text("a: 1\n")
+    r = run_sopsy("encrypt", "--hckms", "region:key", str(f))
+    assert r.returncode == 1 and r.stderr == b"sopsy: hckms keys are not supported by sopsy\n"
+    assert run_sopsy("encrypt", "--age", RECIPIENT, "-i", str(f)).returncode == 0
+    r = run_sopsy("edit", "-s", str(f))
+    assert r.returncode == 1 and b"--show-master-keys is not supported" in r.stderr
+
+
+@pytest.mark.parametrize("run", [run_sops, run_sopsy], ids=["sops", "sopsy"])
+def test_rotate_output_type_converts(tmp_path: Path, run) -> None:  # type: ignore[no-untyped-def]
+    f = tmp_path / "a.yaml"
+    f.write_text("a: 1\nb: two\n")
+    assert run("encrypt", "--age", RECIPIENT, "-i", str(f)).returncode == 0
+    r = run("rotate", "--output-type", "json", str(f))
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "a.json"
+    out.write_bytes(r.stdout)
+    assert run_sops("decrypt", str(out)).stdout == b'{\n\t"a": 1,\n\t"b": "two"\n}\n'
+
+
+def test_completion_script_and_completions() -> None:
+    import os
+    import subprocess
+    import sys
+
+    script = run_sopsy("completion", "bash")
+    assert script.returncode == 0 and b"_SOPSY_COMPLETE" in script.stdout
+    exe = str(Path(sys.executable).with_name("sopsy"))
+    env = {**os.environ, "COMP_WORDS": "sopsy decrypt --ig", "COMP_CWORD": "2", "_SOPSY_COMPLETE": "complete_bash"}
+    out = subprocess.run([exe], env=env, capture_output=True, check=False)
+    assert out.stdout.split() == [b"--ignore-mac"]
+    assert run_sopsy("completion", "tcsh").returncode == 1

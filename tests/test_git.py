@@ -283,6 +283,53 @@ def test_multi_line_value_grows_next_to_an_edited_key(repo: Path) -> None:
     no_plaintext(repo, proc.stdout, proc.stderr)
 
 
+def test_the_changed_side_keeps_its_comments_on_their_lines_and_its_quoting(repo: Path) -> None:
+    """Theirs edits inline comments, a folded block and quoted values while ours edits other
+    values: each stays on its line and in the style it was written in (was: an inline comment
+    moved above its key, the block and the quotes were lost; tfvars: the merge failed)."""
+    y = ("port: 5432 # default\npassword: s3cr-pw # rotated yearly\nmotd: >\n  Welcome to the\n  s3cr-motd\n"
+         "q: 's3cr-q'\nc: ''\n")
+    y_theirs = y.replace("yearly", "monthly").replace("Welcome to the\n  s3cr-motd", "Hello s3cr-motd") \
+        .replace("s3cr-q", "s3cr-q2").replace("c: ''", "c: s3cr-c")
+    tf, tf_rel = '# creds\npassword = "s3cr-tf" # rotate\nregion   = "eu"\ntags = {\n  team = "core" # owner\n}\n', \
+        "secrets/app.tfvars"
+    files = {YAML: (y, y.replace("5432", "6543"), y_theirs),
+             tf_rel: (tf, tf.replace('"eu"', '"us"'), tf.replace("# rotate", "# rotate monthly").replace("owner", "lead"))}
+    proc = diverge(repo, files)
+    assert proc.returncode == 0, proc.stderr
+    assert plain(repo, YAML) == y_theirs.replace("5432", "6543")
+    assert plain(repo, tf_rel) == tf.replace('"eu"', '"us"').replace("# rotate", "# rotate monthly") \
+        .replace("owner", "lead")
+    assert run_sops("decrypt", str(repo / YAML)).returncode == 0
+    no_plaintext(repo, proc.stdout, proc.stderr)
+
+
+def test_ini_comments_travel_with_their_keys_and_sections(repo: Path) -> None:
+    """INI's model (sops's) keeps a key's comments after the key: the merge read them as the
+    next key's, so a comment changed or added on their side failed the merge as 'a sopsy bug'
+    or was lost. Ours edits values, theirs comments, a commented key and a commented section."""
+    ini, rel = "; app\n[db]\n; the primary\nhost = db1\npassword = s3cr-1\n\n[api]\ntoken = s3cr-t\n", "secrets/app.ini"
+    theirs = ini.replace("; the primary", "; the primary, moved in May") \
+        .replace("password = s3cr-1\n", "password = s3cr-1\n; read-only\nreplica = db2\n") \
+        + "\n; caching\n[cache]\n; the url\nurl = s3cr-redis\n"
+    proc = diverge(repo, {rel: (ini, ini.replace("db1", "db9").replace("s3cr-t", "s3cr-t2"), theirs)})
+    assert proc.returncode == 0, proc.stderr
+    assert plain(repo, rel) == theirs.replace("db1", "db9").replace("s3cr-t", "s3cr-t2")
+    assert run_sops("decrypt", str(repo / rel)).returncode == 0
+    no_plaintext(repo, proc.stdout, proc.stderr)
+
+
+def test_jsonc_comments_changed_on_their_side_are_reported(repo: Path) -> None:
+    """Comments are not in the JSON model, so the merge cannot carry theirs: it must say so
+    (they were dropped without a word)."""
+    j = '{\n  // database\n  "db": {"password": "s3cr-1", "port": 5432},\n  "x": 1\n}\n'
+    proc = diverge(repo, {JSON: (j, j.replace("5432", "6543"), j.replace("// database", "// the database"))})
+    assert proc.returncode == 0, proc.stderr
+    assert plain(repo, JSON) == j.replace("5432", "6543")
+    assert f"sopsy: {JSON}: their side changed comments, which sopsy cannot merge" in proc.stderr
+    no_plaintext(repo, proc.stdout, proc.stderr)
+
+
 def test_one_side_last_written_by_the_real_sops(repo: Path) -> None:
     y = "# app\ndb:\n  user: admin # the login\n  password: s3cr-db-1\nport: 5432\n"
     files = {YAML: (y, y.replace("5432", "6543"), y), JSON: (J_DB, J_DB.replace("5432", "6543"), J_DB),

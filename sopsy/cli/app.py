@@ -6,11 +6,17 @@ Metavars are spelled out (FILE, TYPE, ...) so that usage lines read as in any Un
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
 
 from .. import SOPS_FORMAT_VERSION, __version__
+
+if "_SOPSY_COMPLETE" in os.environ:  # the shell asks for completions (sopsy completion SHELL)
+    from typer.completion import completion_init  # type: ignore[attr-defined]
+
+    completion_init()
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -54,6 +60,8 @@ VaultKeys = Annotated[_KeyList, typer.Option(
     "--hc-vault-transit", metavar="URIS", help="Vault transit key URIs, comma-separated ($SOPS_VAULT_URIS).")]
 Pkcs11Keys = Annotated[_KeyList, typer.Option("--pkcs11", metavar="URIS",
                                               help="PKCS#11 key URIs, comma-separated ($SOPSY_PKCS11_URIS).")]
+HckmsKeys = Annotated[_KeyList, typer.Option(
+    "--hckms", metavar="IDS", help="HuaweiCloud KMS key ids (sops's flag; sopsy cannot use these keys).")]
 AwsProfile = Annotated[str | None, typer.Option("--aws-profile", metavar="NAME",
                                                 help="The AWS profile to use for KMS requests.")]
 EncContext = Annotated[str | None, typer.Option("--encryption-context", metavar="K:V,...",
@@ -63,10 +71,11 @@ Threshold = Annotated[int | None, typer.Option("--shamir-secret-sharing-threshol
 
 
 def key_values(age: _KeyList = None, pgp: _KeyList = None, kms: _KeyList = None, gcp_kms: _KeyList = None,
-               azure_kv: _KeyList = None, hc_vault: _KeyList = None, pkcs11: _KeyList = None) -> dict[str, list[str]]:
+               azure_kv: _KeyList = None, hc_vault: _KeyList = None, pkcs11: _KeyList = None,
+               hckms: _KeyList = None) -> dict[str, list[str]]:
     """The key flags by key type (the names of sopsy.keys.KEY_FLAGS)."""
     given = {"age": age, "pgp": pgp, "kms": kms, "gcp_kms": gcp_kms, "azure_kv": azure_kv, "hc_vault": hc_vault,
-             "pkcs11": pkcs11}
+             "pkcs11": pkcs11, "hckms": hckms}
     return {t: v for t, v in given.items() if v}
 
 

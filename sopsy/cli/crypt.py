@@ -19,6 +19,7 @@ from .app import (
     FileArg,
     FilenameOverride,
     GcpKeys,
+    HckmsKeys,
     IgnoreMac,
     InPlace,
     InType,
@@ -71,6 +72,7 @@ def encrypt(
     azure_kv: AzureKeys = None,
     hc_vault_transit: VaultKeys = None,
     pkcs11: Pkcs11Keys = None,
+    hckms: HckmsKeys = None,
     aws_profile: AwsProfile = None,
     encryption_context: EncContext = None,
     shamir_threshold: Threshold = None,
@@ -89,7 +91,7 @@ def encrypt(
 ) -> None:
     """Encrypt a plaintext file (standard output unless -i or --output)."""
     keys = commands.KeyOptions(
-        keys=key_values(age, pgp, kms, gcp_kms, azure_kv, hc_vault_transit, pkcs11), aws_profile=aws_profile,
+        keys=key_values(age, pgp, kms, gcp_kms, azure_kv, hc_vault_transit, pkcs11, hckms), aws_profile=aws_profile,
         encryption_context=encryption_context, shamir_threshold=shamir_threshold,
         crypt=_crypt(unencrypted_suffix, encrypted_suffix, unencrypted_regex, encrypted_regex,
                      unencrypted_comment_regex, encrypted_comment_regex),
@@ -155,6 +157,7 @@ def edit(
     azure_kv: AzureKeys = None,
     hc_vault_transit: VaultKeys = None,
     pkcs11: Pkcs11Keys = None,
+    hckms: HckmsKeys = None,
     aws_profile: AwsProfile = None,
     encryption_context: EncContext = None,
     shamir_threshold: Threshold = None,
@@ -169,11 +172,19 @@ def edit(
     input_type: InType = None,
     output_type: Annotated[str | None, typer.Option(
         "--output-type", metavar="TYPE", help="Accepted as sops accepts it; must be the file's format.")] = None,
+    show_master_keys: Annotated[bool, typer.Option(
+        "-s", "--show-master-keys", help="sops's option to edit the metadata too: not supported (use "
+        "rotate, updatekeys or groups to change keys).")] = False,
     decryption_order: Order = None,
 ) -> None:
     """Edit an encrypted file in $SOPS_EDITOR or $EDITOR; unchanged values keep their ciphertext.
 
     The key and rule options apply when the file is created."""
+    if show_master_keys:
+        from ..errors import UsageError
+
+        raise UsageError("--show-master-keys is not supported: change keys with rotate --add-*/--rm-*, "
+                         "updatekeys or groups")
     from .. import editor
 
     in_store, out_store = commands.stores_for(file, input_type, output_type)
@@ -181,7 +192,7 @@ def edit(
         raise UsageError(f"edit: --output-type {output_type} differs from the format of {file} ({in_store.name})")
 
     keys = commands.KeyOptions(
-        keys=key_values(age, pgp, kms, gcp_kms, azure_kv, hc_vault_transit, pkcs11), aws_profile=aws_profile,
+        keys=key_values(age, pgp, kms, gcp_kms, azure_kv, hc_vault_transit, pkcs11, hckms), aws_profile=aws_profile,
         encryption_context=encryption_context, shamir_threshold=shamir_threshold,
         crypt=_crypt(unencrypted_suffix, encrypted_suffix, unencrypted_regex, encrypted_regex,
                      unencrypted_comment_regex, encrypted_comment_regex),
@@ -217,17 +228,21 @@ def rotate(
     rm_hc_vault_transit: Annotated[_L, _rm("hc-vault-transit")] = None,
     add_pkcs11: Annotated[_L, _add("pkcs11")] = None,
     rm_pkcs11: Annotated[_L, _rm("pkcs11")] = None,
+    add_hckms: Annotated[_L, _add("hckms")] = None,
+    rm_hckms: Annotated[_L, _rm("hckms")] = None,
     aws_profile: AwsProfile = None,
     encryption_context: EncContext = None,
     in_place: InPlace = False,
     output: Output = None,
     input_type: InType = None,
+    output_type: OutType = None,
     decryption_order: Order = None,
     filename_override: FilenameOverride = None,
 ) -> None:
     """Re-encrypt with a new data key (values keep their IVs); add or remove keys."""
-    add = key_values(add_age, add_pgp, add_kms, add_gcp_kms, add_azure_kv, add_hc_vault_transit, add_pkcs11)
-    rm = key_values(rm_age, rm_pgp, rm_kms, rm_gcp_kms, rm_azure_kv, rm_hc_vault_transit, rm_pkcs11)
+    add = key_values(add_age, add_pgp, add_kms, add_gcp_kms, add_azure_kv, add_hc_vault_transit, add_pkcs11,
+                     add_hckms)
+    rm = key_values(rm_age, rm_pgp, rm_kms, rm_gcp_kms, rm_azure_kv, rm_hc_vault_transit, rm_pkcs11, rm_hckms)
     if not os.path.exists(file) and (add or rm):
         from ..errors import NoSuchFileForKeyChange
 
@@ -235,7 +250,8 @@ def rotate(
     add_specs = _specs(add, aws_profile, encryption_context)
     rm_specs = _specs(rm, aws_profile, encryption_context)
     commands.rotate(file, add=add_specs, remove=rm_specs, input_type=input_type, in_place=in_place, output=output,
-                    decryption_order=decryption_order, filename_override=filename_override)
+                    decryption_order=decryption_order, filename_override=filename_override,
+                    output_type=output_type)
 
 
 def _specs(values: dict[str, list[str]], aws_profile: str | None, context: str | None) -> list[KeySpec]:

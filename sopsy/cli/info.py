@@ -1,6 +1,10 @@
-"""filestatus, version."""
+"""filestatus, version, completion."""
 
 from __future__ import annotations
+
+from typing import Annotated
+
+import typer
 
 from .. import commands
 from .app import InType, RequiredFile, app, version_line
@@ -17,3 +21,18 @@ def filestatus(file: RequiredFile, input_type: InType = None) -> None:
 def version() -> None:
     """Print the version (first line as sops prints it, for tools that parse it)."""
     print(version_line())
+
+
+@app.command()
+def completion(
+    shell: Annotated[str, typer.Argument(metavar="SHELL", help="bash, zsh or fish.", show_default=False)],
+) -> None:
+    """Print a shell completion script (as sops's completion command), e.g.
+    `source <(sopsy completion bash)` in ~/.bashrc."""
+    from typer.completion import get_completion_script  # type: ignore[attr-defined]
+
+    from ..errors import UsageError
+
+    if shell not in ("bash", "zsh", "fish"):
+        raise UsageError(f"no completion for shell {shell!r}: choose bash, zsh or fish")
+    print(get_completion_script(prog_name="sopsy", complete_var="_SOPSY_COMPLETE", shell=shell))

@@ -16,6 +16,7 @@ from .app import (
     AzureKeys,
     EncContext,
     GcpKeys,
+    HckmsKeys,
     InPlace,
     InType,
     KmsKeys,
@@ -97,6 +98,7 @@ def groups_add(
     azure_kv: AzureKeys = None,
     hc_vault_transit: VaultKeys = None,
     pkcs11: Pkcs11Keys = None,
+    hckms: HckmsKeys = None,
     aws_profile: AwsProfile = None,
     encryption_context: EncContext = None,
     shamir_threshold: GroupThreshold = None,
@@ -108,7 +110,7 @@ def groups_add(
     from .. import keygroups
 
     commands.check_input_file(file)
-    keys = commands.KeyOptions(keys=key_values(age, pgp, kms, gcp_kms, azure_kv, hc_vault_transit, pkcs11),
+    keys = commands.KeyOptions(keys=key_values(age, pgp, kms, gcp_kms, azure_kv, hc_vault_transit, pkcs11, hckms),
                                aws_profile=aws_profile, encryption_context=encryption_context)
     store, _ = commands.stores_for(file, input_type, None)
     specs = commands.cli_key_specs(keys, use_environment=False)

@@ -31,6 +31,9 @@ def set_(
     input_type: InType = None,
     output_type: OutType = None,
     decryption_order: Order = None,
+    shamir_threshold: Annotated[int | None, typer.Option(
+        "--shamir-secret-sharing-threshold", metavar="N",
+        help="Accepted as sops accepts it; set and unset keep the file's key groups and threshold.")] = None,
 ) -> None:
     """Set the value at PATH (missing mappings are created, an index past a list's end
     appends); only that value, lastmodified and mac change in the file."""
@@ -58,6 +61,9 @@ def unset(
     input_type: InType = None,
     output_type: OutType = None,
     decryption_order: Order = None,
+    shamir_threshold: Annotated[int | None, typer.Option(
+        "--shamir-secret-sharing-threshold", metavar="N",
+        help="Accepted as sops accepts it; set and unset keep the file's key groups and threshold.")] = None,
 ) -> None:
     """Remove the value at PATH (with its own comments); only that value, lastmodified and mac
     change in the file."""

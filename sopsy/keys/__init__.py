@@ -44,6 +44,9 @@ KEY_FLAGS: dict[str, tuple[str, str, str]] = {
     "azure_kv": ("azure-kv", "SOPS_AZURE_KEYVAULT_URLS", "Azure Key Vault key URLs"),
     "hc_vault": ("hc-vault-transit", "SOPS_VAULT_URIS", "Vault transit key URIs"),
     "pkcs11": ("pkcs11", "SOPSY_PKCS11_URIS", "PKCS#11 key URIs (a sopsy extension)"),
+    # sops (after 3.11) has HuaweiCloud KMS; sopsy has no provider for it, so these flags give a
+    # clear "cannot use hckms keys" instead of an unknown-option error
+    "hckms": ("hckms", "SOPS_HUAWEICLOUD_KMS_IDS", "HuaweiCloud KMS key ids (not supported by sopsy)"),
 }
 
 # Local keys first, network last (`--decryption-order` / SOPS_DECRYPTION_ORDER override it).
@@ -91,7 +94,7 @@ if TYPE_CHECKING:  # the interface, for the type checker only
 def _module(type_name: str) -> Any:
     module = PROVIDERS.get(type_name)
     if module is None:
-        raise UsageError(f"sopsy cannot use {type_name} keys")
+        raise UsageError(f"{type_name} keys are not supported by sopsy")
     try:
         return importlib.import_module(module)
     except ImportError as exc:

@@ -48,6 +48,9 @@ def recipient_kind(text: str) -> str:
 
 def parse_recipient(text: str) -> object:
     text = text.strip()
+    if text.upper().startswith("AGE-"):  # an identity pasted where its public key belongs: never echo it
+        raise UsageError("an age secret key was given where a recipient (a public key) is needed: give the "
+                         "age1... key that `sopsy keygen` printed (`age-keygen -y KEYFILE` shows it)")
     kind = recipient_kind(text)
     if kind == "pq":
         age_pq = _pq()

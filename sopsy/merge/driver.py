@@ -138,6 +138,12 @@ def merge_versions(store: Store, base: Version, ours: Version, theirs: Version, 
     if not meta.fresh:
         _stash(cipher, [v.cipher for v in (ours, theirs, base) if v.cipher is not None])
     notes = list(tm.notes)
+    unmodelled = getattr(store, "unmodelled_comments", None)
+    if unmodelled is not None and base.plaintext is not None and text_b is None:
+        theirs_comments = unmodelled(theirs.plaintext)
+        if theirs_comments != unmodelled(base.plaintext) and unmodelled(text_a) != theirs_comments:
+            notes.append("their side changed comments, which sopsy cannot merge in a JSON file (JSONC): the "
+                         "result keeps ours; add theirs by hand")
     if meta.changes:
         notes.append("keys from their side: " + ", ".join(meta.changes))
     if meta.fresh:
@@ -177,11 +183,11 @@ def _merge_text(store: Store, base: str | None, ours: str, theirs: str,
     if ours == base:
         return theirs, None, None, tm
     try:
-        b = store.parse(base).documents if base is not None else None
+        b = _view(store, store.parse(base)) if base is not None else None
     except SopsyError:  # a base git made up (criss-cross) or one in another format: merge as if added
         b = None
     parsed_o = store.parse(ours)
-    o, t = parsed_o.documents, store.parse(theirs).documents
+    o, t = _view(store, parsed_o), _view(store, store.parse(theirs))
     apply = getattr(store, "apply_edits", None)
     if store.name == "binary":  # opaque data: git's own line merge, in memory
         from .lines import merge_lines
@@ -202,6 +208,14 @@ def _merge_text(store: Store, base: str | None, ours: str, theirs: str,
     text_a, parsed_a = _apply(store, ours, parsed_o, edits_a, merged, OURS, tm, name)
     text_b = _apply(store, ours, None, edits_b, merged, THEIRS, tm, name)[0] if edits_b is not None else None
     return text_a, parsed_a, text_b, tm
+
+
+def _view(store: Store, parsed: ParsedFile) -> list[Any]:
+    """The documents as the merge reads them: a store whose model keeps comments elsewhere than
+    above the item they describe (INI, as sops's) gives a view with them there (new container
+    nodes; the parse itself is left as it is)."""
+    view = getattr(store, "merge_view", None)
+    return view(parsed) if view is not None else parsed.documents  # type: ignore[no-any-return]
 
 
 def _whole_clash(why: str) -> Any:
@@ -225,8 +239,8 @@ def _apply(store: Store, ours: str, parsed: ParsedFile | None, edits: list[Edit]
         raise MergeConflict(f"{name}: the merged file cannot be written as {store.name} ({exc}); kept ours") from None
     result = store.parse(text)
     want = [fresh(m, side) for m in merged]
-    if len(result.documents) != len(want) or \
-            any(tm.sig(g) != tm.sig(w) for g, w in zip(result.documents, want, strict=False)):
+    got = _view(store, result)
+    if len(got) != len(want) or any(tm.sig(g) != tm.sig(w) for g, w in zip(got, want, strict=False)):
         raise MergeConflict(f"{name}: the merge could not be written in ours' layout (a sopsy bug, please report "
                             "it); kept ours")
     return text, result

@@ -10,7 +10,7 @@ whose entries to use: ours' (the file written with conflict markers stands on it
 from __future__ import annotations
 
 from ..edits import Delete, Insert, Replace
-from ..model import Comment, Mapping, Scalar, Sequence
+from ..model import Comment, Mapping, Scalar, Sequence, comment_node
 from .tree import Clash, Entry, MMap, MSeq, _matches, entries_of
 
 TYPE_CHECKING = False
@@ -48,7 +48,7 @@ def _node(doc: int, path: TreePath, o: MNode, m: MNode, side: str, out: list[Edi
     elif isinstance(m, MSeq) and m.src is o:
         _sequence(doc, path, m.src, m, side, out)
     else:
-        out.append(Replace(path, fresh(m, side), doc))
+        out.append(Replace(path, fresh(m, side), doc, like=m if isinstance(m, Scalar) else None))
 
 
 def _stable(candidates: list[int], ours_order: list[int]) -> set[int]:
@@ -102,7 +102,7 @@ def fresh(node: MNode, side: str = OURS) -> Node:
     if isinstance(node, Scalar):
         return Scalar(node.value, node.spelling)
     if isinstance(node, Comment):
-        return Comment(node.text)
+        return Comment(node.text, inline=node.inline)
     if isinstance(node, (Mapping, Sequence)):
         entries, tail = entries_of(node)
         return _container(isinstance(node, Mapping), entries, tail, side)
@@ -113,13 +113,13 @@ def _container(is_map: bool, entries: list[Entry], tail: tuple[str, ...], side: 
     if is_map:
         items: list[tuple[str | None, Node]] = []
         for e in entries:
-            items += [(None, Comment(c)) for c in e.comments]
+            items += [(None, comment_node(c)) for c in e.comments]
             items.append((e.key, fresh(e.node, side)))
-        items += [(None, Comment(c)) for c in tail]
+        items += [(None, comment_node(c)) for c in tail]
         return Mapping(items)
     seq: list[Node] = []
     for e in entries:
-        seq += [Comment(c) for c in e.comments]
+        seq += [comment_node(c) for c in e.comments]
         seq.append(fresh(e.node, side))
-    seq += [Comment(c) for c in tail]
+    seq += [comment_node(c) for c in tail]
     return Sequence(seq)

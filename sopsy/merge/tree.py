@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import difflib
 
-from ..model import Comment, Mapping, Scalar, Sequence
+from ..model import Comment, InlineText, Mapping, Scalar, Sequence
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -103,7 +103,7 @@ def entries_of(node: Mapping | Sequence) -> tuple[list[Entry], tuple[str, ...]]:
         key, child = item if isinstance(node, Mapping) else (None, item)  # type: ignore[misc]
         assert not isinstance(child, tuple)
         if isinstance(child, Comment):
-            pending.append(child.text)
+            pending.append(InlineText(child.text) if child.inline else child.text)
             continue
         if isinstance(node, Mapping):
             out.append(Entry(key, child, tuple(pending)))

@@ -88,23 +88,23 @@ class BinaryStore:
         if metadata is not None:
             leaf = doc.get(DATA_KEY)
             if not isinstance(leaf, Scalar):
-                raise DumpError("error emitting binary store: the tree has no 'data' value")
+                raise DumpError("cannot write the file as binary: it has no 'data' value")
             data = leaf.enc if leaf.enc is not None else _text(leaf.value)
             return go_json_indent({DATA_KEY: data, "sops": json_metadata(metadata)}) + "\n"
         return self.emit([doc])
 
     def emit(self, documents: list[Mapping]) -> str:
         if len(documents) != 1 or [k for k, _ in documents[0].items if k is not None] != [DATA_KEY]:
-            raise DumpError("error emitting binary store: only a tree with one 'data' value can be "
-                            "written as binary, use --output-type")
+            raise DumpError("cannot write the data as binary: only a file holding a single 'data' value can "
+                            "be; give --output-type (yaml, json, dotenv, ini or tfvars)")
         leaf = documents[0].get(DATA_KEY)
         if not isinstance(leaf, Scalar):
-            raise DumpError("error emitting binary store: 'data' is not a value, use --output-type")
+            raise DumpError("cannot write the data as binary: 'data' is not a single value; give --output-type")
         return _text(leaf.value)
 
     def emit_value(self, value: Any) -> str:
         if isinstance(value, (dict, list, Mapping)):
-            raise DumpError("error emitting binary store: not a single value, use --output-type")
+            raise DumpError("cannot write a list or a mapping as binary; give --output-type")
         return _text(value)
 
 

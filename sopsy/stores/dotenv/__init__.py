@@ -289,8 +289,8 @@ class DotenvStore:
                 out.append("#" + node.text + "\n")
             elif isinstance(node, Scalar):
                 out.append(f"{key}={scalar_text(node.value).replace(chr(10), chr(92) + 'n')}\n")
-            elif isinstance(node, (Mapping, Sequence)):
-                raise DumpError("cannot use complex value in dotenv file")
+            elif isinstance(node, (Mapping, Sequence)):  # (sops's words, naming the key as sops does)
+                raise DumpError(f"cannot use complex value in dotenv file; offending key {key}")
         return "".join(out)
 
     def emit_value(self, value: Any) -> str:

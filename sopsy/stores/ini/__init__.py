@@ -201,6 +201,32 @@ class IniStore:
         return IniFile(text, documents, _unflatten(flat), leaves, all_comments, (meta_start, meta_end),
                        section_comments)
 
+    def merge_view(self, parsed: Any) -> list[Mapping]:
+        """The document as the merge reads it: each comment before the item it is written above.
+        This model keeps a key's comments right after the key and a section's comments (those
+        above its header) first in the section, as sops's does; in the view a key's comments
+        come before it and a section's before the section, at the top level. New containers,
+        the same leaves."""
+        root = parsed.documents[0]
+        items: list[tuple[str | None, Any]] = []
+        for name, sec in root.items:
+            if name is None or not isinstance(sec, Mapping):
+                items.append((name, sec))
+                continue
+            body: list[tuple[str | None, Any]] = []
+            last = -1  # where the last key went in body (-1: no key yet, comments are the section's)
+            for k, v in sec.items:
+                if k is not None:
+                    body.append((k, v))
+                    last = len(body) - 1
+                elif last < 0:
+                    items.append((None, v))
+                else:
+                    body.insert(last, (None, v))
+                    last += 1
+            items.append((name, Mapping(body, ref=sec.ref)))
+        return [Mapping(items, ref=root.ref)]
+
     @staticmethod
     def _key(line: str, lead: int, lineno: int) -> tuple[str, int]:
         """The key name and where its value starts (go-ini readKeyName)."""

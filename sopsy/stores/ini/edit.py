@@ -259,28 +259,22 @@ def _key_line(doc: _Doc, sec: Mapping | None, key: str, node: Node, anchor: _Val
 
 
 def _key_lines(doc: _Doc, sec: Mapping | None, node: Mapping, path: TreePath) -> list[str]:
-    """The lines of a new section's keys, each with the comments that belong to it above it
-    (the model keeps an INI key's comments right after the key)."""
+    """The lines of a new section's keys, each with the comments above it that come before it
+    in ``node`` (a node the merge built from its view, :meth:`IniStore.merge_view`; a parsed
+    INI section keeps a key's comments after it instead)."""
     items = node.items
     keys = [k for k, v in items if k is not None]
     aligned = _style(doc, sec, None)[4] >= 0 if sec is not None and doc.leaves(sec) else _aligned_file(doc)
     width = max((len(_key_text(k, (*path, k))) for k in keys), default=0) if aligned else -1
     lines: list[str] = []
-    i = 0
-    while i < len(items):
-        k, v = items[i]
-        i += 1
+    above: list[str] = []
+    for k, v in items:
         if k is None:
-            if isinstance(v, Comment) and not lines:  # before the first key: the section's own
-                lines += _comment_lines(doc, sec, [v.text])
+            above += [v.text] if isinstance(v, Comment) else []
             continue
-        above = []
-        while i < len(items) and items[i][0] is None:
-            c = items[i][1]
-            above += [c.text] if isinstance(c, Comment) else []
-            i += 1
         lines += _comment_lines(doc, sec, above) + [_key_line(doc, sec, k, v, None, (*path, k), width)]
-    return lines
+        above = []
+    return lines + _comment_lines(doc, sec, above)
 
 
 def _aligned_file(doc: _Doc) -> bool:

@@ -94,6 +94,13 @@ class JsonStore:
 
         return apply_edits(parsed, edits, hints)
 
+    def unmodelled_comments(self, text: str) -> list[str]:
+        """The comments of a JSONC text: a merge cannot carry them (they are not in the model),
+        so it compares them to say when their side's comment changes are not in the result."""
+        from .scanner import comment_texts
+
+        return comment_texts(text)
+
     def layout_hints(self, parsed: Any) -> dict[str, Any]:
         return layout_hints(parsed) if isinstance(parsed, ParsedJson) else {}
 

@@ -138,6 +138,16 @@ def has_comments(text: str) -> bool:
     return "/" in text and _SLASH_OUTSIDE_STRINGS.match(text) is not None
 
 
+_STRING_OR_COMMENT = re.compile(r'"(?:[^"\\]++|\\.)*+"|(//[^\r\n]*|/\*(?:[^*]|\*(?!/))*\*/)', re.S)
+
+
+def comment_texts(text: str) -> list[str]:
+    """The comments of a JSONC text, in order (the document model does not hold them)."""
+    if not has_comments(text):
+        return []
+    return [m.group(1).strip() for m in _STRING_OR_COMMENT.finditer(text) if m.group(1)]
+
+
 def fail(text: str, pos: int, what: str) -> InputError:
     return InputError(f"invalid JSON at {line_col(text, pos)}: {what}")
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 
 from ...errors import DumpError, UsageError
-from ...model import Comment, Mapping, Scalar, Sequence
+from ...model import Comment, InlineText, Mapping, Scalar, Sequence
 from .._editing import apply_splices, check_batch, child_at, data_items, line_end, line_start, path_text, walk
 from .emitter import IDENT_FULL, derive, emit_node, key_text, parse_expression
 from .scanner import _IDENT, _NUMBER, META_KEY, Parser
@@ -349,6 +349,10 @@ def _insert_lines(doc: _Doc, container: Node, anchor: Node | None, e: Insert, wh
         col = doc.align_col(container, anchor_pos)
     comments = [indent + c for c in _comments(doc, container, e)]
     item = indent + _item_text(doc, container, anchor, e, where, indent=indent, col=col)
+    if comments and isinstance(e.comments[-1], InlineText) and isinstance(container, Mapping) and "\n" not in item:
+        end = " " + comments.pop().lstrip()  # an inline comment ends the item's line, after any comma
+        doc.lines_at(pos, comments + [item + ("," if comma else "") + end])
+        return
     if isinstance(container, Sequence):
         key = (id(container), id(anchor) if e.after is not None else -1)
         group = doc.groups.setdefault(key, _Group(pos, anchor if e.after is not None else None,

@@ -102,6 +102,20 @@ class Parser:
                     comments.append(Comment(body[2:-2], ref=span))
         return end
 
+    def after_item(self, items: list[Any], found: list[Node], keyed: bool) -> None:
+        """Add the comments found after the last item. A ``#``/``//`` comment on the line a leaf
+        item starts on is that item's inline comment: it goes before the item (where YAML's
+        reader, and sops, put a line's comment), so that it travels with it in a merge."""
+        node = (items[-1][1] if keyed else items[-1]) if items else None
+        for c in found:
+            ref, span = node.ref if isinstance(node, Scalar) else None, c.ref
+            if isinstance(c, Comment) and isinstance(ref, Ref) and not self.text.startswith("/*", span[0]) \
+                    and self.text.find("\n", ref.key if ref.key >= 0 else ref.start, span[0]) < 0:
+                c.inline, node = True, None  # (one comment ends a line)
+                items.insert(len(items) - 1, (None, c) if keyed else c)
+            else:
+                items.append((None, c) if keyed else c)
+
     # -- body ---------------------------------------------------------------------------------
 
     def body(self) -> tuple[Mapping, dict[str, Any] | None, tuple[int, int] | None]:
@@ -145,7 +159,7 @@ class Parser:
             found = []
             i = self.skip(i, False, found)
             if found:
-                doc.items.extend((None, c) for c in found)
+                self.after_item(doc.items, found, True)
             if i < self.n and text[i] != "\n":
                 raise self.fail(i, "unexpected text after an attribute value")
         self.check_repeats(doc)
@@ -179,8 +193,8 @@ class Parser:
         node.ref.key = m.start(1)
         doc.items.append((name, node))
         if comment is not None:
-            doc.items.append((None, Comment(comment[1 if comment[0] == "#" else 2:].rstrip("\r"),
-                                            ref=(m.start(5), m.end(5)))))
+            self.after_item(doc.items, [Comment(comment[1 if comment[0] == "#" else 2:].rstrip("\r"),
+                                                ref=(m.start(5), m.end(5)))], True)
         end = m.end()
         return end + 1 if end < self.n else end  # and the newline
 
@@ -273,7 +287,7 @@ class Parser:
         while True:
             found: list[Node] = []
             i = self.skip(i, True, found)
-            seq.items.extend(found)
+            self.after_item(seq.items, found, False)
             if i >= self.n:
                 raise self.fail(start, "unterminated list")
             if text[i] == "]":
@@ -283,7 +297,7 @@ class Parser:
             seq.items.append(node)
             found = []
             i = self.skip(i, True, found)
-            seq.items.extend(found)
+            self.after_item(seq.items, found, False)
             if i < self.n and text[i] == ",":
                 i += 1
             elif i < self.n and text[i] == "]":
@@ -298,7 +312,7 @@ class Parser:
         while True:
             found: list[Node] = []
             i = self.skip(i, True, found)
-            obj.items.extend((None, c) for c in found)
+            self.after_item(obj.items, found, True)
             if i >= self.n:
                 raise self.fail(start, "unterminated object")
             c = text[i]

@@ -10,9 +10,10 @@ neighbours quote; ``|`` blocks for multi-line strings; ``{}``/``[]`` for empty c
 
 from __future__ import annotations
 
-from ...model import Comment, Mapping, Node, Scalar, Sequence
+from ...model import Comment, InlineText, Mapping, Node, Scalar, Sequence
 from ...yamlscalar import (
     double_quoted,
+    folded_block,
     literal_block,
     literal_lines_ok,
     plain_ok,
@@ -94,6 +95,28 @@ def scalar_text(node: Scalar, block_indent: int, style: Style, flow: bool = Fals
     return double_quoted(value)
 
 
+def restyled(old: Node, new: Node, block_indent: int, flow: bool, like: Node | None = None) -> str | None:
+    """A new string value in the style of the scalar it replaces, as a person editing the value
+    keeps it (or of ``like``, the scalar it comes from in another text): the same quotes, or a
+    ``|``/``>`` block (outside flow collections). None where that style cannot hold it, or the
+    scalar was plain or had an anchor or a tag."""
+    src = like if isinstance(like, Scalar) and isinstance(like.ref, SRef) else old
+    ref = src.ref
+    if not (isinstance(src, Scalar) and isinstance(new, Scalar) and isinstance(new.value, str)
+            and isinstance(ref, SRef) and ref.style and ref.start == ref.body):
+        return None
+    value = new.value
+    if ref.style == "'":
+        return single_quoted(value) if single_quoted_ok(value) else None
+    if ref.style == '"':
+        return double_quoted(value)
+    if flow:
+        return None
+    if ref.style == ">" and (folded := folded_block(value, block_indent)) is not None:
+        return folded
+    return literal_block(value, block_indent) if literal_lines_ok(value) else None
+
+
 def flow_text(node: Node, style: Style) -> str:
     if isinstance(node, Scalar):
         return scalar_text(node, 0, style, flow=True)
@@ -120,17 +143,31 @@ def inline_text(node: Node, block_indent: int, style: Style, flow: bool) -> str:
     return flow_text(node, style)
 
 
+def _comments(comments: list[str] | None, pad: str) -> tuple[Lines, str]:
+    """The comment lines above an item, and what ends its first line: its inline comment (the
+    last comment, when it is an :class:`InlineText`)."""
+    above = list(comments or ())
+    end = " #" + above.pop() if above and isinstance(above[-1], InlineText) else ""
+    return [pad + "#" + c for c in above], end
+
+
+def _end_first_line(text: str, end: str) -> str:
+    first, nl, rest = text.partition("\n")
+    return first + end + nl + rest
+
+
 def mapping_item(key: str, node: Node, col: int, style: Style, flow: bool = False,
                  comments: list[str] | None = None) -> Lines:
-    """A block mapping item at column ``col``, with its comment lines above it."""
+    """A block mapping item at column ``col``, with its comment lines above it (and its inline
+    comment at the end of the key's line)."""
     pad = " " * col
-    lines = [pad + "#" + c for c in comments or ()]
+    lines, end = _comments(comments, pad)
     head = pad + key_text(key, style) + ":"
     if _is_block(node, flow):
-        lines.append(head)
+        lines.append(head + end)
         lines += block_lines(node, col, style, flow)
     else:
-        lines.append(head + " " + inline_text(node, col + style.step, style, flow))
+        lines.append(_end_first_line(head + " " + inline_text(node, col + style.step, style, flow), end))
     return lines
 
 
@@ -138,13 +175,15 @@ def sequence_item(node: Node, col: int, style: Style, flow: bool = False, commen
     """A block sequence item with its ``-`` at column ``col`` (a collection starts on the
     ``-`` line, as people write it)."""
     pad = " " * col
-    lines = [pad + "#" + c for c in comments or ()]
+    lines, end = _comments(comments, pad)
     if _is_block(node, flow):
         inner = block_body(node, col + 2, style, flow)
         lines.append(pad + "- " + inner[0][col + 2:])
         lines += inner[1:]
+        if end:
+            lines.insert(len(lines) - len(inner), pad + end[1:])  # above it: a collection's first line is taken
     else:
-        lines.append(pad + "- " + inline_text(node, col + 2, style, flow))
+        lines.append(_end_first_line(pad + "- " + inline_text(node, col + 2, style, flow), end))
     return lines
 
 
@@ -162,14 +201,14 @@ def block_body(node: Node, col: int, style: Style, flow: bool = False) -> Lines:
     if isinstance(node, Mapping):
         for k, v in node.items:
             if isinstance(v, Comment):
-                pending.append(v.text)
+                pending.append(InlineText(v.text) if v.inline else v.text)
             elif k is not None:
                 lines += mapping_item(k, v, col, style, flow, pending)
                 pending = []
     elif isinstance(node, Sequence):
         for v in node.items:
             if isinstance(v, Comment):
-                pending.append(v.text)
+                pending.append(InlineText(v.text) if v.inline else v.text)
             else:
                 lines += sequence_item(v, col, style, flow, pending)
                 pending = []

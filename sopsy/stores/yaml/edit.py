@@ -22,7 +22,7 @@ from typing import Any
 
 from ...edits import Delete, Edit, Insert, Replace, apply_to_tree, find, path_text
 from ...errors import UsageError
-from ...model import Comment, Mapping, Node, Scalar, Sequence
+from ...model import Mapping, Node, Scalar, Sequence, comment_node
 from .anchors import aliases_of, anchor_of, anchors_in, parent_of, same_edits
 from .compose import (
     Style,
@@ -31,6 +31,7 @@ from .compose import (
     flow_text,
     key_text,
     mapping_item,
+    restyled,
     sequence_item,
     value_after_key,
     value_at,
@@ -89,7 +90,7 @@ class _Editor:
         self._containers(direct)
         for t in direct:
             if isinstance(t.edit, Replace):
-                self._replace(t.doc, t.chain[-2], t.path[-1], t.chain[-1], t.edit.node)
+                self._replace(t.doc, t.chain[-2], t.path[-1], t.chain[-1], t.edit.node, like=t.edit.like)
         self._rescue_anchors()
         first_nl = self.text.find("\n")
         nl = "\r\n" if first_nl > 0 and self.text[first_nl - 1] == "\r" else "\n"
@@ -326,21 +327,24 @@ class _Editor:
 
     # -- replace ----------------------------------------------------------------------------
 
-    def _replace(self, doc: DocInfo, parent: Node, part: Any, old: Node, new: Node, flow: bool = False) -> None:
+    def _replace(self, doc: DocInfo, parent: Node, part: Any, old: Node, new: Node, flow: bool = False,
+                 like: Node | None = None) -> None:
         text = self.text
         style = self._style(doc)
         pref = flow or self._prefers_flow(parent, new)
         start, end = value_start(old), value_end(text, old)
         if isinstance(parent.ref, CRef) and parent.ref.flow:
-            self._splice(doc, start, end, flow_text(new, style), old)
+            self._splice(doc, start, end, restyled(old, new, 0, True, like) or flow_text(new, style), old)
             return
         if isinstance(parent, Sequence):
-            self._splice(doc, start, end, value_at(new, start - line_start(text, start), style, pref), old)
+            col = start - line_start(text, start)
+            self._splice(doc, start, end, restyled(old, new, col, pref, like) or value_at(new, col, style, pref), old)
             return
         key_pos = item_pos(text, parent, part, old)
         key_col = key_pos - line_start(text, key_pos)
         colon = colon_after_key(text, key_pos)
-        rep = value_after_key(new, key_col, style, pref)
+        kept = restyled(old, new, key_col + style.step, pref, like)
+        rep = " " + kept if kept is not None else value_after_key(new, key_col, style, pref)
         if isinstance(old, Scalar) and start == end:  # an empty value: all goes after the colon
             self._splice(doc, colon, colon, rep, old)
             return
@@ -397,7 +401,7 @@ def _relative(edit: Edit, at: int) -> Edit:
     if isinstance(edit, Insert):
         return Insert(tuple(edit.parent)[at:], edit.after, edit.key, edit.node, edit.comments)
     rel = tuple(edit.path)[at:]
-    return Replace(rel, edit.node) if isinstance(edit, Replace) else Delete(rel)
+    return Replace(rel, edit.node, like=edit.like) if isinstance(edit, Replace) else Delete(rel)
 
 
 def _collection(parent: Node, inserts: list[Insert]) -> Node:
@@ -406,12 +410,12 @@ def _collection(parent: Node, inserts: list[Insert]) -> Node:
     if isinstance(parent, Mapping):
         m = Mapping()
         for e in inserts:
-            m.items += [(None, Comment(c)) for c in e.comments]
+            m.items += [(None, comment_node(c)) for c in e.comments]
             m.items.append((e.key, e.node))
         return m
     s = Sequence()
     for e in inserts:
-        s.items += [Comment(c) for c in e.comments]
+        s.items += [comment_node(c) for c in e.comments]
         s.items.append(e.node)
     return s
 

@@ -232,13 +232,20 @@ class _Reader:
                 self.pending.append(comment)
             elif cpos < self.last_line_end and container.items and top.key is None:
                 # a comment on the line of the last value: sops puts it before that item
+                comment.inline = self._on_line_of(container.items[-1][1], cpos)
                 container.items.insert(len(container.items) - 1, (None, comment))
             else:
                 container.items.append((None, comment))
         elif cpos < self.last_line_end and container.items:
+            comment.inline = self._on_line_of(container.items[-1], cpos)
             container.items.insert(len(container.items) - 1, comment)
         else:
             container.items.append(comment)
+
+    def _on_line_of(self, node: Node, cpos: int) -> bool:
+        """Whether a comment at ``cpos`` ends the line a scalar starts on (not below a block)."""
+        ref = node.ref
+        return isinstance(node, Scalar) and isinstance(ref, SRef) and self.text.find("\n", ref.start, cpos) < 0
 
     # -- scalars ----------------------------------------------------------------------------
 
