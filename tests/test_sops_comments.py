@@ -75,6 +75,16 @@ def test_ini_comment_block_decrypts_as_sops_prints_it(tmp_path: Path) -> None:
     out = run_sops("decrypt", str(f))
     assert out.stdout.startswith(b"; SPDX: x\n# \n# This file is part of y.\n[Unit]\n; key note\n# more\n")
     assert run_sopsy("decrypt", str(f)).stdout == out.stdout
+    # written again by sopsy, each block is one encrypted comment again, which sops prints
+    # whole; its text is the one go-ini writes (as after a sops edit), and from then on an edit
+    # keeps its ciphertext
+    assert run_sopsy("set", str(f), '["Unit"]["A"]', '"2"').returncode == 0
+    assert len(_comment_encs(f.read_text())) == 2
+    again = run_sops("decrypt", str(f))
+    assert again.stdout == out.stdout.replace(b"A = 1", b"A = 2") and not again.stderr
+    before = _comment_encs(f.read_text())
+    assert run_sopsy("set", str(f), '["Unit"]["A"]', '"3"').returncode == 0
+    assert _comment_encs(f.read_text()) == before
 
 
 def test_merge_keeps_comments_sops_encrypted(tmp_path: Path) -> None:

@@ -151,8 +151,16 @@ class IniStore:
             if not s.strip():
                 continue
             if s[0] in "#;":
-                c = Comment(s.lstrip("#; "), ref=(base + lead, base + len(line)))
-                if c.text.startswith(_ENC_PREFIX):  # sops encrypts comments; decrypt puts the text back
+                body = s.lstrip("#; ")
+                last = pending[-1] if pending else None
+                if last is not None and last.ref[1] == base - 1 and last.enc is None and not body.startswith(_ENC_PREFIX):
+                    # the next line of a block: go-ini (so sops) reads a block as one comment,
+                    # encrypted whole, whose later lines keep their marks
+                    last.text += "\n" + s.rstrip("\r")
+                    last.ref = (last.ref[0], base + len(line))
+                    continue
+                c = Comment(body, ref=(base + lead, base + len(line)))
+                if body.startswith(_ENC_PREFIX):  # sops encrypts comments; decrypt puts the text back
                     c.enc = c.text
                     enc_comments.append(c)
                 pending.append(c)
