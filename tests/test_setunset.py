@@ -302,3 +302,17 @@ def test_set_on_a_sops_file_changes_no_other_ciphertext(fmt: str, plain: str, pa
     after = enc.findall(re.split(r'\n\s*"?sops"?:', f.read_text())[0])
     assert [i for i, (a, b) in enumerate(zip(before, after, strict=True)) if a != b] == [len(before) - 1]
     assert run_sopsy("decrypt", str(f)).stdout == run_sops("decrypt", str(f)).stdout
+
+
+@pytest.mark.parametrize("plain", ["{}\n", "---\n# only a comment\n"])
+def test_a_sops_file_with_an_empty_mapping(plain: str, tmp_path: Path) -> None:
+    # sops encrypts an empty mapping (or a document of comments) to a file of metadata and
+    # prints `{}` for it; sopsy printed nothing, and set failed ("no YAML document")
+    f = tmp_path / "e.yaml"
+    f.write_text(plain)
+    made = run_sops("encrypt", "--age", RECIPIENT, str(f))
+    assert made.returncode == 0, made.stderr
+    f.write_bytes(made.stdout)
+    assert run_sopsy("decrypt", str(f)).stdout == run_sops("decrypt", str(f)).stdout
+    assert run_sopsy("set", str(f), '["k"]', '"v"').returncode == 0
+    assert json.loads(run_sops("decrypt", "--output-type", "json", str(f)).stdout) == {"k": "v"}

@@ -77,6 +77,10 @@ def _metadata_edit(doc: DocInfo, text: str, metadata: dict[str, Any] | None, nl:
     if doc.sops_region is not None:
         s, e = doc.sops_region
         block = "" if metadata is None else _metadata_text(metadata, doc.column, nl)
+        if metadata is None and (doc.root is None or not any(k is not None for k, _ in doc.root.items)):
+            # nothing but the metadata (sops encrypted `{}`, or a file of comments): sops
+            # prints the empty mapping
+            block = "{}" + nl
         if not block and e >= len(text) and not text.endswith("\n") and s > 0:
             # the plaintext had no final newline: drop the one encryption added before "sops:"
             s -= 2 if text[s - 2:s] == "\r\n" else 1
