@@ -92,9 +92,9 @@ def strip_metadata(kind: str, text: str) -> str:
     """The file without its sops metadata block (each format's own rule)."""
     if kind == "yaml":  # `sops:` is written last in each document (in a flow mapping: `{}` stays flow)
         text = re.sub(r'(?s)\{"sops": \{.*\}\}\n?\Z', "{}\n", text)
-        if not re.search(r"(?m)^sops:$", text):  # a flow-style document: the last member
+        if not re.search(r"(?m)^sops:\r?$", text):  # a flow-style document: the last member
             return re.sub(r'(?s),?\s*"sops"\s*:\s*\{.*\Z', "", text)
-        return re.sub(r"(?ms)^sops:\n.*?(?=^---|\Z)", "", text)
+        return re.sub(r"(?ms)^sops:\r?\n.*?(?=^---|\Z)", "", text)
     if kind == "json":  # the last member of the top-level object
         return re.sub(r'(?s),?\s*"sops"\s*:\s*\{.*\Z', "", text)
     if kind == "dotenv":

@@ -35,6 +35,7 @@ def render(parsed: ParsedYaml, metadata: dict[str, Any] | None, hints: dict[str,
     first_nl = text.find("\n")
     nl = "\r\n" if first_nl > 0 and text[first_nl - 1] == "\r" else "\n"  # metadata follows the file
     edits: list[Splice] = list(extra or ())
+    trim = False
     for doc in parsed.docs:
         alias_ids: set[int] = set()
         if doc.root is not None:
@@ -42,8 +43,11 @@ def render(parsed: ParsedYaml, metadata: dict[str, Any] | None, hints: dict[str,
             step = indent_step(doc, text)
             _collect_edits(doc.root, text, edits, alias_ids, hints or {}, doc,
                            (doc.column + step, step))
-        _metadata_edit(doc, text, metadata, nl, edits)
-    return splice(text, edits)
+        trim = _metadata_edit(doc, text, metadata, nl, edits) or trim
+    out = splice(text, edits)
+    # the plaintext had no final newline: drop the one encryption added before "sops:" (after
+    # the splices, as a block scalar's region may end with it)
+    return out[:-len(nl)] if trim and out.endswith(nl) else out
 
 
 def splice(text: str, edits: list[Splice]) -> str:
@@ -70,10 +74,12 @@ def metadata_block(metadata: dict[str, Any], column: int = 0) -> str:
 
 
 def _metadata_edit(doc: DocInfo, text: str, metadata: dict[str, Any] | None, nl: str,
-                   edits: list[Splice]) -> None:
+                   edits: list[Splice]) -> bool:
+    """Adds the metadata splice; True when the output's final line break is to go."""
     if doc.flow_root:
         _flow_root_metadata(doc, metadata, edits)
-        return
+        return False
+    trim = False
     if doc.sops_region is not None:
         s, e = doc.sops_region
         block = "" if metadata is None else _metadata_text(metadata, doc.column, nl)
@@ -82,8 +88,7 @@ def _metadata_edit(doc: DocInfo, text: str, metadata: dict[str, Any] | None, nl:
             # prints the empty mapping
             block = "{}" + nl
         if not block and e >= len(text) and not text.endswith("\n") and s > 0:
-            # the plaintext had no final newline: drop the one encryption added before "sops:"
-            s -= 2 if text[s - 2:s] == "\r\n" else 1
+            trim = True  # the plaintext had no final newline (see render)
         elif block and e >= len(text) and not text.endswith("\n"):
             block = block[:-len(nl)]
         edits.append((s, e, block))
@@ -93,6 +98,7 @@ def _metadata_edit(doc: DocInfo, text: str, metadata: dict[str, Any] | None, nl:
         if at > 0 and text[at - 1] != "\n":
             block = nl + block[:-len(nl)]
         edits.append((at, at, block))
+    return trim
 
 
 def _metadata_text(metadata: dict[str, Any], column: int, nl: str) -> str:
