@@ -64,7 +64,7 @@ EXT = {"yaml": ".yaml", "json": ".json", "dotenv": ".env", "ini": ".ini", "tfvar
 SOPS_FORMATS = ("yaml", "json", "dotenv", "ini")  # sops has no tfvars store
 ENC = re.compile(r"ENC\[AES256_GCM,[^\]]*\]")
 # a value as the file spells it: quoted or not, or as a block scalar
-MASK = re.compile(r"(?:[|>][-+0-9]*\n[ \t]*)?([\"']?)ENC\[AES256_GCM,[^\]]*\]\1")
+MASK = re.compile(r"(?:![^\s]* )?(?:[|>][-+0-9]*\r?\n[ \t]*)?([\"']?)ENC\[AES256_GCM,[^\]]*\]\1")
 NEW = "sopsy-qa-value"
 ALIAS = re.compile(r"(?:^|[\s\[{,:-])\*[^\s,\]}]+")
 
