@@ -8,6 +8,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -415,3 +416,11 @@ def test_ten_thousand_attributes_round_trip() -> None:
     assert dec == text
     enc_s, dec_s = min(t[0] for t in times), min(t[1] for t in times)
     print(f"10,000 attributes: encrypt {enc_s * 1000:.0f} ms, decrypt {dec_s * 1000:.0f} ms (CPU time)")
+
+
+def test_reading_a_tfvars_file_loads_no_dataclasses() -> None:
+    # the dataclasses module (with inspect, ast, dis, tokenize) cost ~8 ms of every decrypt
+    code = ("import sys\nfrom sopsy.stores.tfvars import STORE\nSTORE.parse('a = 1\\n')\n"
+            "print(sorted(m for m in ('dataclasses', 'inspect', 'ast') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

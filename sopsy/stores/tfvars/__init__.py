@@ -19,7 +19,6 @@ to the same value as ``E`` in both syntaxes; it is encrypted too, never left vis
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from ...cipher import is_encrypted_value, iv_of
@@ -30,13 +29,14 @@ from .emitter import IDENT_FULL, derive, emit_node, from_plain, meta_block, pars
 from .scanner import Parser, Ref
 
 
-@dataclass
 class TfvarsFile:
-    text: str
-    documents: list[Mapping]
-    metadata: dict[str, Any] | None
-    leaves: list[tuple[Scalar, Ref]] = field(default_factory=list)
-    meta_span: tuple[int, int] | None = None  # (start of the `sops` name, end of its value)
+    def __init__(self, text: str, documents: list[Mapping], metadata: dict[str, Any] | None,
+                 leaves: list[tuple[Scalar, Ref]] | None = None, meta_span: tuple[int, int] | None = None) -> None:
+        self.text = text
+        self.documents = documents
+        self.metadata = metadata
+        self.leaves = leaves if leaves is not None else []
+        self.meta_span = meta_span  # (start of the `sops` name, end of its value)
 
 
 # -- the store -----------------------------------------------------------------------------------
