@@ -351,7 +351,8 @@ def _sopsy_reads_sops(sops: str, theirs: Path, kind: str) -> None:
     r = subprocess.run([sops, "decrypt", str(theirs)], capture_output=True, timeout=60)
     if r.returncode != 0:
         raise Failed("sops cannot decrypt its own file")
-    mine = core.decrypt_text(get_store(kind), theirs.read_bytes().decode("utf-8", "surrogateescape")).printed()
+    opened = core.decrypt_text(get_store(kind), theirs.read_bytes().decode("utf-8", "surrogateescape"))
+    mine = getattr(opened, "printed", opened.plaintext)()  # (what decrypt prints; older code: plaintext)
     if mine.encode("utf-8", "surrogateescape") != r.stdout:
         raise Failed("sopsy's plaintext differs from the bytes sops prints")
 
