@@ -598,6 +598,11 @@ static int json_render_plain(crypt_t *c, int type, buf_t *o) {
     if (type == T_FLOAT) {
         char mb[512];
         if (float_mac_bytes(pt, pl, mb, sizeof mb) < 0) return -1;
+        /* Go's encoding/json (what sops prints) writes 1e-7 and 1e+21 where the 'f' text differs:
+           the Python path writes those */
+        double v = PyOS_string_to_double(mb, NULL, NULL);
+        if (v == -1.0 && PyErr_Occurred()) { PyErr_Clear(); return -1; }
+        if (v != 0.0 && (fabs(v) < 1e-6 || fabs(v) >= 1e21)) return -1;
         if (buf_put(o, pt, pl) < 0) return -1;
         return mac_update(c, mb, (Py_ssize_t)strlen(mb));
     }

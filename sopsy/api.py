@@ -96,7 +96,7 @@ def decrypt(data: bytes | str, *, format: str, ignore_mac: bool = False,
             decryption_order: str | None = None) -> bytes:
     """The plaintext file, byte for byte as it was before encryption (MAC checked first)."""
     text = decode(data) if isinstance(data, bytes) else data
-    return encode(core.decrypt_text(get_store(format), text, ignore_mac, decryption_order).plaintext())
+    return encode(core.decrypt_text(get_store(format), text, ignore_mac, decryption_order).printed())
 
 
 def _strings(value: str | Sequence[str]) -> list[str]:

@@ -68,6 +68,12 @@ class ValueCipher:
     It remembers the IV of every ``(plaintext, aad)`` it decrypted, and re-uses it when the same
     value is encrypted again (sops's "stash"): unchanged values keep their exact ciphertext
     through edit and rotate, which keeps diffs to the lines that really changed.
+
+    Equal values under one key path (list items: indices are not in the AAD) each have their
+    own IV in a file; sops's stash keeps one IV per pair, so an edit rewrites all but one of
+    them, and to one ciphertext. Here the further IVs are kept in decryption order
+    (``spare``) and given out again in that order within an encryption pass
+    (:meth:`new_pass`), so each keeps its own; past them, the stashed IV, as in sops.
     """
 
     def __init__(self, data_key: bytes) -> None:
@@ -79,6 +85,21 @@ class ValueCipher:
         self._aead = _aesgcm_class()(data_key)
         self._invalid_tag = InvalidTag
         self.stash: dict[tuple[bytes, bytes, str], bytes] = {}
+        self.spare: dict[tuple[bytes, bytes, str], list[bytes]] = {}
+        self._served: dict[tuple[bytes, bytes, str], int] = {}
+
+    def new_pass(self) -> None:
+        """The start of an encryption of a whole file: equal values take their IVs from the first."""
+        self._served.clear()
+
+    def _stashed_iv(self, key: tuple[bytes, bytes, str]) -> bytes | None:
+        iv = self.stash.get(key)
+        if iv is None:
+            return None
+        n = self._served.get(key, 0)
+        self._served[key] = n + 1
+        spare = self.spare.get(key)
+        return spare[n - 1] if n and spare and n <= len(spare) else iv
 
     def encrypt(self, plaintext: bytes, aad: bytes, type_tag: str, fresh_iv: bool = False,
                 iv: bytes | None = None) -> str:
@@ -86,7 +107,7 @@ class ValueCipher:
         if not plaintext:
             return ""
         if iv is None and not fresh_iv:
-            iv = self.stash.get((plaintext, aad, type_tag))
+            iv = self._stashed_iv((plaintext, aad, type_tag))
         if iv is None:
             iv = _IVS.take()
         sealed = self._aead.encrypt(iv, plaintext, aad)
@@ -105,7 +126,10 @@ class ValueCipher:
             raise DecryptTreeError("a value failed authentication (wrong key, or the file was altered)") from None
         except ValueError:
             raise DecryptTreeError("a value has an invalid IV") from None
-        self.stash[(plaintext, aad, type_tag)] = iv
+        key = (plaintext, aad, type_tag)
+        first = self.stash.setdefault(key, iv)
+        if first != iv:
+            self.spare.setdefault(key, []).append(iv)
         return plaintext, type_tag
 
     def try_decrypt(self, enc: str, aad: bytes) -> tuple[bytes, str] | None:

@@ -137,7 +137,7 @@ def decrypted(raw: bytes, name: str | None, *, input_type: str | None = None, ou
             return out_store.emit([node])  # type: ignore[list-item]
         return out_store.emit_value(value)
     if keep_layout:
-        return opened.plaintext()
+        return opened.printed()
     if in_store.name == "dotenv":
         # values leave the file: give their meaning (quotes removed, escapes decoded), not raw text
         from .model import Mapping, Scalar

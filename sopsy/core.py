@@ -53,21 +53,33 @@ class Opened:
     """A decrypted file: the parsed tree (plaintext values), its metadata and the data key."""
 
     def __init__(self, store: Store, parsed: ParsedFile, metadata: Metadata, cipher: ValueCipher,
-                 hints: dict[str, Any] | None = None) -> None:
+                 hints: dict[str, Any] | None = None, comments: dict[str, bytes] | None = None) -> None:
         self.store = store
         self.parsed = parsed
         self.metadata = metadata
         self.cipher = cipher
         self.hints: dict[str, Any] = hints if hints is not None else {}
+        # the file's comments were encrypted (by sops): their texts and AADs. A file written
+        # again keeps its comments encrypted; sopsy's own files keep them readable (None).
+        self.comments = comments
 
     def plaintext(self) -> str:
         return self.store.render(self.parsed, None, self.hints)
 
+    def printed(self) -> str:
+        """What ``decrypt`` prints: the plaintext, unless the store says sops would print this
+        file otherwise (``printed`` on a store: a file whose layout is not sops's own)."""
+        other = getattr(self.store, "printed", None)
+        text = other(self.parsed, self.hints) if other is not None else None
+        return text if text is not None else self.plaintext()
+
 
 def encrypt_parsed(store: Store, parsed: ParsedFile, opts: EncryptOptions,
-                   cipher: ValueCipher | None = None, metadata: Metadata | None = None) -> str:
+                   cipher: ValueCipher | None = None, metadata: Metadata | None = None,
+                   comments: dict[str, bytes] | None = None) -> str:
     """Encrypt a parsed plaintext file. With ``cipher``/``metadata`` (re-encryption after edit or
-    rotate) the data key and key groups are kept and unchanged values keep their IVs."""
+    rotate) the data key and key groups are kept and unchanged values keep their IVs; with
+    ``comments`` (see :class:`Opened`) the comments are encrypted too."""
     if parsed.metadata is not None:
         raise AlreadyEncrypted("the file is already encrypted")
     notice = getattr(parsed, "notice", None)  # e.g. JSON with comments, which sops cannot read
@@ -85,7 +97,7 @@ def encrypt_parsed(store: Store, parsed: ParsedFile, opts: EncryptOptions,
         metadata.crypt_rule = opts.crypt_rule or (None if store.name == "binary" else CryptRule(*DEFAULT_RULE))
         metadata.mac_only_encrypted = opts.mac_only_encrypted
     matcher = Matcher(metadata.crypt_rule)
-    mac_hex = engine.encrypt_documents(parsed.documents, cipher, matcher, metadata.mac_only_encrypted)
+    mac_hex = engine.encrypt_documents(parsed.documents, cipher, matcher, metadata.mac_only_encrypted, comments)
     metadata.lastmodified = now_rfc3339()
     iv = ruletag.mac_iv(cipher.data_key, metadata.lastmodified, mac_hex, metadata.crypt_rule,
                         metadata.mac_only_encrypted)
@@ -139,8 +151,10 @@ def open_parsed(store: Store, parsed: ParsedFile, ignore_mac: bool = False,
     cipher = ValueCipher(data_key if data_key is not None else datakey.recover(meta, decryption_order))
     matcher = Matcher(meta.crypt_rule)
     comments: list[tuple[Scalar, str]] = []
+    encrypted_comments: dict[str, bytes] = {}
     computed = engine.decrypt_documents(parsed.documents, cipher, matcher, meta.mac_only_encrypted,
-                                        on_comment=lambda leaf, text: comments.append((leaf, text)))
+                                        on_comment=lambda leaf, text: comments.append((leaf, text)),
+                                        decrypted_comments=encrypted_comments)
     _comments_to_nodes(parsed, comments)
     if not ignore_mac:
         if not meta.mac:
@@ -165,7 +179,7 @@ def open_parsed(store: Store, parsed: ParsedFile, ignore_mac: bool = False,
                     hints = loaded
             except ValueError:
                 hints = {}
-    return Opened(store, parsed, meta, cipher, hints)
+    return Opened(store, parsed, meta, cipher, hints, encrypted_comments or None)
 
 
 def _check_rule_tag(data_key: bytes, meta: Metadata, computed: str) -> None:
@@ -298,7 +312,8 @@ def reencrypt(opened: Opened, new_text: str, store: Store | None = None) -> str:
     """Encrypt edited plaintext with the same data key and keys; unchanged values keep their IVs."""
     store = store or opened.store
     parsed = store.parse(new_text)
-    return encrypt_parsed(store, parsed, EncryptOptions(key_groups=[]), opened.cipher, opened.metadata)
+    return encrypt_parsed(store, parsed, EncryptOptions(key_groups=[]), opened.cipher, opened.metadata,
+                          opened.comments)
 
 
 def rotate(opened: Opened, add: Sequence[KeySpec] = (), remove: Sequence[KeySpec] = (),
@@ -333,6 +348,7 @@ def rotate_to(opened: Opened, specs: Sequence[Sequence[KeySpec]], threshold: int
     groups, threshold = datakey.wrap(data_key, specs, threshold)
     new_cipher = ValueCipher(data_key)
     new_cipher.stash = opened.cipher.stash
+    new_cipher.spare = opened.cipher.spare
     new_meta = Metadata(key_groups=groups, shamir_threshold=threshold, crypt_rule=meta.crypt_rule,
                         mac_only_encrypted=meta.mac_only_encrypted, version=meta.version,
                         extra={DATAKEY_CREATED_FIELD: now_rfc3339()})
@@ -340,4 +356,4 @@ def rotate_to(opened: Opened, specs: Sequence[Sequence[KeySpec]], threshold: int
     store = out_store or opened.store
     if store is not opened.store:
         parsed = convert(parsed, store)
-    return encrypt_parsed(store, parsed, EncryptOptions(key_groups=[]), new_cipher, new_meta)
+    return encrypt_parsed(store, parsed, EncryptOptions(key_groups=[]), new_cipher, new_meta, opened.comments)

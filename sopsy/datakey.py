@@ -138,8 +138,11 @@ def recover(meta: Metadata, order: str | None = None) -> bytes:
             try:
                 payload = unwrap_entry(entry)
             except (KeyUnavailable, UsageError) as exc:
-                failures.append((gi, entry.type, entry.identity, str(exc)))
-                continue
+                legacy = _legacy_unwrap(entry, meta.version)
+                if legacy is None:
+                    failures.append((gi, entry.type, entry.identity, str(exc)))
+                    continue
+                payload = legacy
             log.key_event(entry, "Decryption succeeded", named=entry.type != "age")
             payloads.append(payload)
             break
@@ -157,6 +160,20 @@ def recover(meta: Metadata, order: str | None = None) -> bytes:
         raise KeyRetrievalError("could not retrieve the data key: the file lists no master keys")
     got = f"{len(payloads)} of the {needed} key groups needed were decrypted; " if n_groups > 1 else ""
     raise KeyRetrievalError(f"could not retrieve the data key; {got}tried: {summarise(failures)}")
+
+
+def _legacy_unwrap(entry: KeyEntry, version: str) -> bytes | None:
+    """An entry written by an old sops that its provider knows a workaround for (AWS KMS
+    contexts before sops 3.3.0): the payload through one of the variants sops tries, or None."""
+    if entry.type != "kms":  # the one provider with such a workaround (no other import is made)
+        return None
+    variants = getattr(provider(entry.type), "legacy_entries", None)
+    for variant in variants(entry, str(version or "")) if variants is not None else ():
+        try:
+            return unwrap_entry(variant)
+        except (KeyUnavailable, UsageError):
+            continue
+    return None
 
 
 def summarise(failures: Sequence[tuple[int, str, str, str]], shown: int = 3) -> str:

@@ -46,7 +46,8 @@ if TYPE_CHECKING:
     # Leaf visitor: (leaf, AAD prefix, rule decision). The AAD prefix is the path joined with ":"
     # plus ":" ("" at the root, whose AAD is ":"); both are built once per container, not per leaf.
     LeafFn = Callable[[Scalar, str, bool], None]
-    CommentFn = Callable[[Comment, tuple[str, ...]], None]
+    # Comment visitor: (comment, path of its container, rule decision for it)
+    CommentFn = Callable[[Comment, tuple[str, ...], bool], None]
 
 
 def _traverse(documents: list[Mapping], matcher: Matcher, on_leaf: LeafFn,
@@ -88,7 +89,8 @@ def _traverse(documents: list[Mapping], matcher: Matcher, on_leaf: LeafFn,
                     continue
                 if cls is Comment:
                     if on_comment is not None:
-                        on_comment(child, path)
+                        on_comment(child, path, matcher.comment_verdict(hit, outer + active, child.text)
+                                   if by_comments else verdict[hit])
                     active.append(child.text)
                     continue
                 inner = (outer + active) if by_comments else outer
@@ -103,12 +105,17 @@ def _traverse(documents: list[Mapping], matcher: Matcher, on_leaf: LeafFn,
 
 
 def encrypt_documents(documents: list[Mapping], cipher: ValueCipher, matcher: Matcher,
-                      mac_only_encrypted: bool = False) -> str:
-    """Encrypt every leaf the rules select (sets ``leaf.enc``); returns the MAC hex."""
+                      mac_only_encrypted: bool = False, comments: dict[str, bytes] | None = None) -> str:
+    """Encrypt every leaf the rules select (sets ``leaf.enc``); returns the MAC hex. With
+    ``comments`` (a file whose comments sops encrypted: their texts and the AADs they were
+    found under), every comment the rules select too, as sops does: its text becomes the
+    ``ENC[...]`` string, under its known AAD or its container's path; comments are not in the
+    MAC."""
     h = sha512()
     if mac_only_encrypted:
         h.update(MAC_ONLY_ENCRYPTED_PREFIX)
     update = h.update
+    cipher.new_pass()
     encrypt = cipher.encrypt
 
     def on_leaf(leaf: Scalar, prefix: str, should: bool) -> None:
@@ -131,19 +138,30 @@ def encrypt_documents(documents: list[Mapping], cipher: ValueCipher, matcher: Ma
             if not mac_only_encrypted:
                 update(canonical)
 
-    _traverse(documents, matcher, on_leaf)
+    selected: list[tuple[Comment, tuple[str, ...]]] = []
+
+    def on_comment(comment: Comment, path: tuple[str, ...], should: bool) -> None:
+        if should:
+            selected.append((comment, path))
+
+    _traverse(documents, matcher, on_leaf, on_comment if comments is not None else None)
+    for comment, path in selected:  # after the walk: comment rules read the plaintext texts
+        aad = (comments or {}).get(comment.text) or aad_of(path)
+        comment.text = comment.enc = encrypt(comment.text.encode("utf-8", "surrogateescape"), aad, COMMENT)
     return str(h.hexdigest()).upper()
 
 
 def decrypt_documents(documents: list[Mapping], cipher: ValueCipher, matcher: Matcher,
                       mac_only_encrypted: bool = False,
-                      on_comment: Callable[[Scalar, str], None] | None = None) -> str:
+                      on_comment: Callable[[Scalar, str], None] | None = None,
+                      decrypted_comments: dict[str, bytes] | None = None) -> str:
     """Decrypt every leaf the rules say is encrypted (sets value/spelling, clears ``enc``);
     returns the MAC hex computed over the plaintext tree.
 
     A leaf whose plaintext is a comment (sops stores comments inside sequences as
     ``type:comment`` strings) is handed to ``on_comment`` and left out of the MAC. Comment
-    nodes with ``enc`` set (``#ENC[...]`` lines sops wrote) are decrypted where they stand.
+    nodes with ``enc`` set (``#ENC[...]`` lines sops wrote) are decrypted where they stand
+    (each comment's text and AAD go to ``decrypted_comments``, for encrypting them again).
     """
     h = sha512()
     if mac_only_encrypted:
@@ -179,8 +197,11 @@ def decrypt_documents(documents: list[Mapping], cipher: ValueCipher, matcher: Ma
             update(plaintext)
             return
         if tag == COMMENT:
+            text = plaintext.decode("utf-8", "surrogateescape")
+            if decrypted_comments is not None:
+                decrypted_comments.setdefault(text, (prefix or ":").encode("utf-8", "surrogateescape"))
             if on_comment is not None:
-                on_comment(leaf, plaintext.decode("utf-8", "surrogateescape"))
+                on_comment(leaf, text)
             return
         try:
             typed = from_bytes(plaintext, tag)
@@ -191,22 +212,27 @@ def decrypt_documents(documents: list[Mapping], cipher: ValueCipher, matcher: Ma
         leaf.spelling = plaintext.decode("utf-8", "surrogateescape")
         update(to_bytes(typed))
 
-    def on_comment_node(comment: Comment, path: tuple[str, ...]) -> None:
+    def on_comment_node(comment: Comment, path: tuple[str, ...], should: bool) -> None:
         if comment.enc:
-            _decrypt_comment(comment, path, cipher)
+            aad = _decrypt_comment(comment, path, cipher)
+            if aad is not None and decrypted_comments is not None:
+                decrypted_comments.setdefault(comment.text, aad)
 
     _traverse(documents, matcher, on_leaf, on_comment_node)
     return str(h.hexdigest()).upper()
 
 
-def _decrypt_comment(comment: Comment, path: tuple[str, ...], cipher: ValueCipher) -> None:
+def _decrypt_comment(comment: Comment, path: tuple[str, ...], cipher: ValueCipher) -> bytes | None:
     """An ``#ENC[...]`` comment written by sops. Its AAD is the path of the container it sat in;
     where a format cannot say which container that was, the enclosing ones are tried too. A
-    comment that does not decrypt stays as it is (sops does the same, with a warning)."""
+    comment that does not decrypt stays as it is (sops does the same, with a warning). Returns
+    the AAD it decrypted under."""
     assert comment.enc is not None
     for n in range(len(path), -1, -1):
-        got = cipher.try_decrypt(comment.enc, aad_of(path[:n]))
+        aad = aad_of(path[:n])
+        got = cipher.try_decrypt(comment.enc, aad)
         if got is not None and got[1] == COMMENT:
             comment.text = got[0].decode("utf-8", "surrogateescape")
             comment.enc = None
-            return
+            return aad
+    return None

@@ -126,6 +126,13 @@ class Matcher:
             self._key_cache[key] = hit
         return hit
 
+    def comment_verdict(self, path_hit: bool, before: list[str], own: str) -> bool:
+        """The verdict for a comment (as sops gives it): the comments before it decide, and
+        for ``unencrypted_comment_regex`` its own text too (a marker comment stays readable)."""
+        if self.rule.name == "unencrypted_comment_regex":
+            return self.decide(path_hit, [*before, own])
+        return self.decide(path_hit, before)
+
     def decide(self, path_hit: bool, comments: list[str]) -> bool:
         """The rule's verdict for a leaf, given whether any key on its path hit."""
         name = self.rule.name

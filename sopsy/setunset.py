@@ -133,5 +133,5 @@ def _rewrite(path: str, input_type: str | None, ignore_mac: bool, decryption_ord
         else:  # sops writes the file in the output format: the same data key, values keep their IVs
             converted = core.convert(store.parse(new_text), out_store)
             f.write(core.encrypt_parsed(out_store, converted, core.EncryptOptions(key_groups=[]), opened.cipher,
-                                        opened.metadata))
+                                        opened.metadata, opened.comments))
     return True

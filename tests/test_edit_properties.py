@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support.edit_data import apply_data, dotenv_export, ordered
+from support.edit_data import apply_data, ordered
 
 from sopsy.edits import Delete, Edit, Insert, Replace
 from sopsy.errors import UsageError
@@ -20,12 +20,12 @@ from sopsy.stores import get_store
 PROPS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-def check_property(fmt: str, text: str, edits: list[Edit], key_of: Any = None) -> str:
+def check_property(fmt: str, text: str, edits: list[Edit]) -> str:
     store = get_store(fmt)
     parsed = store.parse(text)
     assert store.apply_edits(parsed, []) == text  # type: ignore[attr-defined]
     out: str = store.apply_edits(store.parse(text), edits)  # type: ignore[attr-defined]
-    expected = apply_data(to_data(parsed.documents[0]), edits, key_of=key_of)
+    expected = apply_data(to_data(parsed.documents[0]), edits)
     if fmt == "ini":
         expected = {"DEFAULT": expected["DEFAULT"], **{k: v for k, v in expected.items() if k != "DEFAULT"}}
     if fmt == "tfvars" and not out.strip():  # every attribute deleted: the store refuses an empty file
@@ -88,7 +88,7 @@ def _dotenv_case(draw: st.DrawFn) -> tuple[str, list[Edit]]:
 @given(_dotenv_case())
 def test_property_dotenv_edits(case: tuple[str, list[Edit]]) -> None:
     text, edits = case
-    check_property("dotenv", text, edits, key_of=dotenv_export)
+    check_property("dotenv", text, edits)
 
 
 @pytest.mark.parametrize("edit,message", [

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from conftest import RECIPIENT, TESTDATA, run_sops
-from support.edit_data import apply_data, dotenv_export, load_edits, ordered
+from support.edit_data import apply_data, load_edits, ordered
 
 from sopsy import core
 from sopsy.keys import KeySpec
@@ -49,7 +49,7 @@ def read(path: Path) -> str:
 
 def expected_data(fmt: str, before: str, spec: Path) -> Any:
     data = to_data(get_store(fmt).parse(before).documents[0]) if before.strip() or fmt != "tfvars" else {}
-    got = apply_data(data, load_edits(spec), key_of=dotenv_export if fmt == "dotenv" else None)
+    got = apply_data(data, load_edits(spec))
     if fmt == "ini" and "DEFAULT" in got:  # the keys before the first header come first in any INI file
         got = {"DEFAULT": got["DEFAULT"], **{k: v for k, v in got.items() if k != "DEFAULT"}}
     return got

@@ -269,3 +269,27 @@ def test_whole_file_through_core_both_ways(aws: str, tmp_path: Path) -> None:
     proc = _sops(["encrypt", "--kms", arn, "--encryption-context", "app:sopsy", str(src)], aws)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(core.decrypt_text(get_store("json"), proc.stdout).plaintext()) == json.loads(text)
+
+
+def test_file_from_sops_before_3_3_with_the_context_bug(aws: str, tmp_path: Path) -> None:
+    # sops < 3.3.0 sent KMS a context whose every key held the same one of the values (Go's loop
+    # variable, getsops/sops#435) but stored the real context: sops 3.3+ tries those variants
+    arn = create_key(aws, "eu-west-1")
+    key = datakey.new_data_key()
+    entry = aws_kms.PROVIDER.wrap(make_spec(arn, context={"app": "web", "env": "web"}), key)
+    data = {"password": "hunter2"}
+    doc = json.loads(sops_json(data, key, [entry]))
+    doc["sops"]["kms"][0]["context"] = {"app": "web", "env": "prod"}  # what the old sops stored
+    doc["sops"]["version"] = "3.2.0"
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(doc, indent=4))
+    proc = _sops(["decrypt", str(path)], aws)
+    assert proc.returncode == 0, proc.stderr  # (sops prints a notice before the data)
+    got = subprocess.run([sys.executable, "-m", "sopsy", "decrypt", str(path)], capture_output=True, text=True,
+                         env={**os.environ}, check=False)
+    assert got.returncode == 0, got.stderr
+    assert json.loads(got.stdout) == data
+    doc["sops"]["version"] = "3.3.0"  # from 3.3.0 on the stored context is the one: no variants
+    path.write_text(json.dumps(doc, indent=4))
+    assert subprocess.run([sys.executable, "-m", "sopsy", "decrypt", str(path)], capture_output=True,
+                          check=False).returncode == 128

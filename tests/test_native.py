@@ -139,6 +139,25 @@ def test_go_escaping_matches_for_every_awkward_string(tmp_path: Path) -> None:
     assert json.loads(fast) == data
 
 
+@pytest.mark.parametrize("number", ["0.0000001", "-2.5e-9", "1e21", "123456789012345678901234"])
+def test_floats_go_prints_with_an_exponent_decrypt_as_sops_prints_them(number: str, tmp_path: Path) -> None:
+    # sops encrypts a float as Go's 'f' text (0.0000001) and prints it as encoding/json does
+    # (1e-7): both paths must print what sops prints
+    enc = sops_encrypt(tmp_path, ('{"x": ' + number + ', "y": 0.5}\n').encode(), "json")
+    f = tmp_path / "enc.json"
+    f.write_bytes(enc)
+    want = run_sops("decrypt", str(f)).stdout
+    fast, slow = fast_and_slow(JSON, enc)
+    assert slow == want
+    assert fast is None or fast == want
+
+
+def test_a_sopsy_float_spelled_as_sops_plaintext_comes_back_as_written() -> None:
+    text = '{"x": 0.0000001, "y": 1000000000000000000000, "z": 1e-07}\n'
+    enc = core.encrypt_text(JSON, text, core.EncryptOptions(key_groups=[[KeySpec("age", RECIPIENT)]]))
+    assert core.decrypt_text(JSON, enc).plaintext() == text
+
+
 def _emit_go(data: dict[str, object]) -> str:
     """JSON as Go writes it: then sopsy needs no layout hints, and the fast path applies."""
     return JSON.emit([from_data(data)])  # type: ignore[list-item]
@@ -335,7 +354,9 @@ def test_a_fast_path_decrypt_loads_no_heavy_module(name: str) -> None:
         "from sopsy import entry\n"
         "sys.argv = ['sopsy', 'decrypt', '--output', os.devnull, sys.argv[1]]\n"
         "os._exit = lambda code: (print(sorted(m for m in sys.modules if m.split('.')[0] in "
-        "('typing', 'cryptography', 'typer', 'click', 'yaml', 'boto3', 'google', 'pkcs11'))),"
+        "('typing', 'cryptography', 'typer', 'click', 'yaml', 'boto3', 'google', 'pkcs11') "
+        # the Python JSON/dotenv reader and writer are the accelerator's fallback only
+        "or m.startswith(('sopsy.stores.json.', 'sopsy.stores.dotenv.')))),"
         " sys.exit(code))\n"
         "entry.main()\n"
     )

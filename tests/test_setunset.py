@@ -242,3 +242,77 @@ def test_legacy_set_flag_runs_the_set_command(tmp_path: Path) -> None:
     r = run_sopsy("--set", '["db"]["password"] "legacy"', str(f))
     assert r.returncode == 0, r.stderr
     assert "legacy" in _decrypted(f)
+
+
+@pytest.mark.parametrize("maker", ["sops", "sopsy"])
+def test_equal_values_under_one_key_path_keep_their_own_ciphertext(maker: str, tmp_path: Path) -> None:
+    # list items share their AAD (sops leaves indices out of it), so equal values have equal
+    # (plaintext, AAD) pairs, each under its own IV: a set elsewhere must leave every one as it was
+    f = tmp_path / "s.yaml"
+    f.write_text("hosts:\n  - name: a\n    port: 80\n  - name: a\n    port: 80\n  - name: a\n    port: 80\nother: x\n")
+    made = (run_sops if maker == "sops" else run_sopsy)("encrypt", "--age", RECIPIENT, str(f))
+    assert made.returncode == 0, made.stderr
+    f.write_bytes(made.stdout)
+    enc = re.compile(r"ENC\[[^\]]*\]")
+    before = enc.findall(strip_meta(made.stdout.decode()))
+    assert len(set(before)) == len(before) == 7  # each value has its own IV to begin with
+    setunset.set_value(str(f), '["other"]', '"y"')
+    after = enc.findall(strip_meta(f.read_text()))
+    assert [i for i, (a, b) in enumerate(zip(before, after, strict=True)) if a != b] == [6]
+    assert run_sops("decrypt", "--output-type", "json", str(f)).stdout.count(b'"a"') == 3
+
+
+def strip_meta(text: str) -> str:
+    return text.split("\nsops:", 1)[0]
+
+
+def test_dotenv_set_writes_the_key_the_path_names(tmp_path: Path) -> None:
+    # sops reads `export A` and `A` as two keys: a key added beside exported ones is the one the
+    # path names, so --extract and a second set find it, and sops reads the same data
+    f = tmp_path / "s.env"
+    f.write_text("export A=1\n")
+    assert run_sopsy("encrypt", "--age", RECIPIENT, "-i", str(f)).returncode == 0
+    for _ in range(2):
+        r = run_sopsy("set", str(f), '["B"]', '"2"')
+        assert r.returncode == 0, r.stderr
+    r = run_sopsy("set", str(f), '["A"]', '"5"')  # sops adds `A=5` beside `export A=1`
+    assert r.returncode == 0, r.stderr
+    assert run_sopsy("decrypt", "--extract", '["B"]', str(f)).stdout == b"2"
+    assert json.loads(run_sops("decrypt", "--output-type", "json", str(f)).stdout) == {
+        "export A": "1", "B": "2", "A": "5"}
+
+
+@pytest.mark.parametrize("fmt,plain,path", [
+    ("yaml", "on: true\noff: false\nf: 1.0e-07\nbig: 1234568000.0\npem: |\n  -----BEGIN X-----\n  abc\n"
+             "  -----END X-----\nstrip: |-\n  a\n  b\nother: x\n", '["other"]'),
+    ("json", '{"f": 1e-07, "big": 1e21, "t": true, "other": "x"}\n', '["other"]'),
+])
+def test_set_on_a_sops_file_changes_no_other_ciphertext(fmt: str, plain: str, path: str, tmp_path: Path) -> None:
+    # decrypting prints what sops prints (true, 1e-07, a `|` block); written back, each value is
+    # encrypted from sops's own plaintext again ("True", "0.0000001", a plain ENC), so every
+    # ciphertext but the one set stays as sops wrote it
+    f = tmp_path / f"s.{fmt}"
+    f.write_text(plain)
+    made = run_sops("encrypt", "--age", RECIPIENT, str(f))
+    assert made.returncode == 0, made.stderr
+    f.write_bytes(made.stdout)
+    enc = re.compile(r"ENC\[[^\]]*\]")
+    before = enc.findall(re.split(r'\n\s*"?sops"?:', made.stdout.decode())[0])
+    assert run_sopsy("set", str(f), path, '"y"').returncode == 0
+    after = enc.findall(re.split(r'\n\s*"?sops"?:', f.read_text())[0])
+    assert [i for i, (a, b) in enumerate(zip(before, after, strict=True)) if a != b] == [len(before) - 1]
+    assert run_sopsy("decrypt", str(f)).stdout == run_sops("decrypt", str(f)).stdout
+
+
+@pytest.mark.parametrize("plain", ["{}\n", "---\n# only a comment\n"])
+def test_a_sops_file_with_an_empty_mapping(plain: str, tmp_path: Path) -> None:
+    # sops encrypts an empty mapping (or a document of comments) to a file of metadata and
+    # prints `{}` for it; sopsy printed nothing, and set failed ("no YAML document")
+    f = tmp_path / "e.yaml"
+    f.write_text(plain)
+    made = run_sops("encrypt", "--age", RECIPIENT, str(f))
+    assert made.returncode == 0, made.stderr
+    f.write_bytes(made.stdout)
+    assert run_sopsy("decrypt", str(f)).stdout == run_sops("decrypt", str(f)).stdout
+    assert run_sopsy("set", str(f), '["k"]', '"v"').returncode == 0
+    assert json.loads(run_sops("decrypt", "--output-type", "json", str(f)).stdout) == {"k": "v"}

@@ -120,6 +120,20 @@ def test_multiline_values_are_one_line_for_sops(tmp_path: Path) -> None:
     assert not any(line.startswith(("MIIB", "-----END")) for line in enc.split("\n"))
 
 
+def test_a_quote_closed_lines_later_is_not_one_value_where_sops_reads_the_lines(tmp_path: Path) -> None:
+    # every line here is one sops reads on its own: sops sees three keys, so sopsy must too
+    # (only a body sops cannot read, as a PEM's, makes a value span lines)
+    text = 'A="retained\nB=\'retained\nC=retained"\nD=1\n'
+    plain = tmp_path / "p.env"
+    plain.write_text(text)
+    r = sops("encrypt", "--age", A1, str(plain))
+    assert r.returncode == 0, r.stderr
+    want = {"A": '"retained', "B": "'retained", "C": 'retained"', "D": "1"}
+    assert sops_json(r.stdout.decode(), tmp_path) == want
+    enc, back = roundtrip(text)
+    assert back == text and sops_json(enc, tmp_path) == want
+
+
 def test_vector_decrypts_to_sops_output() -> None:
     out = core.decrypt_text(STORE, read(VECTORS / "enc.env")).plaintext()
     assert out == read(VECTORS / "dec.env")  # includes the #ENC[...] comment sops encrypted

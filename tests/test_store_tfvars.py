@@ -8,6 +8,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,9 @@ from conftest import sops_binary
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sopsy import core, engine, model
+from sopsy import core, engine, model, setunset
 from sopsy.cipher import ValueCipher
-from sopsy.errors import InputError, NoDocument, SopsyError
+from sopsy.errors import InputError, SopsyError
 from sopsy.keys import KeySpec
 from sopsy.keys.age import PROVIDER
 from sopsy.stores.tfvars import STORE
@@ -238,14 +239,23 @@ def test_crlf_and_no_final_newline() -> None:
         assert roundtrip(text)[1] == text
 
 
+def test_an_empty_file_is_an_empty_body(tmp_path: Path) -> None:
+    assert STORE.parse(" \n").documents[0].items == []
+    assert roundtrip(" \n")[1] == " \n"
+    f = tmp_path / "one.tfvars"  # unset of the only attribute leaves an empty body
+    f.write_text(core.encrypt_text(STORE, 'org_name = "my-org"\n', OPTS))
+    setunset.unset_value(str(f), '["org_name"]')
+    assert core.decrypt_text(STORE, f.read_text()).plaintext() == ""
+
+
 def test_errors_are_one_line_and_typed() -> None:
-    with pytest.raises(NoDocument):
-        STORE.parse(" \n")
     for bad in ('resource "x" {\n}\n', "a = \n", 'a = "open\n', "a = [1, 2\n", "a = <<EOT\nx\n", "= 1\n",
                 'a = "\\q"\n', "a = /* open\n"):
         with pytest.raises(InputError) as e:
             STORE.parse(bad)
         assert "\n" not in str(e.value)
+    with pytest.raises(InputError, match=r"'foo' is set twice \(lines 1 and 3\)"):
+        STORE.parse('foo = "first"\n# c\nfoo = "second"\n')
     with pytest.raises(InputError, match="block"):
         STORE.parse('resource "x" "y" {\n  a = 1\n}\n')
 
@@ -406,3 +416,11 @@ def test_ten_thousand_attributes_round_trip() -> None:
     assert dec == text
     enc_s, dec_s = min(t[0] for t in times), min(t[1] for t in times)
     print(f"10,000 attributes: encrypt {enc_s * 1000:.0f} ms, decrypt {dec_s * 1000:.0f} ms (CPU time)")
+
+
+def test_reading_a_tfvars_file_loads_no_dataclasses() -> None:
+    # the dataclasses module (with inspect, ast, dis, tokenize) cost ~8 ms of every decrypt
+    code = ("import sys\nfrom sopsy.stores.tfvars import STORE\nSTORE.parse('a = 1\\n')\n"
+            "print(sorted(m for m in ('dataclasses', 'inspect', 'ast') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -194,6 +194,21 @@ class AwsKmsProvider:
         out = self._call(arn, role, profile, "decrypt", KeyId=arn, CiphertextBlob=blob, EncryptionContext=context)
         return bytes(out["Plaintext"])
 
+    def legacy_entries(self, entry: KeyEntry, version: str) -> list[KeyEntry]:
+        """sops before 3.3.0 encrypted with a context in which every key held one and the same of
+        its values (a Go loop-variable bug, getsops/sops#435): the variants sops 3.3+ tries when
+        the stored context fails, one per distinct value. Empty for any other entry."""
+        import re
+
+        m = re.match(r"(\d+)\.(\d+)\.(\d+)", version)
+        if not m or tuple(int(g) for g in m.groups()) >= (3, 3, 0):
+            return []
+        context = _context_of(entry.fields.get("context")) or {}
+        values = sorted(set(context.values()))
+        if len(context) < 2 or len(values) < 2:
+            return []
+        return [KeyEntry(entry.type, {**entry.fields, "context": {k: v for k in context}}) for v in values]
+
     def spec_of(self, entry: KeyEntry) -> KeySpec:
         f = entry.fields
         return make_spec(str(f.get("arn") or ""), str(f.get("role") or ""), _context_of(f.get("context")) or {},

@@ -52,11 +52,12 @@ class Version:
     """One of the three versions: its plaintext text, and its metadata and data key when encrypted."""
 
     def __init__(self, plaintext: str | None, metadata: Metadata | None = None, data_key: bytes | None = None,
-                 cipher: ValueCipher | None = None) -> None:
+                 cipher: ValueCipher | None = None, comments: dict[str, bytes] | None = None) -> None:
         self.plaintext = plaintext  # None: the version does not exist (add/add)
         self.metadata = metadata
         self.data_key = data_key
         self.cipher = cipher
+        self.comments = comments  # its comments were encrypted (see core.Opened)
 
     @property
     def side(self) -> Side:
@@ -85,7 +86,7 @@ def _open(store: Store, text: str, parsed: ParsedFile | None, encrypted: bool, w
     except SopsyError as exc:
         exc.args = (f"{which} version: {exc}",)
         raise
-    return Version(opened.plaintext(), opened.metadata, opened.cipher.data_key, opened.cipher)
+    return Version(opened.plaintext(), opened.metadata, opened.cipher.data_key, opened.cipher, opened.comments)
 
 
 def merge_files(base_path: str, ours_path: str, theirs_path: str, path_name: str | None = None,
@@ -149,9 +150,14 @@ def merge_versions(store: Store, base: Version, ours: Version, theirs: Version, 
         notes.append(f"{' and '.join(meta.fresh_reasons)}: every value was re-encrypted under a new data key")
     if parsed_a is None or clashed:  # (the conflict file needs a parse no edit has seen)
         parsed_a = store.parse(text_a)
+    # comments a side had encrypted (sops's way) stay encrypted
+    sides = [v.comments for v in (base, theirs, ours) if v.comments is not None]
+    comments = {k: v for c in sides for k, v in c.items()} if sides else None
     if not clashed:
-        return Result(core.encrypt_parsed(store, parsed_a, core.EncryptOptions([]), cipher, meta.metadata), notes, None)
-    encrypted = _marked(store, parsed_a, store.parse(text_b if text_b is not None else text_a), cipher, meta, name)
+        return Result(core.encrypt_parsed(store, parsed_a, core.EncryptOptions([]), cipher, meta.metadata, comments),
+                      notes, None)
+    encrypted = _marked(store, parsed_a, store.parse(text_b if text_b is not None else text_a), cipher, meta, name,
+                        comments)
     where = [f"{render_path(c.path)} ({c.reason})" for c in tm.clashes[:20]]
     if len(tm.clashes) > 20:
         where.append(f"and {len(tm.clashes) - 20} more")
@@ -289,7 +295,7 @@ def _moves(edits: list[Edit]) -> list[list[Edit]]:
 def _stash(cipher: ValueCipher, sources: list[ValueCipher]) -> None:
     """Reuse the IVs of values both sides decrypted under the merged data key (unchanged values
     keep their ciphertext); an IV already given to another value is never reused."""
-    used = {iv for iv in cipher.stash.values()}
+    used = {*cipher.stash.values(), *(iv for ivs in cipher.spare.values() for iv in ivs)}
     for src in sources:
         if src.data_key != cipher.data_key:
             continue
@@ -314,7 +320,7 @@ class _Recording(ValueCipher):
 
 
 def _marked(store: Store, parsed_a: ParsedFile, parsed_b: ParsedFile, cipher: ValueCipher, meta: MetaMerge,
-            name: str) -> str:
+            name: str, comments: dict[str, bytes] | None = None) -> str:
     """Ours' encrypted file with theirs' side of every clash between markers, in ciphertext.
     Theirs' MAC and what clashed in the metadata go into the metadata, encrypted. While the crypt
     rule is in dispute every value is encrypted, so nothing either side wanted encrypted is not."""
@@ -325,8 +331,8 @@ def _marked(store: Store, parsed_a: ParsedFile, parsed_b: ParsedFile, cipher: Va
     if "crypt rule" in meta.clashes:
         m.crypt_rule = ENCRYPT_ALL
         info["values_rule"] = _jsonable(ENCRYPT_ALL)
-    core.encrypt_parsed(store, parsed_a, core.EncryptOptions([]), cipher, m)
-    mac_b = engine.encrypt_documents(parsed_b.documents, cipher, Matcher(m.crypt_rule), m.mac_only_encrypted)
+    core.encrypt_parsed(store, parsed_a, core.EncryptOptions([]), cipher, m, comments)
+    mac_b = engine.encrypt_documents(parsed_b.documents, cipher, Matcher(m.crypt_rule), m.mac_only_encrypted, comments)
     m.extra[CONFLICT_MAC] = cipher.encrypt(mac_b.encode(), mac_aad(m.lastmodified), "str", fresh_iv=True)
     m.extra[CONFLICT_META] = cipher.encrypt(json.dumps(info).encode(), CONFLICT_META_AAD, "str", fresh_iv=True)
     m.crypt_rule = shown

@@ -104,6 +104,16 @@ def native() -> ModuleType | None:
     return _native  # type: ignore[return-value]
 
 
+def written_before(metadata: dict[str, Any] | None, release: tuple[int, int]) -> bool:
+    """Whether a file's sops ``version`` field names a release before ``release`` (1.x and 2.x
+    included): such files are laid out as older sops wrote them."""
+    import re
+
+    version = (metadata or {}).get("version")
+    m = re.match(r"(\d+)\.(\d+)", str(version)) if version is not None else None
+    return m is not None and (int(m.group(1)), int(m.group(2))) < release
+
+
 def get_store(name: str) -> Store:
     module = STORES.get(name)
     if module is None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -83,10 +82,9 @@ def _find(root: Any, path: tuple[Any, ...]) -> Any:
     return node
 
 
-def apply_data(data: Any, edits: list[Edit], *, key_of: Any = None, doc: int = 0) -> Any:
+def apply_data(data: Any, edits: list[Edit], *, doc: int = 0) -> Any:
     """``data`` (document ``doc`` of a file) with its ``edits`` applied; paths name the original
-    items (batch semantics).
-    ``key_of(parent_container_keys, key, anchor_key)`` may adjust a new key (dotenv's export)."""
+    items (batch semantics); a new key is the key the edit names."""
     edits = [e for e in edits if e.doc == doc]
     root = _wrap(copy.deepcopy(data))
     placed: dict[tuple[int, Any], int] = {}  # (container id, anchor) -> items inserted there so far
@@ -100,9 +98,6 @@ def apply_data(data: Any, edits: list[Edit], *, key_of: Any = None, doc: int = 0
             entries = parent["__map__"]
             anchor_entry = _slot(parent, e.after) if e.after is not None else None
             key = e.key
-            if key_of is not None:
-                anchor_key = anchor_entry[0] if anchor_entry else (entries[0][0] if entries else None)
-                key = key_of(key, anchor_key)
             pos = entries.index(anchor_entry) + 1 if anchor_entry else 0
             n = placed.get((id(parent), e.after), 0)
             entries.insert(pos + n, [key, value, False])
@@ -124,13 +119,6 @@ def _plain(node: Any) -> Any:
 
     return to_data(node)
 
-
-_EXPORTED = re.compile(r"[ \t]*export[ \t]+")
-
-
-def dotenv_export(key: str, anchor: str | None) -> str:
-    """dotenv's rule for a new key: exported when the entry it is written beside is."""
-    return "export " + key if anchor is not None and _EXPORTED.match(anchor) and not _EXPORTED.match(key) else key
 
 
 def ordered(x: Any) -> Any:

@@ -4,7 +4,8 @@ sops reads a dotenv file line by line: the key is everything before the first ``
 everything after it (quotes, spaces and ``export`` included), ``\\n`` in a value means a newline,
 ``#`` lines are comments, and the metadata is appended as sorted ``sops_*`` lines. sopsy keeps
 that wire format so both tools read each other's files, and keeps what sops drops: blank lines,
-spacing, comments in plaintext, and values in quotes that span several lines (PEM keys).
+spacing, comments in plaintext, and values in quotes that span several lines (PEM keys: lines
+sops cannot read; where sops reads each line as a key, so does sopsy).
 
 No dotenv library fits: python-dotenv and friends give the *meaning* of values (quotes removed,
 escapes decoded) but neither the raw text sops encrypts nor the source layout. The parser here
@@ -97,6 +98,11 @@ def _unescape_meta(v: str) -> str:
     return v.replace("\\n", "\n")
 
 
+def _sops_reads_line(line: str) -> bool:
+    """Whether sops's dotenv parser takes the line on its own (empty, a comment, or with ``=``)."""
+    return not line or line[0] == "#" or "=" in line
+
+
 def _value_of(raw: str) -> str:
     """sops's meaning of a raw value: ``\\n`` is a newline, nothing else changes."""
     return raw.replace("\\n", "\n")
@@ -174,7 +180,9 @@ class DotenvStore:
             q = _opens_multiline(raw) if raw[:1] in _OPENERS else None
             if q is not None:
                 j = _closing_line(lines, i - 1, q)
-                if j >= 0:
+                # only where sops cannot read the lines one by one (a PEM body): where it can,
+                # it reads separate keys, and so must sopsy (`A="x` then `B=y"` are two keys)
+                if j >= 0 and not all(_sops_reads_line(ln) for ln in lines[i:j + 1]):
                     raw = "\n".join([raw, *lines[i:j + 1]])
                     i = j + 1
             leaf = Scalar(_value_of(raw), ref=len(segs))

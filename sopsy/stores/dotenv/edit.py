@@ -1,9 +1,10 @@
 """Document edits (:mod:`sopsy.edits`) on a dotenv file: whole lines in, out or replaced.
 
 A dotenv document is one flat mapping, so paths have one part: the key as written before the
-``=`` (``export A``), or the bare variable name (``A``) when no key is written that way. New
-lines take after their neighbour (the entry they follow, or the first entry): its ``export``
-prefix, and real line breaks inside a quoted value when the file already holds such values
+``=`` (``export A``), or the bare variable name (``A``) when no key is written that way. A new
+line has the key exactly as the path names it (sops's keys: ``export A`` and ``A`` differ), and
+takes after its neighbour (the entry it follows, or the first entry) in one thing only: real
+line breaks inside a quoted value when the file already holds such values
 (otherwise ``\\n``, as sops writes). The value is the text sops reads after the ``=`` (quotes
 are part of it), so it is written as given; a value the format cannot hold so that it reads
 back the same (a nested one, a literal backslash-n, a quote opened and never closed) is a
@@ -17,7 +18,7 @@ import re
 from ...errors import SopsyError, UsageError
 from ...model import Scalar
 from .._editing import check_batch, path_text
-from . import STORE, DotenvFile, _Seg, scalar_text
+from . import _OPENERS, STORE, DotenvFile, _opens_multiline, _Seg, scalar_text
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -112,12 +113,10 @@ def _insert(plan: _Plan, e: Edit) -> None:
     if e.parent != () or not isinstance(e.key, str):
         raise UsageError(f"cannot insert at {path_text(where)}: a dotenv file is one flat list of keys")
     anchor = (plan.entries[0] if plan.entries else -1) if e.after is None else plan.find((e.after,))
+    # the key as the path names it: sops reads `export A` and `A` as two keys, so a prefix
+    # added here would make a key the path (and --extract) does not find
     key = e.key
-    if anchor >= 0:
-        m = _EXPORT.match(plan.segs[anchor].text)
-        if m and not _EXPORT.match(key):
-            key = "export " + key  # the neighbour is exported: so is the new variable
-    if key in plan.keys or (key != e.key and e.key in plan.keys):
+    if key in plan.keys:
         raise UsageError(f"the key {path_text((key,))} is already in the file")
     multiline = plan.multiline or (anchor >= 0 and "\n" in plan.segs[anchor].raw)
     lines = ["#" + line for c in e.comments for line in c.split("\n")]
@@ -143,7 +142,9 @@ def _entry(key: str, node: Node, multiline: bool, path: TreePath) -> str:
     tries = [value, value.replace("\n", "\\n")] if multiline and "\n" in value else [value.replace("\n", "\\n")]
     for raw in tries:
         line = key + "=" + raw
-        if _reads_back(line, key, value):
+        # a quote left open could take in later lines of the file (a PEM body below): refused
+        # whatever the lines below are now
+        if _reads_back(line, key, value) and not (raw[:1] in _OPENERS and _opens_multiline(raw)):
             return line
     raise UsageError(f"the value at {path_text(path)} opens a quote it does not close, which dotenv "
                      "cannot hold without taking in the lines after it")

@@ -52,13 +52,16 @@ class _Val:
 
 class IniFile:
     def __init__(self, text: str, documents: list[Mapping], metadata: dict[str, Any] | None,
-                 leaves: list[Scalar], comments: list[Comment], meta_span: tuple[int, int] | None) -> None:
+                 leaves: list[Scalar], comments: list[Comment], meta_span: tuple[int, int] | None,
+                 section_comments: set[Comment] | None = None) -> None:
         self.text = text
         self.documents = documents
         self.metadata = metadata
         self.leaves = leaves  # in source order
-        self.comments = comments  # sops-encrypted comment lines (``; ENC[...]``), in source order
+        self.comments = comments  # every comment line, in source order
         self.meta_span = meta_span  # the [sops] section, header to end
+        # comments above a section header (go-ini writes them by other rules than a key's)
+        self.section_comments = section_comments or set()
 
 
 def _has_surrounded_quote(s: str, q: str) -> bool:
@@ -106,6 +109,19 @@ def go_ini_quote(value: str) -> str:
     return value
 
 
+def go_ini_comment(text: str, of_section: bool) -> str:
+    """A comment's lines as go-ini writes them (sops joins a comment block into one value): each
+    line not starting with ``#``/``;`` gets ``; `` (a key's comment lines are trimmed too), the
+    others one blank after the mark."""
+    out = []
+    for line in text.split("\n"):
+        if line[:1] in ("#", ";"):
+            out.append(line[0] + " " + line[1:].strip())
+        else:
+            out.append("; " + (line if of_section else line.strip()))
+    return "\n".join(out)
+
+
 class IniStore:
     name = "ini"
 
@@ -119,6 +135,8 @@ class IniStore:
         pending: list[Comment] = []
         leaves: list[Scalar] = []
         enc_comments: list[Comment] = []
+        all_comments: list[Comment] = []
+        section_comments: set[Comment] = set()
         flat: dict[str, str] = {}
         in_meta = False
         meta_start = -1
@@ -133,11 +151,20 @@ class IniStore:
             if not s.strip():
                 continue
             if s[0] in "#;":
-                c = Comment(s.lstrip("#; "), ref=(base + lead, base + len(line)))
-                if c.text.startswith(_ENC_PREFIX):  # sops encrypts comments; decrypt puts the text back
+                body = s.lstrip("#; ")
+                last = pending[-1] if pending else None
+                if last is not None and last.ref[1] == base - 1 and last.enc is None and not body.startswith(_ENC_PREFIX):
+                    # the next line of a block: go-ini (so sops) reads a block as one comment,
+                    # encrypted whole, whose later lines keep their marks
+                    last.text += "\n" + s.rstrip("\r")
+                    last.ref = (last.ref[0], base + len(line))
+                    continue
+                c = Comment(body, ref=(base + lead, base + len(line)))
+                if body.startswith(_ENC_PREFIX):  # sops encrypts comments; decrypt puts the text back
                     c.enc = c.text
                     enc_comments.append(c)
                 pending.append(c)
+                all_comments.append(c)
                 continue
             if s[0] == "[":
                 name = _header_name(s, i)
@@ -149,6 +176,7 @@ class IniStore:
                     pending = []
                     continue
                 items: list[tuple[str | None, Any]] = [(None, c) for c in pending]
+                section_comments.update(pending)
                 pending = []
                 sections.append((name, items, (base, offs[i] if i < n else len(text))))
                 current = items
@@ -177,8 +205,9 @@ class IniStore:
         if meta_start < 0:
             for c in enc_comments:  # no metadata: an ENC-looking comment is plain text
                 c.enc = None
-            return IniFile(text, documents, None, leaves, [], None)
-        return IniFile(text, documents, _unflatten(flat), leaves, enc_comments, (meta_start, meta_end))
+            return IniFile(text, documents, None, leaves, all_comments, None)
+        return IniFile(text, documents, _unflatten(flat), leaves, all_comments, (meta_start, meta_end),
+                       section_comments)
 
     def merge_view(self, parsed: Any) -> list[Mapping]:
         """The document as the merge reads it: each comment before the item it is written above.
@@ -317,11 +346,15 @@ class IniStore:
                 new = _value_text(leaf.value, hints.get(iv_of(ref.raw) or "") if metadata is None else None)
             edits.append((ref.start, ref.end, new))
         for c in parsed.comments:
-            if c.enc is None:  # decrypted: put the text where the ENC string was
-                start, end = c.ref
-                line = text[start:end]
-                at = line.find(_ENC_PREFIX)
-                edits.append((start + at, end, c.text))
+            start, end = c.ref
+            line = text[start:end]
+            at = len(line) - len(line.lstrip("#; "))
+            if c.enc is not None:
+                if c.enc != line[at:]:  # encrypted again (a file whose comments sops encrypted)
+                    edits.append((start + at, end, c.enc))
+            elif parsed.metadata is not None and line.startswith(_ENC_PREFIX, at):
+                # decrypted: written as sops (go-ini) writes the comment
+                edits.append((start, end, go_ini_comment(c.text, c in parsed.section_comments)))
         edits.sort(key=lambda e: e[0])
         out: list[str] = []
         pos = 0

@@ -295,7 +295,9 @@ def _comment_lines(doc: _Doc, sec: Mapping | None, texts: Sequence[str]) -> list
             marks = len(line) - len(line.lstrip("#;"))
             prefix = line[:marks] + (" " if line[marks:marks + 1] in (" ", "\t") else "")
             break
-    return [prefix + line for t in texts for line in t.split("\n")]
+    # a block's later lines keep their own marks (as go-ini reads a block: see the store)
+    return [line if n and line[:1] in ("#", ";") else prefix + line
+            for t in texts for n, line in enumerate(t.split("\n"))]
 
 
 def _key_text(key: str, path: TreePath) -> str:

@@ -29,10 +29,7 @@ Editing (:mod:`.edit`): ``apply_edits`` applies :mod:`sopsy.edits` records as mo
 
 from __future__ import annotations
 
-from .. import FastScan, native
-from .emit import Layout, go_number, go_quote, json_metadata
-from .scanner import ParsedJson, parse
-from .splice import layout_hints, render
+from .. import FastScan, native, written_before
 
 TYPE_CHECKING = False  # typing costs ~4 ms at start-up; mypy still reads the block below
 if TYPE_CHECKING:
@@ -41,14 +38,31 @@ if TYPE_CHECKING:
 
     from ...edits import Edit
     from ...model import Mapping
+    from .emit import go_number, go_quote, json_metadata
+    from .scanner import ParsedJson
 
 __all__ = ["STORE", "JsonStore", "ParsedJson", "go_number", "go_quote", "json_metadata"]
+# the scanner, the writer and the emitter are loaded on first use: a decrypt the accelerator
+# does whole needs none of them (~5 ms of every start)
+_LAZY = {"ParsedJson": "scanner", "go_number": "emit", "go_quote": "emit", "json_metadata": "emit",
+         "Layout": "emit"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
 
 
 class JsonStore:
     name = "json"
 
     def parse(self, text: str) -> ParsedJson:
+        from .scanner import parse
+
         return parse(text)
 
     def fast_scan(self, data: bytes) -> FastScan | None:
@@ -69,15 +83,33 @@ class JsonStore:
                     prefix: bytes) -> tuple[bytes, str] | None:
             return mod.json_decrypt(data, key, suffix, encrypted_suffix, mac_only, prefix, member)  # type: ignore[no-any-return]
 
-        return FastScan(metadata, decrypt) if isinstance(metadata, dict) else None
+        if not isinstance(metadata, dict) or (not data.endswith(b"\n") and written_before(metadata, (3, 10))):
+            return None  # (see printed)
+        return FastScan(metadata, decrypt)
 
     def render(self, parsed: Any, metadata: dict[str, Any] | None, hints: dict[str, Any] | None = None) -> str:
+        from .scanner import ParsedJson
+        from .splice import render
+
         if not isinstance(parsed, ParsedJson):
             raise TypeError("the JSON store renders only files it parsed")
         return render(parsed, metadata, hints)
 
+    def printed(self, parsed: Any, hints: dict[str, Any]) -> str | None:
+        """sops before 3.10 wrote JSON without a final newline; sops now prints one: so does
+        ``decrypt`` for such a file. None for every other file."""
+        from .scanner import ParsedJson
+        from .splice import render
+
+        if hints or not isinstance(parsed, ParsedJson) or not written_before(parsed.metadata, (3, 10)):
+            return None
+        text = render(parsed, None, hints)
+        return text if text.endswith("\n") else text + "\n"
+
     def apply_edits(self, parsed: Any, edits: Sequence[Edit], hints: dict[str, Any] | None = None) -> str:
         """The plaintext of ``parsed`` with ``edits`` applied (see :mod:`sopsy.edits`)."""
+        from .scanner import ParsedJson
+
         if not isinstance(parsed, ParsedJson):
             raise TypeError("the JSON store edits only files it parsed")
         from .edit import apply_edits
@@ -92,6 +124,9 @@ class JsonStore:
         return comment_texts(text)
 
     def layout_hints(self, parsed: Any) -> dict[str, Any]:
+        from .scanner import ParsedJson
+        from .splice import layout_hints
+
         return layout_hints(parsed) if isinstance(parsed, ParsedJson) else {}
 
     def emit(self, documents: list[Mapping]) -> str:
@@ -99,10 +134,14 @@ class JsonStore:
             from ...errors import NoDocument
 
             raise NoDocument("no document to write")
+        from .emit import Layout
+
         # sops: json.Indent with one TAB per level, and a final newline
         return Layout().dump(documents[0], 0) + "\n"
 
     def emit_value(self, value: Any) -> str:
+        from .emit import Layout
+
         return Layout().dump(value, 0)
 
 

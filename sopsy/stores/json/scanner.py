@@ -13,6 +13,7 @@ import re
 
 from ...errors import InputError, NoDocument
 from ...model import Mapping, Node, Scalar, Sequence
+from ...values import format_float_f, format_float_g
 
 TYPE_CHECKING = False  # typing costs ~4 ms at start-up; mypy still reads the block below
 if TYPE_CHECKING:
@@ -205,7 +206,12 @@ def parse(text: str) -> ParsedJson:
                 f = float(spelling)
                 if math.isinf(f):
                     raise fail(text, start, "a number too large for a 64-bit float")
-                # every JSON number parses back exactly (Go ParseFloat), so the spelling is kept
+                # every JSON number parses back exactly (Go ParseFloat), so the spelling is kept;
+                # but where it is what decrypting sops's plaintext prints (1e-7 for 0.0000001),
+                # that plaintext is the spelling: a sops-made value keeps its ciphertext
+                a = abs(f)
+                if a and (a < 1e-6 or a >= 1e21) and spelling == format_float_g(f).replace("e-0", "e-"):
+                    spelling = format_float_f(f)  # (emit.go_number's text, in its range)
                 node = Scalar(f, spelling, None, (start, pos, f))
             elif kind == 4:
                 lit = _LITERALS[m.group(4)]

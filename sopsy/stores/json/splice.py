@@ -12,8 +12,8 @@ import re
 from ...cipher import iv_of
 from ...errors import DumpError
 from ...model import Comment, Mapping, Node, Scalar, Sequence
-from ...values import same_value
-from .emit import Layout, Raw, Text, go_quote, json_metadata, value_text
+from ...values import format_float_f, same_value
+from .emit import Layout, Raw, Text, go_number, go_quote, json_metadata, value_text
 from .scanner import PIECE, TOKEN, Box, Member, ParsedJson, decode_string
 
 TYPE_CHECKING = False  # typing costs ~4 ms at start-up; mypy still reads the block below
@@ -92,11 +92,18 @@ def leaf_text(leaf: Scalar, text: str | None, hints: dict[str, Any] | None) -> s
         if same_value(leaf.value, orig) and (leaf.spelling is None or not isinstance(orig, float)
                                              or leaf.spelling == text[start:end]):
             return text[start:end]
-        if isinstance(leaf.value, str) and hints and isinstance(orig, str):
+        if hints and isinstance(orig, str):
             iv = iv_of(orig)
             hint = hints.get(iv) if iv else None
-            if isinstance(hint, str) and _is_string_token(hint) and decode_string(hint) == leaf.value:
+            if isinstance(hint, str) and isinstance(leaf.value, str) and _is_string_token(hint) \
+                    and decode_string(hint) == leaf.value:
                 return hint
+            if isinstance(hint, str) and type(leaf.value) is float and hint == leaf.spelling:
+                return hint
+    if type(leaf.value) is float and leaf.spelling == format_float_f(leaf.value):
+        # sops's plaintext of every float (Go's 'f' form): printed as sops prints it (1e-7); a
+        # sopsy source spelled so is kept by a hint (layout_hints)
+        return go_number(leaf.value)
     return value_text(leaf.value, leaf.spelling)
 
 
@@ -283,7 +290,8 @@ def _add_member(parsed: ParsedJson, block: str, layout: Layout, splices: list[Sp
 
 
 def layout_hints(parsed: ParsedJson) -> dict[str, Any]:
-    """The source spelling of every encrypted string that Go would write differently."""
+    """The source spelling of every encrypted string that Go would write differently, and of
+    every float spelled as sops's plaintext that Go would print otherwise (``0.0000001``)."""
     text = parsed.text
     hints: dict[str, Any] = {}
     for doc in parsed.documents:
@@ -291,9 +299,14 @@ def layout_hints(parsed: ParsedJson) -> dict[str, Any]:
             if not leaf.enc or not isinstance(leaf.ref, tuple):
                 continue
             start, end, orig = leaf.ref
+            source = text[start:end]
+            if type(leaf.value) is float and source == format_float_f(leaf.value) != go_number(leaf.value):
+                iv = iv_of(leaf.enc)
+                if iv:
+                    hints[iv] = source
+                continue
             if not isinstance(orig, str) or not isinstance(leaf.value, str):
                 continue
-            source = text[start:end]
             if source != go_quote(leaf.value):
                 iv = iv_of(leaf.enc)
                 if iv:

@@ -19,24 +19,24 @@ to the same value as ``E`` in both syntaxes; it is encrypted too, never left vis
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from ...cipher import is_encrypted_value, iv_of
-from ...errors import DumpError, NoDocument
+from ...errors import DumpError
 from ...model import Comment, Mapping, Node, Scalar, Sequence
 from ...values import same_value
 from .emitter import IDENT_FULL, derive, emit_node, from_plain, meta_block, parse_expression
 from .scanner import Parser, Ref
 
 
-@dataclass
 class TfvarsFile:
-    text: str
-    documents: list[Mapping]
-    metadata: dict[str, Any] | None
-    leaves: list[tuple[Scalar, Ref]] = field(default_factory=list)
-    meta_span: tuple[int, int] | None = None  # (start of the `sops` name, end of its value)
+    def __init__(self, text: str, documents: list[Mapping], metadata: dict[str, Any] | None,
+                 leaves: list[tuple[Scalar, Ref]] | None = None, meta_span: tuple[int, int] | None = None) -> None:
+        self.text = text
+        self.documents = documents
+        self.metadata = metadata
+        self.leaves = leaves if leaves is not None else []
+        self.meta_span = meta_span  # (start of the `sops` name, end of its value)
 
 
 # -- the store -----------------------------------------------------------------------------------
@@ -46,9 +46,7 @@ class TfvarsStore:
     name = "tfvars"
 
     def parse(self, text: str) -> TfvarsFile:
-        if not text.strip():
-            raise NoDocument("the tfvars file is empty")
-        p = Parser(text)
+        p = Parser(text)  # an empty file is an empty body, as for terraform (and `unset` of the last key)
         doc, meta, span = p.body()
         return TfvarsFile(text, [doc], meta, p.leaves, span)
 

@@ -32,7 +32,8 @@ import yaml
 from ...errors import EncryptTreeError, InputError, NoDocument
 from ...model import Mapping, to_data
 from ...yamlscalar import NotResolvable
-from .emit import emit_block, sops_scalar
+from .. import written_before
+from .emit import emit_block, emit_document, sops_scalar
 from .hints import layout_hints
 from .reader import read
 from .refs import CommentRef, CRef, DocInfo, ParsedYaml, SRef
@@ -79,6 +80,14 @@ class YamlStore:
     def render(self, parsed: ParsedYaml, metadata: dict[str, Any] | None,
                hints: dict[str, Any] | None = None) -> str:
         return render(parsed, metadata, hints)
+
+    def printed(self, parsed: ParsedYaml, hints: dict[str, Any]) -> str | None:
+        """sops before 3.7 wrote YAML with yaml.v2 (block sequences flush with their key), and
+        sops now prints it as go-yaml v3 does: so does ``decrypt`` for such a file (edits keep
+        its layout). None for every other file."""
+        if hints or not written_before(parsed.metadata, (3, 7)):
+            return None
+        return "---\n".join(emit_document(d) for d in parsed.documents)
 
     def layout_hints(self, parsed: ParsedYaml) -> dict[str, Any]:
         return layout_hints(parsed)

@@ -6,6 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ...model import Comment, Node, Sequence
+from ...model import Mapping as ModelMapping
+from ...model import Scalar as ModelScalar
 from ...yamlscalar import double_quoted, plain_ok, scalar_text
 
 # (value, indentation of a block scalar's lines, indentation step) -> the scalar's text
@@ -65,3 +68,53 @@ def _emit(data: Any, col: int, step: int, out: list[str], scalar: Scalar, first_
                 out.append(pad + "- " + scalar(item, col + 2, step) + "\n")
     else:
         out.append(pad + scalar(data, col + 2, step) + "\n")
+
+
+def emit_document(root: Node, step: int = 4) -> str:
+    """A decrypted document as sops 3.7+ (go-yaml v3) prints it, comment lines included: for
+    files whose layout is not that (sops before 3.7 wrote them with yaml.v2, which sets block
+    sequences flush with their key), where splicing into the file's layout would not give
+    sops's output."""
+    out: list[str] = []
+    _emit_node(root, 0, step, out)
+    return "".join(out) or "{}\n"
+
+
+def _has_items(node: Node) -> bool:
+    return isinstance(node, (ModelMapping, Sequence)) and any(not isinstance(v, Comment) for v in (
+        (v for _, v in node.items) if isinstance(node, ModelMapping) else node.items))
+
+
+def _leaf(node: Node, indent: int, step: int) -> str:
+    from .goyaml import value_text
+
+    if isinstance(node, ModelMapping):
+        return "{}"
+    if isinstance(node, Sequence):
+        return "[]"
+    assert isinstance(node, ModelScalar)
+    return value_text(node.value, node.spelling, indent, step)
+
+
+def _emit_node(node: Node, col: int, step: int, out: list[str], first_prefix: str | None = None) -> None:
+    pad = " " * col
+    items = list(node.items) if isinstance(node, ModelMapping) else [(None, v) for v in node.items] \
+        if isinstance(node, Sequence) else []
+    for i, (k, v) in enumerate(items):
+        lead = first_prefix if (i == 0 and first_prefix is not None) else pad
+        if isinstance(v, Comment):
+            out.append(lead + "#" + v.text + "\n")
+        elif isinstance(node, ModelMapping):
+            head = f"{lead}{_key_text(str(k))}:"
+            if _has_items(v):
+                out.append(head + "\n")
+                _emit_node(v, col + step, step, out)
+            else:
+                out.append(head + " " + _leaf(v, col + step, step) + "\n")
+        elif isinstance(v, ModelMapping) and _has_items(v):
+            _emit_node(v, col + 2, step, out, first_prefix=lead + "- ")
+        elif isinstance(v, Sequence) and _has_items(v):
+            out.append(lead + "-\n")
+            _emit_node(v, col + step, step, out)
+        else:
+            out.append(lead + "- " + _leaf(v, col + 2, step) + "\n")

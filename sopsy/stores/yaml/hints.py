@@ -4,6 +4,7 @@ data."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import yaml
@@ -11,7 +12,7 @@ import yaml
 from ...cipher import iv_of
 from ...values import Value, same_value, spelling_is_exact, to_bytes
 from ...yamlscalar import NotResolvable, resolve
-from .goyaml import value_text
+from .goyaml import float_text, value_text
 from .refs import ParsedYaml, SRef, leaves
 
 
@@ -58,11 +59,16 @@ def layout_hints(parsed: ParsedYaml) -> dict[str, Any]:
 
 
 def exact_spelling(src: str, value: Value) -> str | None:
-    """The source text of a typed value when sops, decrypting it, gets the same value back."""
+    """The source text of a typed value when sops, decrypting it, gets the same value back; None
+    where the text is what decrypting sops's own plaintext prints (``true`` for ``True``,
+    ``1e-07`` for ``0.0000001``): that plaintext is encrypted, so a value of a sops-made file
+    keeps its ciphertext through an edit, and the text comes back the same."""
     if type(value) is int and src.isdigit() and (len(src) == 1 or src[0] != "0"):
         return src  # the common case, without the Go-parser round trip
     if type(value) is bool and src in ("true", "false"):
-        return src
+        return None
+    if type(value) is float and math.isfinite(value) and src == float_text(value):
+        return None
     return src if spelling_is_exact(src, value) else None
 
 

@@ -35,6 +35,7 @@ def render(parsed: ParsedYaml, metadata: dict[str, Any] | None, hints: dict[str,
     first_nl = text.find("\n")
     nl = "\r\n" if first_nl > 0 and text[first_nl - 1] == "\r" else "\n"  # metadata follows the file
     edits: list[Splice] = list(extra or ())
+    trim = False
     for doc in parsed.docs:
         alias_ids: set[int] = set()
         if doc.root is not None:
@@ -42,8 +43,11 @@ def render(parsed: ParsedYaml, metadata: dict[str, Any] | None, hints: dict[str,
             step = indent_step(doc, text)
             _collect_edits(doc.root, text, edits, alias_ids, hints or {}, doc,
                            (doc.column + step, step))
-        _metadata_edit(doc, text, metadata, nl, edits)
-    return splice(text, edits)
+        trim = _metadata_edit(doc, text, metadata, nl, edits) or trim
+    out = splice(text, edits)
+    # the plaintext had no final newline: drop the one encryption added before "sops:" (after
+    # the splices, as a block scalar's region may end with it)
+    return out[:-len(nl)] if trim and out.endswith(nl) else out
 
 
 def splice(text: str, edits: list[Splice]) -> str:
@@ -70,16 +74,21 @@ def metadata_block(metadata: dict[str, Any], column: int = 0) -> str:
 
 
 def _metadata_edit(doc: DocInfo, text: str, metadata: dict[str, Any] | None, nl: str,
-                   edits: list[Splice]) -> None:
+                   edits: list[Splice]) -> bool:
+    """Adds the metadata splice; True when the output's final line break is to go."""
     if doc.flow_root:
         _flow_root_metadata(doc, metadata, edits)
-        return
+        return False
+    trim = False
     if doc.sops_region is not None:
         s, e = doc.sops_region
         block = "" if metadata is None else _metadata_text(metadata, doc.column, nl)
+        if metadata is None and (doc.root is None or not any(k is not None for k, _ in doc.root.items)):
+            # nothing but the metadata (sops encrypted `{}`, or a file of comments): sops
+            # prints the empty mapping
+            block = "{}" + nl
         if not block and e >= len(text) and not text.endswith("\n") and s > 0:
-            # the plaintext had no final newline: drop the one encryption added before "sops:"
-            s -= 2 if text[s - 2:s] == "\r\n" else 1
+            trim = True  # the plaintext had no final newline (see render)
         elif block and e >= len(text) and not text.endswith("\n"):
             block = block[:-len(nl)]
         edits.append((s, e, block))
@@ -89,6 +98,7 @@ def _metadata_edit(doc: DocInfo, text: str, metadata: dict[str, Any] | None, nl:
         if at > 0 and text[at - 1] != "\n":
             block = nl + block[:-len(nl)]
         edits.append((at, at, block))
+    return trim
 
 
 def _metadata_text(metadata: dict[str, Any], column: int, nl: str) -> str:
@@ -201,6 +211,14 @@ def _scalar_edit(leaf: Scalar, text: str, edits: list[Splice], hints: dict[str, 
         if leaf.enc == "" or leaf.enc == ref.enc:
             return  # empty strings, and ciphertext the source already holds, keep their bytes
         enc_form = encrypted_form(leaf.enc, ref, text)
+        if ref.style in ("|", ">") and ref.start == ref.body and not ref.flow:
+            # a block written as go-yaml writes it (as sops's decrypt printed it) needs no
+            # block form: a decrypt derives it again from a plain ENC, as sops writes it
+            source = text[ref.start:ref.end]
+            derived = value_text(leaf.value, leaf.spelling, indents[0], indents[1])
+            # (no indentation indicator, no keep chomping: the block's first line holds text)
+            if source.startswith(derived) and source[len(derived):] == "\n" and (derived[1:2] == "\n" or derived[1:3] == "-\n"):
+                enc_form = leaf.enc + source[len(derived):]
         if enc_form != text[ref.start:ref.end]:
             edits.append((ref.start, ref.end, enc_form))
         return

@@ -1,0 +1,102 @@
+"""Comments the real sops encrypted stay encrypted when sopsy writes the file again (set, unset,
+rotate, edit): sopsy keeps its own files' comments readable, but must not turn text a sops user
+had encrypted into plaintext. And decrypting such a file prints the comments as sops does.
+
+Every file here is made by the real sops; the checks read the result with sops too."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from conftest import RECIPIENT, run_sops, run_sopsy
+
+# format -> (suffix, plaintext with comments, a path to set, the comment texts)
+CASES = {
+    "yaml": (".yaml", "# top secret note\na: 1 # inline note\nb:\n  # item note\n  - x\n  - y\nn:\n  # nested note\n"
+             "  k: v\n", '["a"]', ["top secret note", "inline note", "item note", "nested note"]),
+    "dotenv": (".env", "# top secret note\nA=1\n# mid note\nB=2\n", '["A"]', ["top secret note", "mid note"]),
+    "ini": (".ini", "; top secret note\n[s]\n# key note\na = 1\nb = 2\n", '["s"]["a"]', ["top secret note", "key note"]),
+}
+
+
+def _sops_made(tmp_path: Path, fmt: str) -> tuple[Path, str]:
+    suffix, plain, *_ = CASES[fmt]
+    f = tmp_path / f"s{suffix}"
+    f.write_text(plain)
+    r = run_sops("encrypt", "--age", RECIPIENT, str(f))
+    assert r.returncode == 0, r.stderr
+    f.write_bytes(r.stdout)
+    return f, r.stdout.decode()
+
+
+def _comment_encs(text: str) -> set[str]:
+    return set(re.findall(r"ENC\[AES256_GCM,[^\]]*type:comment\]", text))
+
+
+@pytest.mark.parametrize("fmt", sorted(CASES))
+@pytest.mark.parametrize("command", ["set", "rotate"])
+def test_comments_sops_encrypted_stay_encrypted(fmt: str, command: str, tmp_path: Path) -> None:
+    f, before = _sops_made(tmp_path, fmt)
+    *_, path, notes = CASES[fmt]
+    assert _comment_encs(before) and not any(n in before for n in notes)
+    args = ("set", str(f), path, '"2"') if command == "set" else ("rotate", "-i", str(f))
+    r = run_sopsy(*args)
+    assert r.returncode == 0, r.stderr
+    after = f.read_text()
+    assert not any(n in after for n in notes), after  # no comment text in plaintext
+    if command == "set":  # same data key: an unchanged comment keeps its very ciphertext
+        assert _comment_encs(before) & _comment_encs(after)
+    out = run_sops("decrypt", str(f))
+    assert out.returncode == 0, out.stderr
+    assert b"possibly unencrypted comment" not in out.stderr  # sops decrypts every comment
+    assert run_sopsy("decrypt", str(f)).stdout == out.stdout  # and prints what sops prints
+    for n in notes[:2]:  # sops sees the comments (INI: the first line of a block, see docs/formats.md)
+        assert n.encode() in out.stdout
+
+
+def test_sopsy_own_files_keep_comments_readable(tmp_path: Path) -> None:
+    f = tmp_path / "s.yaml"
+    f.write_text("# a note\na: 1\n")
+    assert run_sopsy("encrypt", "--age", RECIPIENT, "-i", str(f)).returncode == 0
+    assert run_sopsy("set", str(f), '["a"]', "2").returncode == 0
+    assert "# a note" in f.read_text()
+
+
+def test_ini_comment_block_decrypts_as_sops_prints_it(tmp_path: Path) -> None:
+    # go-ini joins a comment block into one value, which sops encrypts whole; decrypting it
+    # writes each line with one blank after the mark ('#  x' -> '# x', '#' -> '# ')
+    f = tmp_path / "u.ini"
+    f.write_text("#  SPDX: x\n#\n#  This file is part of y.\n\n[Unit]\n# key note\n#   more\nA=1\n")
+    r = run_sops("encrypt", "--age", RECIPIENT, str(f))
+    assert r.returncode == 0, r.stderr
+    f.write_bytes(r.stdout)
+    out = run_sops("decrypt", str(f))
+    assert out.stdout.startswith(b"; SPDX: x\n# \n# This file is part of y.\n[Unit]\n; key note\n# more\n")
+    assert run_sopsy("decrypt", str(f)).stdout == out.stdout
+    # written again by sopsy, each block is one encrypted comment again, which sops prints
+    # whole; its text is the one go-ini writes (as after a sops edit), and from then on an edit
+    # keeps its ciphertext
+    assert run_sopsy("set", str(f), '["Unit"]["A"]', '"2"').returncode == 0
+    assert len(_comment_encs(f.read_text())) == 2
+    again = run_sops("decrypt", str(f))
+    assert again.stdout == out.stdout.replace(b"A = 1", b"A = 2") and not again.stderr
+    before = _comment_encs(f.read_text())
+    assert run_sopsy("set", str(f), '["Unit"]["A"]', '"3"').returncode == 0
+    assert _comment_encs(f.read_text()) == before
+
+
+def test_merge_keeps_comments_sops_encrypted(tmp_path: Path) -> None:
+    base, _ = _sops_made(tmp_path, "yaml")
+    ours, theirs = tmp_path / "ours.yaml", tmp_path / "theirs.yaml"
+    ours.write_bytes(base.read_bytes())
+    theirs.write_bytes(base.read_bytes())
+    assert run_sopsy("set", str(ours), '["a"]', "2").returncode == 0
+    assert run_sopsy("set", str(theirs), '["n"]["k"]', '"w"').returncode == 0
+    r = run_sopsy("merge", str(base), str(ours), str(theirs), "s.yaml")
+    assert r.returncode == 0, r.stderr
+    merged = ours.read_text()
+    assert not any(n in merged for n in CASES["yaml"][3])
+    out = run_sops("decrypt", str(ours))
+    assert b"possibly unencrypted comment" not in out.stderr and b"k: w" in out.stdout and b"a: 2" in out.stdout
