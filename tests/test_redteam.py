@@ -63,7 +63,8 @@ def test_yaml_collection_as_key_is_a_clear_error(tmp_path: Path, text: str) -> N
     f.write_text(text)
     proc = run_sopsy("encrypt", "--age", RECIPIENT, str(f))
     assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.startswith(b"sopsy: invalid YAML: line ") and b"mapping key" in proc.stderr
+    assert proc.stderr.startswith(b"sopsy: " + bytes(f) + b": invalid YAML: line ") and b"mapping key" in proc.stderr
+    assert len(proc.stderr.splitlines()) == 1
     assert b"s3cret" not in proc.stderr and not proc.stdout
 
 
