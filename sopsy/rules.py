@@ -37,6 +37,9 @@ def go_regex(pattern: str) -> Any:
     if got is None:
         import re2
 
+        too_large = _oversized_repeat(pattern)
+        if too_large:
+            raise RegexError(f"invalid repeat count: {too_large}")
         options = re2.Options()
         options.log_errors = False  # RE2 would print its own error lines on stderr
         try:
@@ -48,6 +51,34 @@ def go_regex(pattern: str) -> Any:
             raise RegexError(str(exc)) from None
         _COMPILED[pattern] = got
     return got
+
+
+def _oversized_repeat(pattern: str) -> str:
+    """The first ``{n}``/``{n,m}`` with a count over 1000, which Go refuses ("invalid repeat
+    count") but RE2's Python binding reads as literal text when the count overflows."""
+    i, in_class = 0, False
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+            i += 1
+            i += pattern.startswith("^", i)
+            i += pattern.startswith("]", i)  # a leading ] is literal, not the class's end
+            continue
+        elif ch == "{":
+            end = pattern.find("}", i)
+            body = pattern[i + 1:end] if end > 0 else ""
+            counts = body.split(",")
+            well_formed = len(counts) <= 2 and counts[0].isdigit() and all(c.isdigit() or not c for c in counts[1:])
+            if well_formed and any(c and (len(c) > 4 or int(c) > 1000) for c in counts):
+                return pattern[i:end + 1]
+        i += 1
+    return ""
 
 
 def go_search(compiled: Any, text: str) -> bool:
