@@ -189,9 +189,10 @@ def test_rotate_add_and_remove_age(enc_file: Path) -> None:
     assert run_sops("decrypt", str(enc_file), env={"SOPS_AGE_KEY_FILE": str(TESTDATA / "throwaway_age_key2.txt")}).returncode == 0
 
 
-def test_keygen_makes_a_working_identity(tmp_path: Path) -> None:
+@pytest.mark.parametrize("flag", ["--output", "-o"])  # -o as age-keygen spells it
+def test_keygen_makes_a_working_identity(tmp_path: Path, flag: str) -> None:
     key = tmp_path / "keys.txt"
-    r = run_sopsy("keygen", "--output", str(key))
+    r = run_sopsy("keygen", flag, str(key))
     assert r.returncode == 0 and stat.S_IMODE(key.stat().st_mode) == 0o600
     public = next(line.split(": ")[1] for line in key.read_text().splitlines() if line.startswith("# public key"))
     f = tmp_path / "n.yaml"

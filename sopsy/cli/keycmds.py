@@ -21,7 +21,6 @@ from .app import (
     InType,
     KmsKeys,
     Order,
-    Output,
     PgpKeys,
     Pkcs11Keys,
     VaultKeys,
@@ -32,7 +31,8 @@ from .app import (
 
 @app.command()
 def keygen(
-    output: Output = None,
+    output: Annotated[str | None, typer.Option(
+        "--output", "-o", metavar="PATH", help="Write the identity to this file (as age-keygen -o).")] = None,
     pq: Annotated[bool, typer.Option("--pq", help="A post-quantum hybrid identity (age1pq1... recipient, "
                                                   "as age-keygen -pq; sops 3.11 reads it).")] = False,
 ) -> None:
