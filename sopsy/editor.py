@@ -27,7 +27,7 @@ import subprocess
 import sys
 
 from . import core, privatedir
-from .commands import KeyOptions, encrypt_options, stores_for
+from .commands import KeyOptions, encrypt_options, laid_out, stores_for
 from .errors import Interrupted, NoEditor, NotModified, SopsyError, UsageError
 from .fileio import check_writable, decode, interactive, locked, write_if_unchanged
 
@@ -192,7 +192,7 @@ def edit(path: str, keys: KeyOptions, *, input_type: str | None = None, ignore_m
             resolve(path, input_type=input_type, decryption_order=decryption_order)
             return
         opened = core.decrypt_text(store, decode(raw), ignore_mac, decryption_order, name=path)
-        original = opened.plaintext()
+        original = laid_out(opened.plaintext(), store)  # with --indent, sops's layout in the editor too
     else:
         original = EXAMPLES.get(store.name, "")
         try:
@@ -211,6 +211,7 @@ def edit(path: str, keys: KeyOptions, *, input_type: str | None = None, ignore_m
                 else:
                     assert new_opts is not None
                     result = core.encrypt_text(store, edited, new_opts)
+                result = laid_out(result, store, True)
                 break
             except SopsyError as exc:  # the text cannot be encrypted: reopen it, or keep it
                 if not interactive() or not _ask_again(exc):
