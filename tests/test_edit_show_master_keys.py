@@ -84,7 +84,9 @@ def test_legacy_form_and_metadata_without_keys(tmp_path: Path) -> None:
     assert path.read_bytes() == before
     kept = re.search(rb"kept in (\S+)", r.stderr)  # not on a terminal: the edit is kept, and said where
     assert kept is not None
-    Path(kept.group(1).decode()).unlink()
+    kept_file = Path(kept.group(1).decode())
+    kept_file.unlink()
+    kept_file.parent.rmdir()  # its private directory too: no trace left on tmpfs
     # without -s the metadata is not shown, as in sops
     r = run_sopsy("edit", str(path), env={**_editor(tmp_path), "SEEN": str(tmp_path / "seen")})
     assert r.returncode == 1 and r.stderr.splitlines()[-1] == b"sopsy: the editor exited with code 1; the file was not changed"
