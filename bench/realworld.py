@@ -73,6 +73,11 @@ class Failed(Exception):
     """One check gave the wrong answer."""
 
 
+class SopsOwnBug(Exception):
+    """The real sops cannot read what it wrote itself (some comments it encrypts under one
+    path and looks for under another): the check cannot compare with it."""
+
+
 def norm(x: Any) -> Any:
     """Data as sops's JSON output holds it (every number a float, times as text)."""
     if isinstance(x, dict):
@@ -338,6 +343,8 @@ def _check(fn: Any, name: str) -> tuple[str, str]:
         return (f"ok: {name}", "")
     except Failed as exc:
         return (f"FAIL: {name}", str(exc))
+    except SopsOwnBug as exc:
+        return (f"sops's own bug: {name}", str(exc))
     except Exception as exc:  # noqa: BLE001
         return (f"CRASH: {name}", f"{type(exc).__name__}: {exc}"[:300])
 
@@ -351,6 +358,8 @@ def _sopsy_reads_sops(sops: str, theirs: Path, kind: str) -> None:
     r = subprocess.run([sops, "decrypt", str(theirs)], capture_output=True, timeout=60)
     if r.returncode != 0:
         raise Failed("sops cannot decrypt its own file")
+    if b"possibly unencrypted comment" in r.stderr:
+        raise SopsOwnBug("sops cannot decrypt comments of its own file (it prints them encrypted)")
     opened = core.decrypt_text(get_store(kind), theirs.read_bytes().decode("utf-8", "surrogateescape"))
     mine = getattr(opened, "printed", opened.plaintext)()  # (what decrypt prints; older code: plaintext)
     if mine.encode("utf-8", "surrogateescape") != r.stdout:
@@ -359,10 +368,13 @@ def _sopsy_reads_sops(sops: str, theirs: Path, kind: str) -> None:
 
 def _set_on_sops_file(sops: str, theirs: Path, kind: str, tmp: Path) -> None:
     text = theirs.read_bytes().decode("utf-8", "surrogateescape")
+    own = subprocess.run([sops, "decrypt", str(theirs)], capture_output=True, timeout=60)
+    # sopsy must leave sops no comment it cannot decrypt, unless sops cannot read its own
+    plain_comments = b"possibly unencrypted comment" in own.stderr
     for what, after, want in check_set_unset(kind, text, tmp, random.Random(3)):
         p = tmp / ("sopsmade" + EXT[kind])
         p.write_bytes(after.encode("utf-8", "surrogateescape"))
-        if sops_json(sops, p, kind, plain_comments=False) != norm(want):
+        if sops_json(sops, p, kind, plain_comments=plain_comments) != norm(want):
             raise Failed(f"{what}: sops reads other data")
 
 

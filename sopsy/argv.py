@@ -1,7 +1,7 @@
 """Command-line normalisation shared by the typer-free fast paths and the typer CLI.
 
 * sops's *global* flags (``--config``, ``--keyservice``, ``--enable-local-keyservice``,
-  ``--disable-version-check``, ``--check-for-updates``, ``--verbose``) are taken out of the
+  ``--disable-version-check``, ``--check-for-updates``, ``--verbose``, ``--indent``) are taken out of the
   argument list wherever they stand before ``--`` and stored in :data:`sopsy.settings.SETTINGS`:
   tools that shell out to sops put them before the subcommand, people put them after.
 * sops's legacy form (``sops -d FILE``, ``sops -e -i FILE``, ``sops FILE`` to edit) becomes the
@@ -15,7 +15,7 @@ import os
 from .errors import UsageError
 from .settings import SETTINGS
 
-_GLOBAL_VALUE_FLAGS = ("--config", "--keyservice")
+_GLOBAL_VALUE_FLAGS = ("--config", "--keyservice", "--indent")
 _GLOBAL_BOOL_FLAGS = ("--enable-local-keyservice", "--disable-version-check", "--check-for-updates", "--verbose")
 _FALSE = ("0", "f", "false", "no", "off")
 _TRUE = ("1", "t", "true", "yes", "on")
@@ -43,9 +43,6 @@ def take_global_flags(args: list[str]) -> list[str]:
             out += args[i:]
             break
         flag, eq, value = a.partition("=")
-        if flag == "--indent":  # sops's legacy global flag
-            raise UsageError("--indent is not supported: sopsy keeps each file's own indentation "
-                             "(conversions are indented as sops indents by default)")
         if flag in _GLOBAL_VALUE_FLAGS:
             if not eq:
                 if i + 1 >= len(args):
@@ -54,6 +51,8 @@ def take_global_flags(args: list[str]) -> list[str]:
                 value = args[i]
             if flag == "--config":
                 SETTINGS.config = value
+            elif flag == "--indent":
+                SETTINGS.indent = _int(flag, value)
             else:
                 keyservices.append(value)
         elif flag in _GLOBAL_BOOL_FLAGS:
@@ -74,6 +73,13 @@ def take_global_flags(args: list[str]) -> list[str]:
     if keyservices:
         SETTINGS.keyservices = keyservices
     return out
+
+
+def _int(flag: str, value: str) -> int:
+    try:
+        return int(value.strip())
+    except ValueError:
+        raise UsageError(f"{flag} takes a whole number of spaces, not {value!r}") from None
 
 
 def _bool(flag: str, value: str) -> bool:

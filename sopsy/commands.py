@@ -42,6 +42,18 @@ def stores_for(path: str | None, input_type: str | None, output_type: str | None
     return get_store(in_name), get_store(out_name)
 
 
+def laid_out(text: str, store: Store, encrypted: bool = False) -> str:
+    """``text`` as written with sops's global ``--indent`` when it was given (a YAML or JSON
+    file, or the JSON envelope of an encrypted binary file), else as it is."""
+    from .settings import SETTINGS
+
+    if SETTINGS.indent is None or store.name not in ("yaml", "json") and not (encrypted and store.name == "binary"):
+        return text
+    from .stores.relayout import relaid
+
+    return relaid(text, store.name, SETTINGS.indent)
+
+
 def _emit(text: str | bytes, output: str | None) -> None:
     if output:
         atomic_write(output, text)
@@ -115,7 +127,9 @@ def decrypted(raw: bytes, name: str | None, *, input_type: str | None = None, ou
     keep_layout = out_store is in_store and not (output_type == "yaml" and in_store.name == "yaml"
                                                  and _json_text(raw))
     data_key = None
-    if extract is None and keep_layout:
+    from .settings import SETTINGS
+
+    if extract is None and keep_layout and SETTINGS.indent is None:
         plain, data_key = core.decrypt_fast(in_store, raw, ignore_mac, decryption_order)
         if plain is not None:
             return plain
@@ -134,17 +148,17 @@ def decrypted(raw: bytes, name: str | None, *, input_type: str | None = None, ou
             from .model import from_data
 
             node = from_data(value)
-            return out_store.emit([node])  # type: ignore[list-item]
+            return laid_out(out_store.emit([node]), out_store)  # type: ignore[list-item]
         return out_store.emit_value(value)
     if keep_layout:
-        return opened.printed()
+        return laid_out(opened.printed(), out_store)
     if in_store.name == "dotenv":
         # values leave the file: give their meaning (quotes removed, escapes decoded), not raw text
         from .model import Mapping, Scalar
 
         env = environment_of(opened)
-        return out_store.emit([Mapping([(k, Scalar(v)) for k, v in env.items()])])
-    return out_store.emit(opened.parsed.documents)
+        return laid_out(out_store.emit([Mapping([(k, Scalar(v)) for k, v in env.items()])]), out_store)
+    return laid_out(out_store.emit(opened.parsed.documents), out_store)
 
 
 class KeyOptions:
@@ -248,7 +262,7 @@ def encrypt(path: str | None, keys: KeyOptions, *, input_type: str | None = None
             converted = core.convert(parsed, out_store)
             _keep_integers(parsed.documents, converted.documents)
             parsed = converted
-        return core.encrypt_parsed(out_store, parsed, encrypt_options(name, keys))
+        return laid_out(core.encrypt_parsed(out_store, parsed, encrypt_options(name, keys)), out_store, True)
 
     if in_place:
         assert path is not None
@@ -281,7 +295,7 @@ def rotate(path: str, *, add: Sequence[KeySpec] = (), remove: Sequence[KeySpec] 
     def rotated(text: str) -> str:
         store, out_store = stores_for(filename_override or path, input_type, output_type)
         opened = core.decrypt_text(store, text, False, decryption_order, name=path)
-        return core.rotate(opened, add, remove, out_store)
+        return laid_out(core.rotate(opened, add, remove, out_store), out_store, True)
 
     if in_place:
         with locked(path) as f:

@@ -151,7 +151,7 @@ def open_parsed(store: Store, parsed: ParsedFile, ignore_mac: bool = False,
     cipher = ValueCipher(data_key if data_key is not None else datakey.recover(meta, decryption_order))
     matcher = Matcher(meta.crypt_rule)
     comments: list[tuple[Scalar, str]] = []
-    encrypted_comments: dict[str, bytes] = {}
+    encrypted_comments = engine.CommentAads()
     computed = engine.decrypt_documents(parsed.documents, cipher, matcher, meta.mac_only_encrypted,
                                         on_comment=lambda leaf, text: comments.append((leaf, text)),
                                         decrypted_comments=encrypted_comments)
@@ -314,6 +314,30 @@ def reencrypt(opened: Opened, new_text: str, store: Store | None = None) -> str:
     parsed = store.parse(new_text)
     return encrypt_parsed(store, parsed, EncryptOptions(key_groups=[]), opened.cipher, opened.metadata,
                           opened.comments)
+
+
+def with_metadata(opened: Opened) -> str:
+    """The plaintext with the ``sops`` metadata in it, as ``edit --show-master-keys`` shows it
+    (sopsy's layout hint left out: encrypting the edited text makes it again)."""
+    shown = opened.metadata.to_dict()
+    shown.pop(LAYOUT_FIELD, None)
+    return opened.store.render(opened.parsed, shown, opened.hints)
+
+
+def reencrypt_with_metadata(opened: Opened, new_text: str) -> str:
+    """Encrypt edited plaintext that carries its own ``sops`` metadata (``--show-master-keys``):
+    the metadata as edited (key groups, rules) with the file's data key, as sops takes it."""
+    store = opened.store
+    parsed = store.parse(new_text)
+    if parsed.metadata is None:
+        raise MetadataNotFound("the edited file has no sops metadata (keep the sops key when editing with "
+                               "--show-master-keys)")
+    meta = Metadata.from_dict(parsed.metadata)
+    if not any(meta.key_groups):
+        raise UsageError("No master keys were provided, so sops can't encrypt the file (the edited sops "
+                         "metadata has no keys)")
+    parsed.metadata = None  # plaintext now; the metadata block is written anew
+    return encrypt_parsed(store, parsed, EncryptOptions(key_groups=[]), opened.cipher, meta, opened.comments)
 
 
 def rotate(opened: Opened, add: Sequence[KeySpec] = (), remove: Sequence[KeySpec] = (),

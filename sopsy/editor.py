@@ -27,7 +27,7 @@ import subprocess
 import sys
 
 from . import core, privatedir
-from .commands import KeyOptions, encrypt_options, stores_for
+from .commands import KeyOptions, encrypt_options, laid_out, stores_for
 from .errors import Interrupted, NoEditor, NotModified, SopsyError, UsageError
 from .fileio import check_writable, decode, interactive, locked, write_if_unchanged
 
@@ -175,7 +175,9 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def edit(path: str, keys: KeyOptions, *, input_type: str | None = None, ignore_mac: bool = False,
-         decryption_order: str | None = None) -> None:
+         decryption_order: str | None = None, show_master_keys: bool = False) -> None:
+    """Edit ``path`` (creating it when missing); ``show_master_keys``: the ``sops`` metadata is
+    in the editor too and is taken as edited (sops's ``-s``; a new file is shown without it)."""
     sweep_stale()
     store, _ = stores_for(path, input_type, None)
     check_writable(path)
@@ -192,7 +194,8 @@ def edit(path: str, keys: KeyOptions, *, input_type: str | None = None, ignore_m
             resolve(path, input_type=input_type, decryption_order=decryption_order)
             return
         opened = core.decrypt_text(store, decode(raw), ignore_mac, decryption_order, name=path)
-        original = opened.plaintext()
+        shown = core.with_metadata(opened) if show_master_keys else opened.plaintext()
+        original = laid_out(shown, store)  # with --indent, sops's layout in the editor too
     else:
         original = EXAMPLES.get(store.name, "")
         try:
@@ -206,11 +209,14 @@ def edit(path: str, keys: KeyOptions, *, input_type: str | None = None, ignore_m
             if edited == original and opened is not None:
                 raise NotModified("the file has not been modified")
             try:
-                if opened is not None:
+                if opened is not None and show_master_keys:
+                    result = core.reencrypt_with_metadata(opened, edited)
+                elif opened is not None:
                     result = core.reencrypt(opened, edited)
                 else:
                     assert new_opts is not None
                     result = core.encrypt_text(store, edited, new_opts)
+                result = laid_out(result, store, True)
                 break
             except SopsyError as exc:  # the text cannot be encrypted: reopen it, or keep it
                 if not interactive() or not _ask_again(exc):

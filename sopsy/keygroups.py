@@ -45,7 +45,7 @@ def add(store: Store, path: str, group: Sequence[KeySpec], threshold: int | None
     parsed, meta = _load(store, path)
     groups = [*_specs(meta), list(group)]
     _rewrap(meta, groups, threshold or meta.shamir_threshold or len(groups), decryption_order)
-    return core.render_metadata_only(store, parsed, meta)  # type: ignore[arg-type]
+    return _written(store, core.render_metadata_only(store, parsed, meta))  # type: ignore[arg-type]
 
 
 def delete(store: Store, path: str, index: int, threshold: int | None = None,
@@ -63,4 +63,10 @@ def delete(store: Store, path: str, index: int, threshold: int | None = None,
         raise UsageError(f"removing this key group will make the Shamir threshold impossible to satisfy: "
                          f"Shamir threshold is {wanted}, but we only have {len(groups)} key groups")
     _rewrap(meta, groups, wanted or len(groups), decryption_order)
-    return core.render_metadata_only(store, parsed, meta)  # type: ignore[arg-type]
+    return _written(store, core.render_metadata_only(store, parsed, meta))  # type: ignore[arg-type]
+
+
+def _written(store: Store, text: str) -> str:
+    from .commands import laid_out  # sops's --indent applies to what groups writes too
+
+    return laid_out(text, store, True)

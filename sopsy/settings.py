@@ -22,6 +22,9 @@ class Settings:
         self.local_keyservice = True
         # --verbose
         self.verbose = False
+        # --indent N: YAML/JSON output written afresh with N spaces, as sops does (None: keep
+        # each file's own layout)
+        self.indent: int | None = None
 
     def load_environment(self, environ: os._Environ[str] | dict[str, str] | None = None) -> None:
         """Defaults from sops's environment variables (flags given later override them)."""
@@ -30,6 +33,7 @@ class Settings:
         self.keyservices = [u.strip() for u in env.get("SOPS_KEYSERVICE", "").split(",") if u.strip()]
         local = env.get("SOPS_ENABLE_LOCAL_KEYSERVICE", "").strip().lower()
         self.local_keyservice = local not in ("0", "f", "false", "no", "off")
+        self.indent = None  # a flag only
 
 
 SETTINGS = Settings()

@@ -129,9 +129,12 @@ def _rewrite(path: str, input_type: str | None, ignore_mac: bool, decryption_ord
             return False
         new_text = store.apply_edits(parsed, edits) if edits else plain  # type: ignore[attr-defined]
         if out_store is store:
-            f.write(core.reencrypt(opened, new_text))
+            result = core.reencrypt(opened, new_text)
         else:  # sops writes the file in the output format: the same data key, values keep their IVs
             converted = core.convert(store.parse(new_text), out_store)
-            f.write(core.encrypt_parsed(out_store, converted, core.EncryptOptions(key_groups=[]), opened.cipher,
-                                        opened.metadata, opened.comments))
+            result = core.encrypt_parsed(out_store, converted, core.EncryptOptions(key_groups=[]), opened.cipher,
+                                         opened.metadata, opened.comments)
+        from .commands import laid_out
+
+        f.write(laid_out(result, out_store, True))
     return True

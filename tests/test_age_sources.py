@@ -261,3 +261,17 @@ def test_xdg_config_home_replaces_dot_config(home: Path, x25519_files: dict[str,
     (home / "xdg").mkdir()
     for tool in ("sopsy", "sops"):
         _refused(tool, home, x25519_files["sopsy"], {"XDG_CONFIG_HOME": str(home / "xdg")})
+
+
+def test_a_failing_source_does_not_hide_a_working_one(home: Path, ssh_keys: dict[str, tuple[Path, str]]) -> None:
+    """A missing SOPS_AGE_KEY_FILE or a failing SOPS_AGE_KEY_CMD next to the SSH key that opens
+    the file: sops collects the error and decrypts with the SSH key; so does sopsy."""
+    key_path, pub = ssh_keys["ed25519"]
+    for made_by in ("sops", "sopsy"):
+        f = _encrypt(made_by, home, pub, name=f"{made_by}-ssh.yaml")
+        for broken in ({"SOPS_AGE_KEY_FILE": str(home / "missing.txt")}, {"SOPS_AGE_KEY_CMD": "exit 3"}):
+            env = {**broken, "SOPS_AGE_SSH_PRIVATE_KEY_FILE": str(key_path)}
+            _decrypts("sops", home, f, env)
+            _decrypts("sopsy", home, f, env)
+            _refused("sops", home, f, broken)
+            _refused("sopsy", home, f, broken)

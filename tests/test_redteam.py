@@ -140,10 +140,13 @@ def test_oversized_age_enc_is_refused_before_pyrage(tmp_path: Path) -> None:
     raw = (b"age-encryption.org/v1\n-> foo\n" + "".join(body[i:i + 64] + "\n" for i in range(0, len(body), 64)).encode()
            + b"--- " + b"A" * 43 + b"\n")
     armored = base64.b64encode(raw).decode()
-    lines = "".join("              " + armored[i:i + 64] + "\n" for i in range(0, len(armored), 64))
-    enc = ("          enc: |\n              -----BEGIN AGE ENCRYPTED FILE-----\n" + lines
-           + "              -----END AGE ENCRYPTED FILE-----\n")
-    f.write_text(re.sub(r"          enc: \|\n(?:              .*\n)+", lambda _: enc, f.read_text()))
+    # the enc block as sops (go-yaml) lays it out: its lines at the next multiple of 4 after `enc:`
+    lines = "".join("            " + armored[i:i + 64] + "\n" for i in range(0, len(armored), 64))
+    enc = ("          enc: |\n            -----BEGIN AGE ENCRYPTED FILE-----\n" + lines
+           + "            -----END AGE ENCRYPTED FILE-----\n")
+    before = f.read_text()
+    f.write_text(re.sub(r"          enc: \|\n(?:            .*\n)+", lambda _: enc, before))
+    assert f.read_text() != before
     try:
         proc = subprocess.run([sys.executable, "-m", "sopsy", "decrypt", str(f)], capture_output=True,
                               env=os.environ, timeout=60, check=False)

@@ -100,3 +100,22 @@ def test_merge_keeps_comments_sops_encrypted(tmp_path: Path) -> None:
     assert not any(n in merged for n in CASES["yaml"][3])
     out = run_sops("decrypt", str(ours))
     assert b"possibly unencrypted comment" not in out.stderr and b"k: w" in out.stdout and b"a: 2" in out.stdout
+
+
+def test_one_comment_text_in_two_places_keeps_each_ciphertext(tmp_path: Path) -> None:
+    """sops encrypts a comment under its container's path: the same text in two mappings has
+    two AADs. A rewrite by sopsy gives each its own back (so its own IV: the line is unchanged),
+    and sops decrypts every comment of the result."""
+    plain = b"a:\n  # same\n  x: 1\nb:\n  # same\n  y: 2\n  # other\n  z: 3\n"
+    r = run_sops("encrypt", "--age", RECIPIENT, "--filename-override", "s.yaml", "/dev/stdin", input=plain)
+    assert r.returncode == 0, r.stderr
+    f = tmp_path / "s.yaml"
+    f.write_bytes(r.stdout)
+    before = [ln for ln in r.stdout.decode().splitlines() if ln.lstrip().startswith("#ENC")]
+    assert len(before) == 3
+    assert run_sopsy("set", str(f), '["b"]["y"]', "5").returncode == 0
+    after = [ln for ln in f.read_text().splitlines() if ln.lstrip().startswith("#ENC")]
+    assert after == before
+    out = run_sops("decrypt", str(f))
+    assert out.returncode == 0 and b"possibly unencrypted" not in out.stderr, out.stderr
+    assert out.stdout.count(b"# same") == 2 and b"\"y\": 5" in out.stdout

@@ -23,7 +23,8 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
     help="Encrypt the values of YAML, JSON, dotenv, INI and tfvars files in the SOPS 3 format.\n\n"
          "Global options (before or after the command): --config PATH, --keyservice URI, "
-         "--enable-local-keyservice[=false], --verbose, --disable-version-check, --check-for-updates.")
+         "--enable-local-keyservice[=false], --verbose, --disable-version-check, --check-for-updates, "
+         "--indent N (write YAML/JSON output as sops lays it out, N spaces per level).")
 
 TYPES = "yaml, json, dotenv, ini, tfvars or binary"
 

@@ -173,18 +173,13 @@ def edit(
     output_type: Annotated[str | None, typer.Option(
         "--output-type", metavar="TYPE", help="Accepted as sops accepts it; must be the file's format.")] = None,
     show_master_keys: Annotated[bool, typer.Option(
-        "-s", "--show-master-keys", help="sops's option to edit the metadata too: not supported (use "
-        "rotate, updatekeys or groups to change keys).")] = False,
+        "-s", "--show-master-keys", help="Show the sops metadata (keys, rules) in the editor too, and "
+        "take it as edited.")] = False,
     decryption_order: Order = None,
 ) -> None:
     """Edit an encrypted file in $SOPS_EDITOR or $EDITOR; unchanged values keep their ciphertext.
 
     The key and rule options apply when the file is created."""
-    if show_master_keys:
-        from ..errors import UsageError
-
-        raise UsageError("--show-master-keys is not supported: change keys with rotate --add-*/--rm-*, "
-                         "updatekeys or groups")
     from .. import editor
 
     in_store, out_store = commands.stores_for(file, input_type, output_type)
@@ -197,7 +192,8 @@ def edit(
         crypt=_crypt(unencrypted_suffix, encrypted_suffix, unencrypted_regex, encrypted_regex,
                      unencrypted_comment_regex, encrypted_comment_regex),
         mac_only_encrypted=mac_only_encrypted)
-    editor.edit(file, keys, input_type=input_type, ignore_mac=ignore_mac, decryption_order=decryption_order)
+    editor.edit(file, keys, input_type=input_type, ignore_mac=ignore_mac, decryption_order=decryption_order,
+                show_master_keys=show_master_keys)
 
 
 def _add(kind: str) -> object:

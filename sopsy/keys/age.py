@@ -160,44 +160,69 @@ def _ssh_identity(path: str) -> object | None:
 
 
 def load_identities() -> list[object]:
-    """All age identities from the sops environment variables and default locations (combined)."""
+    """All age identities from the sops environment variables and default locations (combined).
+    A source that fails (a missing SOPS_AGE_KEY_FILE, a failing SOPS_AGE_KEY_CMD) is an error
+    only when no other source gives an identity, as in sops: the SSH key may be the one needed."""
     ids: list[object] = []
-    if os.environ.get("SOPS_AGE_KEY"):
-        ids += _identities_from_text(os.environ["SOPS_AGE_KEY"], "SOPS_AGE_KEY", several_per_line=True)
-    key_file = os.environ.get("SOPS_AGE_KEY_FILE")
-    if key_file:
-        path = os.path.expanduser(key_file)
+    errors: list[str] = []
+    for load in (_from_key_env, _from_key_file, _from_key_cmd, _from_ssh, _from_default_file):
         try:
-            text = _read(path)
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-            raise UsageError(f"cannot read the age key file {path} (SOPS_AGE_KEY_FILE): {reason}") from None
-        ids += _identities_from_text(text, f"the age key file {path}")
-    cmd = os.environ.get("SOPS_AGE_KEY_CMD")
-    if cmd:
-        # a shell command, as sops runs it (it may call a password manager)
-        import subprocess
+            ids += load()
+        except UsageError as exc:
+            errors.append(str(exc))
+    if errors and not ids:
+        raise UsageError("; ".join(errors))
+    return ids
 
-        proc = subprocess.run(cmd, shell=True, capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            raise UsageError(f"SOPS_AGE_KEY_CMD failed with exit code {proc.returncode}")
-        ids += _identities_from_text(proc.stdout, "SOPS_AGE_KEY_CMD")
+
+def _from_key_env() -> list[object]:
+    text = os.environ.get("SOPS_AGE_KEY")
+    return _identities_from_text(text, "SOPS_AGE_KEY", several_per_line=True) if text else []
+
+
+def _from_key_file() -> list[object]:
+    key_file = os.environ.get("SOPS_AGE_KEY_FILE")
+    if not key_file:
+        return []
+    path = os.path.expanduser(key_file)
+    try:
+        text = _read(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise UsageError(f"cannot read the age key file {path} (SOPS_AGE_KEY_FILE): {reason}") from None
+    return _identities_from_text(text, f"the age key file {path}")
+
+
+def _from_key_cmd() -> list[object]:
+    cmd = os.environ.get("SOPS_AGE_KEY_CMD")
+    if not cmd:
+        return []
+    # a shell command, as sops runs it (it may call a password manager)
+    import subprocess
+
+    proc = subprocess.run(cmd, shell=True, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise UsageError(f"SOPS_AGE_KEY_CMD failed with exit code {proc.returncode}")
+    return _identities_from_text(proc.stdout, "SOPS_AGE_KEY_CMD")
+
+
+def _from_ssh() -> list[object]:
     ssh_file = os.environ.get("SOPS_AGE_SSH_PRIVATE_KEY_FILE")
     ssh_paths = [os.path.expanduser(ssh_file)] if ssh_file else []
     ssh_paths += [os.path.expanduser("~/.ssh/id_ed25519"), os.path.expanduser("~/.ssh/id_rsa")]
-    for p in ssh_paths:
-        ident = _ssh_identity(p)
-        if ident is not None:
-            ids.append(ident)
+    return [ident for ident in map(_ssh_identity, ssh_paths) if ident is not None]
+
+
+def _from_default_file() -> list[object]:
     default = default_keys_file()
-    if os.path.isfile(default):
-        try:
-            text = _read(default)
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-            raise UsageError(f"cannot read the age key file {default}: {reason}") from None
-        ids += _identities_from_text(text, default)
-    return ids
+    if not os.path.isfile(default):
+        return []
+    try:
+        text = _read(default)
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise UsageError(f"cannot read the age key file {default}: {reason}") from None
+    return _identities_from_text(text, default)
 
 
 def _has_pq_stanza(enc: str) -> bool:

@@ -1,5 +1,11 @@
-"""A small block emitter: the ``sops:`` metadata block and fresh files (format conversion), where
-there is no source layout to keep."""
+"""A small block emitter: the ``sops:`` metadata block and fresh files (format conversion,
+``--indent``), where there is no source layout to keep.
+
+Indentation follows go-yaml v3's emitter (what sops writes with): a block collection under a
+mapping key goes to the next multiple of the indentation step after the key's column, and a
+collection that is a sequence item starts on the item's line, two columns after its ``-``
+(``- - x``, ``- key: v``). So with step 4, ``- a:`` at column 4 puts ``a``'s children at
+column 8, not 10."""
 
 from __future__ import annotations
 
@@ -30,6 +36,18 @@ def _key_text(key: str) -> str:
     return key if plain_ok(key) else double_quoted(key)
 
 
+def below(col: int, step: int) -> int:
+    """Where go-yaml indents what sits under a mapping key at ``col``: the next multiple of
+    the step (its ``increase_indent``; "everything else aligns to the chosen indentation")."""
+    return step * ((col + step) // step)
+
+
+def go_step(indent: int) -> int:
+    """go-yaml's ``best_indent`` for a requested indentation: 2 outside 2..9 (sops turns 0
+    into 4 before it gets there)."""
+    return indent if 2 <= indent <= 9 else 2
+
+
 def emit_block(data: Any, column: int, step: int, scalar: Scalar = _sopsy_scalar) -> str:
     lines: list[str] = []
     _emit(data, column, step, lines, scalar)
@@ -44,28 +62,27 @@ def _emit(data: Any, col: int, step: int, out: list[str], scalar: Scalar, first_
             lead = first_prefix if (first and first_prefix is not None) else pad
             first = False
             head = f"{lead}{_key_text(str(k))}:"
+            under = below(col, step)
             if isinstance(v, dict) and v or isinstance(v, list) and v:
                 out.append(head + "\n")
-                _emit(v, col + step, step, out, scalar)
+                _emit(v, under, step, out, scalar)
             elif isinstance(v, dict):
                 out.append(head + " {}\n")
             elif isinstance(v, list):
                 out.append(head + " []\n")
             else:
-                out.append(head + " " + scalar(v, col + step, step) + "\n")
+                out.append(head + " " + scalar(v, under, step) + "\n")
     elif isinstance(data, list):
-        for item in data:
-            if isinstance(item, dict) and item:
-                _emit(item, col + 2, step, out, scalar, first_prefix=pad + "- ")
-            elif isinstance(item, list) and item:
-                out.append(pad + "-\n")
-                _emit(item, col + step, step, out, scalar)
+        for i, item in enumerate(data):
+            lead = (first_prefix if (i == 0 and first_prefix is not None) else pad) + "- "
+            if isinstance(item, (dict, list)) and item:
+                _emit(item, col + 2, step, out, scalar, first_prefix=lead)
             elif isinstance(item, dict):
-                out.append(pad + "- {}\n")
+                out.append(lead + "{}\n")
             elif isinstance(item, list):
-                out.append(pad + "- []\n")
+                out.append(lead + "[]\n")
             else:
-                out.append(pad + "- " + scalar(item, col + 2, step) + "\n")
+                out.append(lead + scalar(item, col + 2, step) + "\n")
     else:
         out.append(pad + scalar(data, col + 2, step) + "\n")
 
@@ -74,7 +91,7 @@ def emit_document(root: Node, step: int = 4) -> str:
     """A decrypted document as sops 3.7+ (go-yaml v3) prints it, comment lines included: for
     files whose layout is not that (sops before 3.7 wrote them with yaml.v2, which sets block
     sequences flush with their key), where splicing into the file's layout would not give
-    sops's output."""
+    sops's output, and for ``--indent``."""
     out: list[str] = []
     _emit_node(root, 0, step, out)
     return "".join(out) or "{}\n"
@@ -106,15 +123,13 @@ def _emit_node(node: Node, col: int, step: int, out: list[str], first_prefix: st
             out.append(lead + "#" + v.text + "\n")
         elif isinstance(node, ModelMapping):
             head = f"{lead}{_key_text(str(k))}:"
+            under = below(col, step)
             if _has_items(v):
                 out.append(head + "\n")
-                _emit_node(v, col + step, step, out)
+                _emit_node(v, under, step, out)
             else:
-                out.append(head + " " + _leaf(v, col + step, step) + "\n")
-        elif isinstance(v, ModelMapping) and _has_items(v):
+                out.append(head + " " + _leaf(v, under, step) + "\n")
+        elif _has_items(v):
             _emit_node(v, col + 2, step, out, first_prefix=lead + "- ")
-        elif isinstance(v, Sequence) and _has_items(v):
-            out.append(lead + "-\n")
-            _emit_node(v, col + step, step, out)
         else:
             out.append(lead + "- " + _leaf(v, col + 2, step) + "\n")

@@ -191,7 +191,8 @@ class _Reader:
                 self.nodes += 1  # (a mapping's values are counted with their keys)
             self.last_end = end
             if ncomments:
-                le = text.find("\n", end)
+                # a block scalar's lines end before the next line: no comment can share them
+                le = region_end if style == "|" or style == ">" else text.find("\n", end)
                 self.last_line_end = le if le >= 0 else len(text)
             if ev.anchor and self.doc is not None:
                 self.doc.anchors[ev.anchor] = node
@@ -211,6 +212,8 @@ class _Reader:
             eol = text.find("\n", cpos)
             if eol < 0:
                 eol = len(text)
+            while self.cptr < ncomments and comment_pos[self.cptr] < eol:
+                self.cptr += 1  # a '#' inside this comment (`# see http://x/#frag`) starts none
             body_end = eol - 1 if eol > cpos and text[eol - 1] == "\r" else eol
             ctext = text[cpos + 1:body_end]
             comment = Comment(ctext, ctext if is_encrypted_value(ctext) else None,
