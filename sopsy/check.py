@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 
 def check(paths: list[str]) -> int:
     """Print one line per failing file on stderr; returns the exit status (1 when any failed)."""
-    files = _expand(paths) if paths else _tracked()
+    # a file in conflict is in git's index three times (stages 1-3): each is reported once
+    files = list(dict.fromkeys(_expand(paths) if paths else _tracked()))
     failures = 0
     for path in files:
         for problem in problems(path):

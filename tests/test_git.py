@@ -502,6 +502,9 @@ def test_conflict_leaves_markers_in_ciphertext_and_resolves(repo: Path, tmp_path
         check = run_sopsy("check", rel, cwd=str(repo))
         assert check.returncode == 1 and b"conflict" in check.stderr
         outputs += [refused.stderr, check.stderr]
+    # every tracked file: each file in conflict once (the index holds it at stages 1, 2 and 3)
+    whole = run_sopsy("check", cwd=str(repo)).stderr.decode()
+    assert whole.count(f"{YAML}: unresolved merge conflict") == 1 and "2 problem(s)" in whole, whole
     assert "both modified" in git(repo, "status").stdout
     # markers left in the editor: refused, the file stays as it was
     before = (repo / YAML).read_bytes()
