@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import sys
 
-from .errors import ConflictingParameters, Interrupted, SopsyError, UsageError
+from .errors import ConflictingParameters, Interrupted, OutputError, SopsyError, UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -32,11 +32,12 @@ _MARKS = (b"ENC[AES256_GCM,", b"lastmodified")
 
 
 class Job:
-    __slots__ = ("src", "dest")
+    __slots__ = ("src", "dest", "root")
 
-    def __init__(self, src: str, dest: str) -> None:
+    def __init__(self, src: str, dest: str, root: str) -> None:
         self.src = src
         self.dest = dest
+        self.root = root  # the output directory
 
 
 def looks_encrypted(path: str) -> bool:
@@ -69,13 +70,13 @@ def plan(files: Sequence[str], trees: Sequence[str], output_dir: str) -> tuple[l
     for f in files:
         if f == "-":
             raise UsageError("--output-dir takes files, not standard input")
-        jobs.append(Job(f, os.path.join(output_dir, os.path.basename(os.path.normpath(f)))))
+        jobs.append(Job(f, os.path.join(output_dir, os.path.basename(os.path.normpath(f))), output_dir))
     for tree in trees:
         if not os.path.isdir(tree):
             raise UsageError(f"-r {tree}: not a directory")
         for path in _walk(tree, out_real):
             if looks_encrypted(path):
-                jobs.append(Job(path, os.path.join(output_dir, os.path.relpath(path, tree))))
+                jobs.append(Job(path, os.path.join(output_dir, os.path.relpath(path, tree)), output_dir))
             else:
                 skipped += 1
     seen: dict[str, str] = {}
@@ -95,8 +96,20 @@ def decrypt_one(job: Job, options: dict[str, Any]) -> None:
 
     check_input_file(job.src)
     text = decrypted(read_bytes(job.src), job.src, **options)
+    _check_inside(job)
     make_private_dirs(os.path.dirname(job.dest))
     atomic_write(job.dest, text, 0o600)
+
+
+def _check_inside(job: Job) -> None:
+    """Plaintext stays inside the output directory: a symbolic link planted there (the file
+    itself, or a directory on its way) would have it written elsewhere, over any file the
+    user can write, so it is refused rather than followed (``--output FILE`` follows links)."""
+    root = os.path.realpath(job.root)
+    parent = os.path.realpath(os.path.dirname(job.dest))  # also resolves what does not exist yet
+    if os.path.islink(job.dest) or os.path.commonpath([root, parent]) != root:
+        raise OutputError(f"{job.dest} is or goes through a symbolic link (to {os.path.realpath(job.dest)}); "
+                          "not writing plaintext outside --output-dir")
 
 
 def make_private_dirs(path: str) -> None:
@@ -203,6 +216,9 @@ class _Report:
             print(line, file=sys.stderr)
 
     def failed(self, path: str, reason: str) -> None:
+        # many messages name the file already; the line starts with it, once
+        reason = reason.removeprefix(f"{path}: ")
+        reason = reason[:-len(path) - 2] if reason.endswith(f": {path}") else reason
         self.say(f"sopsy: {path}: {reason}")
 
     def advance(self) -> None:
