@@ -35,6 +35,10 @@ def go_regex(pattern: str) -> Any:
     """``pattern`` compiled by RE2 (cached); raises :class:`RegexError`. Match with :func:`go_search`."""
     got = _COMPILED.get(pattern)
     if got is None:
+        if _any_byte_escape(pattern):
+            # RE2 takes \C (any byte) where Go refuses it; taken, unencrypted_regex: \C would
+            # leave every value in plaintext where sops encrypts them all
+            raise RegexError("invalid escape sequence: `\\C`")
         import re2
 
         options = re2.Options()
@@ -48,6 +52,24 @@ def go_regex(pattern: str) -> Any:
             raise RegexError(str(exc)) from None
         _COMPILED[pattern] = got
     return got
+
+
+def _any_byte_escape(pattern: str) -> bool:
+    """Whether ``pattern`` holds the escape ``\\C`` (outside a ``\\Q...\\E`` literal)."""
+    i = 0
+    while True:
+        i = pattern.find("\\", i)
+        if i < 0 or i + 1 >= len(pattern):
+            return False
+        nxt = pattern[i + 1]
+        if nxt == "C":
+            return True
+        if nxt == "Q":
+            end = pattern.find("\\E", i + 2)
+            if end < 0:
+                return False
+            i = end
+        i += 2
 
 
 def go_search(compiled: Any, text: str) -> bool:

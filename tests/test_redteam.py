@@ -184,3 +184,17 @@ def test_regex_sops_cannot_compile_is_refused(tmp_path: Path, regex: str) -> Non
     assert proc.returncode == 1 and len(proc.stderr.splitlines()) == 1, proc.stderr
     assert proc.stderr.startswith(b"sopsy: --encrypted-regex: not a valid regular expression")
     assert proc.stdout == b""
+
+
+@pytest.mark.parametrize("regex", ["\\C", "[\\C]", "(?i)x|\\C", "\\Qa\\E\\C"])
+def test_any_byte_escape_go_refuses_is_refused(tmp_path: Path, regex: str) -> None:
+    """RE2 takes `\\C` (any byte); Go's regexp refuses it. Taken, `--unencrypted-regex '\\C'`
+    matched every key and left every value in plaintext (sops encrypts them all)."""
+    plain = tmp_path / "p.yaml"
+    plain.write_text("a: s3cret\n")
+    proc = run_sopsy("encrypt", "--age", RECIPIENT, "--unencrypted-regex", regex, str(plain))
+    assert proc.returncode == 1 and b"s3cret" not in proc.stdout, proc.stdout
+    assert proc.stderr == b"sopsy: --unencrypted-regex: not a valid regular expression: invalid escape sequence: `\\C`\n"
+    # a literal \C between \Q and \E is no escape, and matches nothing here
+    ok = run_sopsy("encrypt", "--age", RECIPIENT, "--unencrypted-regex", "\\Q\\C\\E", str(plain))
+    assert ok.returncode == 0 and b"s3cret" not in ok.stdout, ok.stderr
