@@ -146,7 +146,7 @@ def encrypt_documents(documents: list[Mapping], cipher: ValueCipher, matcher: Ma
 
     _traverse(documents, matcher, on_leaf, on_comment if comments is not None else None)
     for comment, path in selected:  # after the walk: comment rules read the plaintext texts
-        aad = (comments or {}).get(comment.text) or aad_of(path)
+        aad = (comments or {}).get(comment.text) or aad_of(path if comment.depth is None else path[:comment.depth])
         comment.text = comment.enc = encrypt(comment.text.encode("utf-8", "surrogateescape"), aad, COMMENT)
     return str(h.hexdigest()).upper()
 

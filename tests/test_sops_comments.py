@@ -7,6 +7,7 @@ Every file here is made by the real sops; the checks read the result with sops t
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -100,3 +101,23 @@ def test_merge_keeps_comments_sops_encrypted(tmp_path: Path) -> None:
     assert not any(n in merged for n in CASES["yaml"][3])
     out = run_sops("decrypt", str(ours))
     assert b"possibly unencrypted comment" not in out.stderr and b"k: w" in out.stdout and b"a: 2" in out.stdout
+
+
+def test_changed_comment_after_a_nested_block_stays_readable_to_sops(tmp_path: Path) -> None:
+    """go-yaml gives a comment that ends a nested block to the block its column is in, and sops
+    encrypts it under that block's path: a comment sopsy re-encrypts (its text edited) must use
+    the same path, or sops cannot decrypt it and shows the ciphertext."""
+    f = tmp_path / "s.yaml"
+    f.write_text("l:\n  - x\n# after list\nz: 9\nn:\n  p:\n    q: 1\n    # at q\n  # at p\n# at top\nw: 1\n")
+    made = run_sops("encrypt", "--age", RECIPIENT, str(f))
+    assert made.returncode == 0, made.stderr
+    f.write_bytes(made.stdout)
+    script = tmp_path / "ed.py"
+    script.write_text("import sys\np = sys.argv[1]\nt = open(p).read()\n"
+                      "open(p, 'w').write(t.replace('# a', '# changed a').replace('\\nw: 1', '\\n# new\\nw: 1'))\n")
+    r = run_sopsy("edit", str(f), env={"SOPS_EDITOR": f"{sys.executable} {script}", "EDITOR": ""})
+    assert r.returncode == 0, r.stderr
+    assert "changed" not in f.read_text()
+    out = run_sops("decrypt", str(f))
+    assert out.returncode == 0 and b"possibly unencrypted comment" not in out.stderr, out.stderr
+    assert out.stdout.decode().count("# changed a") == 4 and b"# new\n" in out.stdout, out.stdout
