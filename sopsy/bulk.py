@@ -210,6 +210,9 @@ class _Report:
             self.bar.__exit__(None, None, None)
 
     def say(self, line: str) -> None:
+        from .fileio import shown
+
+        line = shown(line)
         if self.bar is not None:
             self.bar.console.print(line, markup=False, highlight=False, soft_wrap=True)
         else:

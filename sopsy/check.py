@@ -14,7 +14,7 @@ import subprocess
 import sys
 
 from .errors import SopsyError, UsageError
-from .fileio import decode
+from .fileio import decode, shown
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ def check(paths: list[str]) -> int:
     failures = 0
     for path in files:
         for problem in problems(path):
-            print(f"sopsy check: {path}: {problem}", file=sys.stderr)
+            print(shown(f"sopsy check: {path}: {problem}"), file=sys.stderr)
             failures += 1
     if failures:
         print(f"sopsy check: {failures} problem(s); nothing was changed", file=sys.stderr)

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from .config import find_config, load_rule, parse_duration_days
 from .core import DATAKEY_CREATED_FIELD as ROTATED_FIELD
 from .errors import NoFile, SopsyError, UsageError
-from .fileio import decode, read_bytes
+from .fileio import decode, read_bytes, shown
 from .metadata import Metadata
 from .stores import get_store, store_name_for
 
@@ -96,9 +96,9 @@ def _git_rotation(path: str, current: set[str]) -> str | None:
     newer, found = current, None
     for line in log.splitlines():
         sha, _, when = line.partition(" ")
-        shown = subprocess.run(["git", "show", f"{sha}:{prefix}{os.path.basename(path)}"], cwd=directory,
-                               capture_output=True, check=False, timeout=30)
-        values = set(_ENC.findall(decode(shown.stdout))) if shown.returncode == 0 else set()
+        version = subprocess.run(["git", "show", f"{sha}:{prefix}{os.path.basename(path)}"], cwd=directory,
+                                 capture_output=True, check=False, timeout=30)
+        values = set(_ENC.findall(decode(version.stdout))) if version.returncode == 0 else set()
         if not values & newer:
             break
         found, newer = when, values
@@ -208,15 +208,16 @@ def _names(recipient: str, key_type: str, key: str) -> bool:
 
 
 def _text(st: FileStatus, now: datetime) -> str:
+    name = shown(st.path)  # a hostile name cannot write escape sequences or forge a line
     if st.error:
-        return f"{st.path}: {st.error}\n"
+        return f"{name}: {shown(st.error)}\n"
     if not st.encrypted:
-        return f"{st.path} ({st.format}): not encrypted\n"
+        return f"{name} ({st.format}): not encrypted\n"
     age = st.age_days(now)
     flag = "  OVERDUE" if st.overdue(now) else ""
     when = (f"data key from {st.rotated} ({age:.0f} days, {st.rotated_source})" if age is not None
             else "data key age unknown (no readable timestamp in the metadata)")
-    lines = [f"{st.path} ({st.format}): {when}, last modified {st.lastmodified}{flag}\n"]
+    lines = [f"{name} ({st.format}): {when}, last modified {st.lastmodified}{flag}\n"]
     for gi, group in enumerate(st.groups):
         lines.append(f"  group {gi}: " + ", ".join(f"{t} {k}" for t, k in group) + "\n")
     return "".join(lines)

@@ -198,3 +198,26 @@ def test_any_byte_escape_go_refuses_is_refused(tmp_path: Path, regex: str) -> No
     # a literal \C between \Q and \E is no escape, and matches nothing here
     ok = run_sopsy("encrypt", "--age", RECIPIENT, "--unencrypted-regex", "\\Q\\C\\E", str(plain))
     assert ok.returncode == 0 and b"s3cret" not in ok.stdout, ok.stderr
+
+
+def test_hostile_file_names_in_a_tree_cannot_drive_the_terminal(tmp_path: Path) -> None:
+    """`decrypt -r`, `status` and `check` name files they found in a tree (a cloned repository):
+    an escape sequence or a newline in a name is written escaped, as git quotes such names."""
+    tree = tmp_path / "t"
+    tree.mkdir()
+    plain = tmp_path / "p.yaml"
+    plain.write_text("a: s3cret\n")
+    enc = run_sopsy("encrypt", "--age", RECIPIENT, str(plain)).stdout
+    name = "evil\x1b[2J\x1b[31mname\nsopsy: all fine.yaml"
+    (tree / name).write_bytes(enc.replace(b"data:", b"data:AA", 1))
+    (tree / "plain\x1b]0;title\x07.yaml").write_text("a: 1\n")
+    (tmp_path / ".sops.yaml").write_text(f"creation_rules:\n  - age: {RECIPIENT}\n")  # covers the plain file
+    runs = [run_sopsy("decrypt", "-r", str(tree), "--output-dir", str(tmp_path / "out")),
+            run_sopsy("status", str(tree)), run_sopsy("check", str(tree), cwd=str(tmp_path))]
+    for r in runs:
+        out = r.stdout + r.stderr
+        assert b"\x1b" not in out and b"\x07" not in out, out
+        assert b"\nsopsy: all fine" not in out
+    for r in runs[:2]:
+        assert b"evil\\x1b[2J\\x1b[31mname\\x0asopsy: all fine.yaml" in r.stdout + r.stderr
+    assert b"plain\\x1b]0;title\\x07.yaml: not encrypted" in runs[2].stderr, runs[2].stderr
