@@ -230,7 +230,17 @@ def decrypt_text(store: Store, text: str, ignore_mac: bool = False, decryption_o
     parsed = parse_named(store, text, name)
     if parsed.metadata is None and name is not None:
         raise MetadataNotFound(not_encrypted(name, store.name, text))
-    return open_parsed(store, parsed, ignore_mac, decryption_order, data_key)
+    try:
+        return open_parsed(store, parsed, ignore_mac, decryption_order, data_key)
+    except SopsyError as exc:  # no key, a value or the MAC that does not check
+        name_error(exc, name)
+        raise
+
+
+def name_error(exc: SopsyError, name: str | None) -> None:
+    """Put the file's name in front of ``exc``'s message, unless it is there already."""
+    if name not in (None, "-", "/dev/stdin") and not str(exc).startswith(f"{name}: "):
+        exc.args = (f"{name}: {exc}",)
 
 
 def parse_named(store: Store, text: str, name: str | None) -> ParsedFile:
