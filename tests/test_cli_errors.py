@@ -261,3 +261,13 @@ def test_decryption_failures_name_the_file(tmp_path: Path) -> None:
         bad.write_bytes(f.read_bytes().replace(b"ENC[AES256_GCM,data:", b"ENC[AES256_GCM,data:AA", 1))
         r = run_sopsy("decrypt", str(bad))
         assert r.returncode == 25 and r.stderr.startswith(f"sopsy: {bad}: a value".encode()), r.stderr
+
+
+def test_set_and_unset_mistakes_name_the_file(tmp_path: Path) -> None:
+    f = tmp_path / "s.yaml"
+    f.write_text("a: x\n")
+    assert run_sopsy("encrypt", "-i", "--age", RECIPIENT, str(f)).returncode == 0
+    r = run_sopsy("set", str(f), '["a"]', "not json")
+    assert (r.returncode, r.stderr) == (7, f'sopsy: {f}: ["a"]: the value is not valid JSON\n'.encode())
+    r = run_sopsy("unset", str(f), '["zz"]')
+    assert (r.returncode, r.stderr) == (1, f'sopsy: {f}: key not found: ["zz"]\n'.encode())
