@@ -29,6 +29,9 @@ class RegexError(ValueError):
 
 
 _COMPILED: dict[str, Any] = {}
+# Compiled programs take up to megabytes each: a tree of files with a different regex each
+# (decrypt -r over a hostile tree) must not keep them all.
+_CACHE_SIZE = 32
 
 
 def go_regex(pattern: str) -> Any:
@@ -50,6 +53,9 @@ def go_regex(pattern: str) -> Any:
             raise RegexError(reason.decode("utf-8", "replace") if isinstance(reason, bytes) else str(reason)) from None
         except (TypeError, ValueError, UnicodeError) as exc:
             raise RegexError(str(exc)) from None
+        if len(_COMPILED) >= _CACHE_SIZE:  # one process may read many files' rules (decrypt -r)
+            _COMPILED.clear()
+            re2.purge()  # the module's own cache holds 128 (up to 1 GiB)
         _COMPILED[pattern] = got
     return got
 

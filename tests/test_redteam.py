@@ -221,3 +221,17 @@ def test_hostile_file_names_in_a_tree_cannot_drive_the_terminal(tmp_path: Path) 
     for r in runs[:2]:
         assert b"evil\\x1b[2J\\x1b[31mname\\x0asopsy: all fine.yaml" in r.stdout + r.stderr
     assert b"plain\\x1b]0;title\\x07.yaml: not encrypted" in runs[2].stderr, runs[2].stderr
+
+
+def test_compiled_crypt_rules_are_not_all_kept() -> None:
+    """`decrypt -r` over a tree whose files each carry another regex in their metadata: a
+    compiled program can take megabytes (300 files of `(?:\\pL|\\pN){300}` took 1 GB when every
+    one was kept; 180 MB now), so the cache is bounded, the re2 module's own cache included."""
+    import re2
+
+    from sopsy import rules
+
+    for i in range(3 * rules._CACHE_SIZE):
+        assert rules.go_search(rules.go_regex(f"^k{i}x$"), f"k{i}x")
+    assert len(rules._COMPILED) <= rules._CACHE_SIZE
+    assert re2._Regexp._make.cache_info().currsize <= rules._CACHE_SIZE
