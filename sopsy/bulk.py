@@ -11,7 +11,8 @@ progress bar shows on a terminal (stderr), nothing otherwise.
 Which files ``-r`` takes: regular files under the directory (not in ``.git``, not inside the
 output directory) whose contents carry sops's marks (an ``ENC[AES256_GCM,`` value and a
 ``lastmodified`` field): plaintext files, the config and anything else are left alone, and
-their number is said. Outputs keep their path relative to the directory; a named file goes to
+their number is said. A symbolic link to a file out of the directory is refused (named, as a
+failure), as ``os.walk`` does not enter linked directories. Outputs keep their path relative to the directory; a named file goes to
 the output directory under its own name.
 """
 
@@ -32,12 +33,13 @@ _MARKS = (b"ENC[AES256_GCM,", b"lastmodified")
 
 
 class Job:
-    __slots__ = ("src", "dest", "root")
+    __slots__ = ("src", "dest", "root", "tree")
 
-    def __init__(self, src: str, dest: str, root: str) -> None:
+    def __init__(self, src: str, dest: str, root: str, tree: str | None = None) -> None:
         self.src = src
         self.dest = dest
         self.root = root  # the output directory
+        self.tree = tree  # the -r directory it was found in
 
 
 def looks_encrypted(path: str) -> bool:
@@ -76,7 +78,7 @@ def plan(files: Sequence[str], trees: Sequence[str], output_dir: str) -> tuple[l
             raise UsageError(f"-r {tree}: not a directory")
         for path in _walk(tree, out_real):
             if looks_encrypted(path):
-                jobs.append(Job(path, os.path.join(output_dir, os.path.relpath(path, tree)), output_dir))
+                jobs.append(Job(path, os.path.join(output_dir, os.path.relpath(path, tree)), output_dir, tree))
             else:
                 skipped += 1
     seen: dict[str, str] = {}
@@ -95,6 +97,10 @@ def decrypt_one(job: Job, options: dict[str, Any]) -> None:
     from .fileio import atomic_write, read_bytes
 
     check_input_file(job.src)
+    if job.tree is not None and not _within(os.path.realpath(job.tree), os.path.realpath(job.src)):
+        # as os.walk does not enter a linked directory: a tree (a checkout of someone's branch)
+        # cannot make sopsy decrypt the user's other files into DIR
+        raise UsageError(f"a symbolic link out of -r {job.tree} (to {os.path.realpath(job.src)}); not followed")
     text = decrypted(read_bytes(job.src), job.src, **options)
     _check_inside(job)
     make_private_dirs(os.path.dirname(job.dest))
@@ -105,11 +111,14 @@ def _check_inside(job: Job) -> None:
     """Plaintext stays inside the output directory: a symbolic link planted there (the file
     itself, or a directory on its way) would have it written elsewhere, over any file the
     user can write, so it is refused rather than followed (``--output FILE`` follows links)."""
-    root = os.path.realpath(job.root)
     parent = os.path.realpath(os.path.dirname(job.dest))  # also resolves what does not exist yet
-    if os.path.islink(job.dest) or os.path.commonpath([root, parent]) != root:
+    if os.path.islink(job.dest) or not _within(os.path.realpath(job.root), parent):
         raise OutputError(f"{job.dest} is or goes through a symbolic link (to {os.path.realpath(job.dest)}); "
                           "not writing plaintext outside --output-dir")
+
+
+def _within(root: str, path: str) -> bool:
+    return os.path.commonpath([root, path]) == root
 
 
 def make_private_dirs(path: str) -> None:

@@ -173,3 +173,22 @@ def test_symbolic_links_in_the_output_dir_are_not_followed(tmp_path: Path) -> No
                   str(tree / "README.md"))
     assert (tmp_path / "real" / "app.yaml").read_text() == FILES["app.yaml"][1]
     assert f"sopsy: {tree / 'README.md'}: sops metadata not found" in r.stderr.decode(), r.stderr
+
+
+def test_r_follows_no_link_out_of_its_directory(tmp_path: Path) -> None:
+    """A tree (someone's branch) linking to the user's other encrypted files cannot have them
+    decrypted into DIR; a link within the tree is an ordinary file."""
+    tree = _tree(tmp_path / "secrets")
+    (tree / "conf" / "broken.yaml").unlink()
+    other = tmp_path / "elsewhere" / "prod.yaml"
+    other.parent.mkdir()
+    shutil.copy(tree / "app.yaml", other)
+    (tree / "stolen.yaml").symlink_to(other)
+    (tree / "alias.yaml").symlink_to(tree / "app.yaml")
+    out = tmp_path / "out"
+    r = run_sopsy("decrypt", "-r", str(tree), "--output-dir", str(out))
+    assert r.returncode == 1, r.stderr
+    assert f"sopsy: {tree / 'stolen.yaml'}: a symbolic link out of -r {tree} (to {other}); not followed" \
+        in r.stderr.decode(), r.stderr
+    assert not (out / "stolen.yaml").exists()
+    assert (out / "alias.yaml").read_text() == FILES["app.yaml"][1]
