@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 from . import core
-from .errors import AlreadyEncrypted, ConflictingParameters, NoFile, SopsyError, UsageError
+from .errors import AlreadyEncrypted, ConflictingParameters, NoFile, UsageError
 from .fileio import atomic_write, decode, locked, read_bytes, read_text, write_if_unchanged, write_stdout
 from .keys import KeySpec
 from .model import Scalar, to_data
@@ -118,7 +118,7 @@ def decrypted(raw: bytes, name: str | None, *, input_type: str | None = None, ou
     if extract is None and keep_layout:
         try:
             plain, data_key = core.decrypt_fast(in_store, raw, ignore_mac, decryption_order)
-        except SopsyError as exc:
+        except core.FILE_ERRORS as exc:
             core.name_error(exc, name)
             raise
         if plain is not None:

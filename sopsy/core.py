@@ -14,6 +14,7 @@ from .errors import (
     AlreadyEncrypted,
     DecryptTreeError,
     InputError,
+    KeyRetrievalError,
     MacMismatch,
     MetadataNotFound,
     NoDocument,
@@ -232,9 +233,13 @@ def decrypt_text(store: Store, text: str, ignore_mac: bool = False, decryption_o
         raise MetadataNotFound(not_encrypted(name, store.name, text))
     try:
         return open_parsed(store, parsed, ignore_mac, decryption_order, data_key)
-    except SopsyError as exc:  # no key, a value or the MAC that does not check
+    except FILE_ERRORS as exc:  # no key, a value or the MAC that does not check
         name_error(exc, name)
         raise
+
+
+# what is wrong with a file's contents or its keys (not an option's value): named with the file
+FILE_ERRORS = (InputError, DecryptTreeError, MacMismatch, KeyRetrievalError)
 
 
 def name_error(exc: SopsyError, name: str | None) -> None:
