@@ -121,3 +121,24 @@ def test_changed_comment_after_a_nested_block_stays_readable_to_sops(tmp_path: P
     out = run_sops("decrypt", str(f))
     assert out.returncode == 0 and b"possibly unencrypted comment" not in out.stderr, out.stderr
     assert out.stdout.decode().count("# changed a") == 4 and b"# new\n" in out.stdout, out.stdout
+
+
+def test_comment_moved_to_another_block_stays_readable_to_sops(tmp_path: Path) -> None:
+    """An unchanged comment moved in an edit is encrypted for where it now stands (it kept the
+    AAD of its old block, and sops could not decrypt it there); one left in place keeps its
+    very ciphertext."""
+    f = tmp_path / "s.yaml"
+    f.write_text("m:\n  # moving note\n  k: 1\n# staying note\nz: 2\n")
+    made = run_sops("encrypt", "--age", RECIPIENT, str(f))
+    assert made.returncode == 0, made.stderr
+    f.write_bytes(made.stdout)
+    script = tmp_path / "ed.py"
+    script.write_text("import sys\np = sys.argv[1]\nt = open(p).read().replace('    # moving note\\n', '')\n"
+                      "open(p, 'w').write(t.replace('z: 2', 'z: 2\\n# moving note\\nw: 3'))\n")
+    r = run_sopsy("edit", str(f), env={"SOPS_EDITOR": f"{sys.executable} {script}", "EDITOR": ""})
+    assert r.returncode == 0, r.stderr
+    staying = [e for e in _comment_encs(made.stdout.decode()) if e in f.read_text()]
+    assert len(staying) == 1  # the comment in place kept its ciphertext
+    out = run_sops("decrypt", str(f))
+    assert out.returncode == 0 and b"possibly unencrypted comment" not in out.stderr, out.stderr
+    assert out.stdout.decode().endswith("z: 2\n# moving note\nw: 3\n"), out.stdout
