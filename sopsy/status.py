@@ -174,6 +174,8 @@ def candidate_files(paths: list[str]) -> list[str]:
 
 
 def _looks_encrypted(path: str) -> bool:
+    if not os.path.isfile(path):  # a FIFO in the tree would block the open for ever; devices
+        return False
     try:
         with open(path, "rb") as f:
             head = f.read(1 << 20)

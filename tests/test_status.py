@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 from conftest import RECIPIENT, RECIPIENT2, run_sops, run_sopsy
@@ -99,3 +100,22 @@ def test_status_passes_over_timestamps_it_cannot_read(tmp_path: Path) -> None:
         if source is None:  # an unreadable lastmodified: the file's line says so, exit 1
             r = run_sopsy("status", str(plain))
             assert r.returncode == 1 and "not an RFC 3339 time" in r.stdout.decode(), r
+
+
+def test_status_walks_past_fifos_and_devices(tmp_path: Path) -> None:
+    """A FIFO in a walked tree (someone's checkout) blocked `status` for ever in its open; a
+    link to a device was read. Both are left out of the walk (named, they are read as given)."""
+    tree = tmp_path / "t"
+    tree.mkdir()
+    os.mkfifo(tree / "f.yaml")
+    (tree / "z.yaml").symlink_to("/dev/zero")
+    plain = tree / "s.yaml"
+    plain.write_text("a: x\n")
+    assert run_sopsy("encrypt", "-i", "--age", RECIPIENT, str(plain)).returncode == 0
+    try:
+        r = subprocess.run([sys.executable, "-m", "sopsy", "status", str(tree)], capture_output=True, timeout=60,
+                           check=False)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("status still blocked on the FIFO after 60 s") from None
+    assert r.returncode == 0, r.stderr
+    assert [line.split(" ")[0] for line in r.stdout.decode().splitlines() if not line.startswith(" ")] == [str(plain)]
