@@ -11,7 +11,8 @@ progress bar shows on a terminal (stderr), nothing otherwise.
 Which files ``-r`` takes: regular files under the directory (not in ``.git``, not inside the
 output directory) whose contents carry sops's marks (an ``ENC[AES256_GCM,`` value and a
 ``lastmodified`` field): plaintext files, the config and anything else are left alone, and
-their number is said. Outputs keep their path relative to the directory; a named file goes to
+their number is said. A symbolic link to a file out of the directory is refused (named, as a
+failure), as ``os.walk`` does not enter linked directories. Outputs keep their path relative to the directory; a named file goes to
 the output directory under its own name.
 """
 
@@ -20,7 +21,7 @@ from __future__ import annotations
 import os
 import sys
 
-from .errors import ConflictingParameters, Interrupted, SopsyError, UsageError
+from .errors import ConflictingParameters, Interrupted, OutputError, SopsyError, UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -32,11 +33,13 @@ _MARKS = (b"ENC[AES256_GCM,", b"lastmodified")
 
 
 class Job:
-    __slots__ = ("src", "dest")
+    __slots__ = ("src", "dest", "root", "tree")
 
-    def __init__(self, src: str, dest: str) -> None:
+    def __init__(self, src: str, dest: str, root: str, tree: str | None = None) -> None:
         self.src = src
         self.dest = dest
+        self.root = root  # the output directory
+        self.tree = tree  # the -r directory it was found in
 
 
 def looks_encrypted(path: str) -> bool:
@@ -69,13 +72,13 @@ def plan(files: Sequence[str], trees: Sequence[str], output_dir: str) -> tuple[l
     for f in files:
         if f == "-":
             raise UsageError("--output-dir takes files, not standard input")
-        jobs.append(Job(f, os.path.join(output_dir, os.path.basename(os.path.normpath(f)))))
+        jobs.append(Job(f, os.path.join(output_dir, os.path.basename(os.path.normpath(f))), output_dir))
     for tree in trees:
         if not os.path.isdir(tree):
             raise UsageError(f"-r {tree}: not a directory")
         for path in _walk(tree, out_real):
             if looks_encrypted(path):
-                jobs.append(Job(path, os.path.join(output_dir, os.path.relpath(path, tree))))
+                jobs.append(Job(path, os.path.join(output_dir, os.path.relpath(path, tree)), output_dir, tree))
             else:
                 skipped += 1
     seen: dict[str, str] = {}
@@ -94,9 +97,28 @@ def decrypt_one(job: Job, options: dict[str, Any]) -> None:
     from .fileio import atomic_write, read_bytes
 
     check_input_file(job.src)
+    if job.tree is not None and not _within(os.path.realpath(job.tree), os.path.realpath(job.src)):
+        # as os.walk does not enter a linked directory: a tree (a checkout of someone's branch)
+        # cannot make sopsy decrypt the user's other files into DIR
+        raise UsageError(f"a symbolic link out of -r {job.tree} (to {os.path.realpath(job.src)}); not followed")
     text = decrypted(read_bytes(job.src), job.src, **options)
+    _check_inside(job)
     make_private_dirs(os.path.dirname(job.dest))
     atomic_write(job.dest, text, 0o600)
+
+
+def _check_inside(job: Job) -> None:
+    """Plaintext stays inside the output directory: a symbolic link planted there (the file
+    itself, or a directory on its way) would have it written elsewhere, over any file the
+    user can write, so it is refused rather than followed (``--output FILE`` follows links)."""
+    parent = os.path.realpath(os.path.dirname(job.dest))  # also resolves what does not exist yet
+    if os.path.islink(job.dest) or not _within(os.path.realpath(job.root), parent):
+        raise OutputError(f"{job.dest} is or goes through a symbolic link (to {os.path.realpath(job.dest)}); "
+                          "not writing plaintext outside --output-dir")
+
+
+def _within(root: str, path: str) -> bool:
+    return os.path.commonpath([root, path]) == root
 
 
 def make_private_dirs(path: str) -> None:
@@ -197,12 +219,18 @@ class _Report:
             self.bar.__exit__(None, None, None)
 
     def say(self, line: str) -> None:
+        from .fileio import shown
+
+        line = shown(line)
         if self.bar is not None:
             self.bar.console.print(line, markup=False, highlight=False, soft_wrap=True)
         else:
             print(line, file=sys.stderr)
 
     def failed(self, path: str, reason: str) -> None:
+        # many messages name the file already; the line starts with it, once
+        reason = reason.removeprefix(f"{path}: ")
+        reason = reason[:-len(path) - 2] if reason.endswith(f": {path}") else reason
         self.say(f"sopsy: {path}: {reason}")
 
     def advance(self) -> None:

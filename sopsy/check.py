@@ -14,7 +14,7 @@ import subprocess
 import sys
 
 from .errors import SopsyError, UsageError
-from .fileio import decode
+from .fileio import decode, shown
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -25,11 +25,12 @@ if TYPE_CHECKING:
 
 def check(paths: list[str]) -> int:
     """Print one line per failing file on stderr; returns the exit status (1 when any failed)."""
-    files = _expand(paths) if paths else _tracked()
+    # a file in conflict is in git's index three times (stages 1-3): each is reported once
+    files = list(dict.fromkeys(_expand(paths) if paths else _tracked()))
     failures = 0
     for path in files:
         for problem in problems(path):
-            print(f"sopsy check: {path}: {problem}", file=sys.stderr)
+            print(shown(f"sopsy check: {path}: {problem}"), file=sys.stderr)
             failures += 1
     if failures:
         print(f"sopsy check: {failures} problem(s); nothing was changed", file=sys.stderr)

@@ -6,6 +6,7 @@ special: it encrypts to the empty string, and the empty string decrypts to itsel
 
 from __future__ import annotations
 
+import _thread
 import binascii
 import os
 import re
@@ -44,22 +45,36 @@ def is_encrypted_value(s: object) -> bool:
 
 
 class _IvPool:
-    """Random IVs drawn in blocks: one getrandom call per 256 values instead of one per value."""
+    """Random IVs drawn in blocks: one getrandom call per 256 values instead of one per value.
+
+    A block must never serve one IV twice: takes are serialised (threads of the Python API),
+    and a forked child drops what it inherited (otherwise parent and child, e.g. two workers
+    of a pre-forking server editing one file, would encrypt different values under one data
+    key with the same IVs: GCM's keystream and authentication key would leak)."""
 
     def __init__(self) -> None:
         self._buf = b""
         self._pos = 0
+        self._lock = _thread.allocate_lock()
+
+    def drop(self) -> None:
+        self._buf = b""
+        self._pos = 0
+        self._lock = _thread.allocate_lock()  # a lock held by another thread at fork stays held
 
     def take(self) -> bytes:
-        if self._pos + IV_SIZE > len(self._buf):
-            self._buf = os.urandom(IV_SIZE * 256)
-            self._pos = 0
-        iv = self._buf[self._pos:self._pos + IV_SIZE]
-        self._pos += IV_SIZE
-        return iv
+        with self._lock:
+            if self._pos + IV_SIZE > len(self._buf):
+                self._buf = os.urandom(IV_SIZE * 256)
+                self._pos = 0
+            iv = self._buf[self._pos:self._pos + IV_SIZE]
+            self._pos += IV_SIZE
+            return iv
 
 
 _IVS = _IvPool()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_IVS.drop)
 
 
 class ValueCipher:

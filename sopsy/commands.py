@@ -130,7 +130,11 @@ def decrypted(raw: bytes, name: str | None, *, input_type: str | None = None, ou
     from .settings import SETTINGS
 
     if extract is None and keep_layout and SETTINGS.indent is None:
-        plain, data_key = core.decrypt_fast(in_store, raw, ignore_mac, decryption_order)
+        try:
+            plain, data_key = core.decrypt_fast(in_store, raw, ignore_mac, decryption_order)
+        except core.FILE_ERRORS as exc:
+            core.name_error(exc, name)
+            raise
         if plain is not None:
             return plain
     opened = core.decrypt_text(in_store, decode(raw), ignore_mac, decryption_order, data_key,

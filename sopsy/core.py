@@ -14,6 +14,7 @@ from .errors import (
     AlreadyEncrypted,
     DecryptTreeError,
     InputError,
+    KeyRetrievalError,
     MacMismatch,
     MetadataNotFound,
     NoDocument,
@@ -151,7 +152,7 @@ def open_parsed(store: Store, parsed: ParsedFile, ignore_mac: bool = False,
     cipher = ValueCipher(data_key if data_key is not None else datakey.recover(meta, decryption_order))
     matcher = Matcher(meta.crypt_rule)
     comments: list[tuple[Scalar, str]] = []
-    encrypted_comments = engine.CommentAads()
+    encrypted_comments: dict[str, bytes] = {}
     computed = engine.decrypt_documents(parsed.documents, cipher, matcher, meta.mac_only_encrypted,
                                         on_comment=lambda leaf, text: comments.append((leaf, text)),
                                         decrypted_comments=encrypted_comments)
@@ -230,7 +231,21 @@ def decrypt_text(store: Store, text: str, ignore_mac: bool = False, decryption_o
     parsed = parse_named(store, text, name)
     if parsed.metadata is None and name is not None:
         raise MetadataNotFound(not_encrypted(name, store.name, text))
-    return open_parsed(store, parsed, ignore_mac, decryption_order, data_key)
+    try:
+        return open_parsed(store, parsed, ignore_mac, decryption_order, data_key)
+    except FILE_ERRORS as exc:  # no key, a value or the MAC that does not check
+        name_error(exc, name)
+        raise
+
+
+# what is wrong with a file's contents or its keys (not an option's value): named with the file
+FILE_ERRORS = (InputError, DecryptTreeError, MacMismatch, KeyRetrievalError)
+
+
+def name_error(exc: SopsyError, name: str | None) -> None:
+    """Put the file's name in front of ``exc``'s message, unless it is there already."""
+    if name not in (None, "-", "/dev/stdin") and not str(exc).startswith(f"{name}: "):
+        exc.args = (f"{name}: {exc}",)
 
 
 def parse_named(store: Store, text: str, name: str | None) -> ParsedFile:

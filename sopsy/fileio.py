@@ -66,6 +66,16 @@ def read_bytes(path: str | None) -> bytes:
     return data
 
 
+def shown(text: str) -> str:
+    """``text`` (a message naming files found in a tree) safe for a terminal: control characters
+    (an escape sequence, a newline forging a line) and bytes that are not UTF-8 in a hostile
+    file name are written as ``\\xNN``, as git quotes such names."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == " " else
+                   f"\\x{ord(c) - 0xDC00 if 0xDC80 <= ord(c) <= 0xDCFF else ord(c):02x}" for c in text)
+
+
 def encode(text: str | bytes) -> bytes:
     return text if isinstance(text, bytes) else text.encode("utf-8", "surrogateescape")
 

@@ -81,14 +81,27 @@ def setup(patterns: list[str], *, check: bool = False, command: str = "sopsy", s
     return 0
 
 
+def attr_pattern(pattern: str) -> str:
+    """``pattern`` as a ``.gitattributes`` line starts with it: in C-style quotes when it holds
+    a space (unquoted, git would read ``a b.yaml`` as the pattern ``a`` and an attribute
+    ``b.yaml``); a control character (a newline would start a line of other attributes) is
+    refused."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in pattern):
+        raise UsageError(f"pattern {pattern!r}: a control character cannot be written to .gitattributes")
+    if pattern.startswith('"') or any(c.isspace() for c in pattern):
+        return '"' + pattern.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return pattern
+
+
 def _with_attributes(text: str, patterns: list[str]) -> tuple[str, list[str]]:
     """``text`` with every pattern's line carrying both attributes; the patterns that lacked them."""
     lines = text.splitlines()
     missing: list[str] = []
-    for p in patterns:
+    for p in map(attr_pattern, patterns):
         for i, line in enumerate(lines):
             fields = line.split()
-            if fields and fields[0] == p:
+            body = line.lstrip()
+            if fields and body.startswith(p) and body[len(p):][:1] in ("", " ", "\t"):
                 extra = [a for a in ATTRS.split() if a not in fields[1:]]
                 if extra:
                     lines[i] = " ".join([line.rstrip(), *extra])

@@ -43,13 +43,16 @@ class Comment:
     """A comment. ``inline``: it ends the line of the item it stands before (``a: 1 # note``),
     rather than being a line of its own above it."""
 
-    __slots__ = ("text", "enc", "ref", "inline")
+    __slots__ = ("text", "enc", "ref", "inline", "depth")
 
     def __init__(self, text: str, enc: str | None = None, ref: Any = None, inline: bool = False) -> None:
         self.text = text
         self.enc = enc
         self.ref = ref
         self.inline = inline
+        # how many keys of its container's path sops puts in the AAD, when a store knows it
+        # differs (a comment after a nested block, at an outer block's column): None = all
+        self.depth: int | None = None
 
     def __repr__(self) -> str:
         return "Comment(...)"

@@ -29,12 +29,19 @@ class RegexError(ValueError):
 
 
 _COMPILED: dict[str, Any] = {}
+# Compiled programs take up to megabytes each: a tree of files with a different regex each
+# (decrypt -r over a hostile tree) must not keep them all.
+_CACHE_SIZE = 32
 
 
 def go_regex(pattern: str) -> Any:
     """``pattern`` compiled by RE2 (cached); raises :class:`RegexError`. Match with :func:`go_search`."""
     got = _COMPILED.get(pattern)
     if got is None:
+        if _any_byte_escape(pattern):
+            # RE2 takes \C (any byte) where Go refuses it; taken, unencrypted_regex: \C would
+            # leave every value in plaintext where sops encrypts them all
+            raise RegexError("invalid escape sequence: `\\C`")
         import re2
 
         too_large = _oversized_repeat(pattern)
@@ -49,6 +56,9 @@ def go_regex(pattern: str) -> Any:
             raise RegexError(reason.decode("utf-8", "replace") if isinstance(reason, bytes) else str(reason)) from None
         except (TypeError, ValueError, UnicodeError) as exc:
             raise RegexError(str(exc)) from None
+        if len(_COMPILED) >= _CACHE_SIZE:  # one process may read many files' rules (decrypt -r)
+            _COMPILED.clear()
+            re2.purge()  # the module's own cache holds 128 (up to 1 GiB)
         _COMPILED[pattern] = got
     return got
 
@@ -79,6 +89,24 @@ def _oversized_repeat(pattern: str) -> str:
                 return pattern[i:end + 1]
         i += 1
     return ""
+
+
+def _any_byte_escape(pattern: str) -> bool:
+    """Whether ``pattern`` holds the escape ``\\C`` (outside a ``\\Q...\\E`` literal)."""
+    i = 0
+    while True:
+        i = pattern.find("\\", i)
+        if i < 0 or i + 1 >= len(pattern):
+            return False
+        nxt = pattern[i + 1]
+        if nxt == "C":
+            return True
+        if nxt == "Q":
+            end = pattern.find("\\E", i + 2)
+            if end < 0:
+                return False
+            i = end
+        i += 2
 
 
 def go_search(compiled: Any, text: str) -> bool:

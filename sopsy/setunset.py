@@ -21,7 +21,7 @@ import os
 
 from . import core
 from .edits import set_path, unset_path
-from .errors import BadTreePath, InputError, InvalidSetFormat, KeyNotFound, UsageError
+from .errors import BadTreePath, InputError, InvalidSetFormat, KeyNotFound, SopsyError, UsageError
 from .fileio import decode, locked
 from .model import Mapping, Node, Scalar, Sequence
 from .stores import get_store, store_name_for
@@ -45,7 +45,11 @@ def set_value(path: str, tree_path: str, value: str | bytes, *, input_type: str 
     (``idempotent``: not when the path already holds that value). With an ``output_type`` other
     than the file's format, the file is rewritten in that format (as sops does)."""
     parts = _parts(tree_path, "set")
-    node = parse_value(value)
+    try:
+        node = parse_value(value)
+    except InvalidSetFormat as exc:
+        exc.args = (f"{path}: {tree_path}: {exc}",)
+        raise
     return _rewrite(path, input_type, ignore_mac, decryption_order, idempotent,
                     lambda root: set_path(root, parts, node), output_type)
 
@@ -124,7 +128,11 @@ def _rewrite(path: str, input_type: str | None, ignore_mac: bool, decryption_ord
         opened = core.decrypt_text(store, decode(f.read()), ignore_mac, decryption_order, name=path)
         plain = opened.plaintext()
         parsed = store.parse(plain)
-        edits, changed = change(parsed.documents[0])
+        try:
+            edits, changed = change(parsed.documents[0])
+        except SopsyError as exc:  # key not found, a list where a mapping is...: name the file
+            core.name_error(exc, path)
+            raise
         if not changed and idempotent:
             return False
         new_text = store.apply_edits(parsed, edits) if edits else plain  # type: ignore[attr-defined]

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from .config import find_config, load_rule, parse_duration_days
 from .core import DATAKEY_CREATED_FIELD as ROTATED_FIELD
 from .errors import NoFile, SopsyError, UsageError
-from .fileio import decode, read_bytes
+from .fileio import decode, read_bytes, shown
 from .metadata import Metadata
 from .stores import get_store, store_name_for
 
@@ -33,7 +33,19 @@ _SKIP_DIRS = {".git", "node_modules", ".venv", "__pycache__", ".terraform"}
 
 def _time(text: str) -> datetime:
     text = re.sub(r"\.[0-9]+", "", text.strip())
-    return datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    when = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def _valid_time(text: object) -> str | None:
+    """``text`` if it is a timestamp status can compute an age from (metadata may hold anything)."""
+    if not isinstance(text, str):
+        return None
+    try:
+        _time(text)
+    except (ValueError, OverflowError):
+        return None
+    return text
 
 
 class FileStatus:
@@ -84,9 +96,9 @@ def _git_rotation(path: str, current: set[str]) -> str | None:
     newer, found = current, None
     for line in log.splitlines():
         sha, _, when = line.partition(" ")
-        shown = subprocess.run(["git", "show", f"{sha}:{prefix}{os.path.basename(path)}"], cwd=directory,
-                               capture_output=True, check=False, timeout=30)
-        values = set(_ENC.findall(decode(shown.stdout))) if shown.returncode == 0 else set()
+        version = subprocess.run(["git", "show", f"{sha}:{prefix}{os.path.basename(path)}"], cwd=directory,
+                                 capture_output=True, check=False, timeout=30)
+        values = set(_ENC.findall(decode(version.stdout))) if version.returncode == 0 else set()
         if not values & newer:
             break
         found, newer = when, values
@@ -109,15 +121,16 @@ def inspect(path: str, now: datetime | None = None, max_age: float | None = None
     st.groups = [[(e.type, e.identity) for e in g] for g in meta.key_groups]
     st.threshold = meta.shamir_threshold
     st.lastmodified = meta.lastmodified
-    recorded = meta.extra.get(ROTATED_FIELD)
-    created = sorted(str(e.fields["created_at"]) for g in meta.key_groups for e in g if e.fields.get("created_at"))
-    if isinstance(recorded, str):
+    # each source in turn; a timestamp that does not parse (hand-edited metadata) is passed over
+    recorded = _valid_time(meta.extra.get(ROTATED_FIELD))
+    created = sorted(t for g in meta.key_groups for e in g if (t := _valid_time(e.fields.get("created_at"))))
+    if recorded is not None:
         st.rotated, st.rotated_source = recorded, "sopsy"
     elif (from_git := _git_rotation(path, set(_ENC.findall(text)))) is not None:
         st.rotated, st.rotated_source = from_git, "git"
     elif created:
         st.rotated, st.rotated_source = created[0], "created_at"
-    else:
+    elif _valid_time(meta.lastmodified) is not None:
         st.rotated, st.rotated_source = meta.lastmodified, "lastmodified"
     return st
 
@@ -161,6 +174,8 @@ def candidate_files(paths: list[str]) -> list[str]:
 
 
 def _looks_encrypted(path: str) -> bool:
+    if not os.path.isfile(path):  # a FIFO in the tree would block the open for ever; devices
+        return False
     try:
         with open(path, "rb") as f:
             head = f.read(1 << 20)
@@ -195,14 +210,16 @@ def _names(recipient: str, key_type: str, key: str) -> bool:
 
 
 def _text(st: FileStatus, now: datetime) -> str:
+    name = shown(st.path)  # a hostile name cannot write escape sequences or forge a line
     if st.error:
-        return f"{st.path}: {st.error}\n"
+        return f"{name}: {shown(st.error)}\n"
     if not st.encrypted:
-        return f"{st.path} ({st.format}): not encrypted\n"
+        return f"{name} ({st.format}): not encrypted\n"
     age = st.age_days(now)
     flag = "  OVERDUE" if st.overdue(now) else ""
-    lines = [f"{st.path} ({st.format}): data key from {st.rotated} ({age:.0f} days, {st.rotated_source}), "
-             f"last modified {st.lastmodified}{flag}\n"]
+    when = (f"data key from {st.rotated} ({age:.0f} days, {st.rotated_source})" if age is not None
+            else "data key age unknown (no readable timestamp in the metadata)")
+    lines = [f"{name} ({st.format}): {when}, last modified {st.lastmodified}{flag}\n"]
     for gi, group in enumerate(st.groups):
         lines.append(f"  group {gi}: " + ", ".join(f"{t} {k}" for t, k in group) + "\n")
     return "".join(lines)

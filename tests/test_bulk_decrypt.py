@@ -143,3 +143,52 @@ def test_one_kms_call_per_distinct_wrapped_key(moto: str, tmp_path: Path, monkey
     assert REQUESTS.count - before == 4  # 1 for the six copies + 3
     assert (tmp_path / "out" / "copy4.yaml").read_text() == "a: 1\n"
     assert (tmp_path / "out" / "own2.yaml").read_text() == "b: 2\n"
+
+
+def test_symbolic_links_in_the_output_dir_are_not_followed(tmp_path: Path) -> None:
+    """A link planted in DIR (as the file, or as a directory on its way) would put the plaintext
+    outside DIR, over any file the user can write: refused, named, the target untouched."""
+    tree = _tree(tmp_path / "secrets")
+    (tree / "conf" / "broken.yaml").unlink()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("public\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "app.yaml").symlink_to(victim)
+    (out / "conf").symlink_to(elsewhere)
+    r = run_sopsy("decrypt", "-r", str(tree), "--output-dir", str(out))
+    assert r.returncode == 3, r.stderr
+    lines = r.stderr.decode().splitlines()
+    assert f"sopsy: {out / 'app.yaml'}: " not in r.stderr.decode()
+    assert any(line.startswith(f"sopsy: {tree / 'app.yaml'}: {out / 'app.yaml'} is or goes through a symbolic link")
+               for line in lines), lines
+    assert "sopsy: 4 of 4 file(s) failed; the others were decrypted" in lines, lines
+    assert victim.read_text() == "public\n" and list(elsewhere.iterdir()) == []
+    # a link that is the output directory itself is fine, and a named file's message names it once
+    (tmp_path / "real").mkdir()
+    (tmp_path / "linked").symlink_to(tmp_path / "real")
+    r = run_sopsy("decrypt", "--output-dir", str(tmp_path / "linked"), str(tree / "app.yaml"),
+                  str(tree / "README.md"))
+    assert (tmp_path / "real" / "app.yaml").read_text() == FILES["app.yaml"][1]
+    assert f"sopsy: {tree / 'README.md'}: sops metadata not found" in r.stderr.decode(), r.stderr
+
+
+def test_r_follows_no_link_out_of_its_directory(tmp_path: Path) -> None:
+    """A tree (someone's branch) linking to the user's other encrypted files cannot have them
+    decrypted into DIR; a link within the tree is an ordinary file."""
+    tree = _tree(tmp_path / "secrets")
+    (tree / "conf" / "broken.yaml").unlink()
+    other = tmp_path / "elsewhere" / "prod.yaml"
+    other.parent.mkdir()
+    shutil.copy(tree / "app.yaml", other)
+    (tree / "stolen.yaml").symlink_to(other)
+    (tree / "alias.yaml").symlink_to(tree / "app.yaml")
+    out = tmp_path / "out"
+    r = run_sopsy("decrypt", "-r", str(tree), "--output-dir", str(out))
+    assert r.returncode == 1, r.stderr
+    assert f"sopsy: {tree / 'stolen.yaml'}: a symbolic link out of -r {tree} (to {other}); not followed" \
+        in r.stderr.decode(), r.stderr
+    assert not (out / "stolen.yaml").exists()
+    assert (out / "alias.yaml").read_text() == FILES["app.yaml"][1]

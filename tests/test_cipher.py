@@ -81,3 +81,41 @@ def test_crafted_values_split_as_the_regex_would() -> None:
     assert split_enc(CRAFTED[4]) == ("A,iv:A,tag:A,type:A" * 499 + "A", "A", "A", "A")
     with pytest.raises(DecryptTreeError, match="base64"):
         parse_enc(CRAFTED[4])
+
+
+_FORK_SCRIPT = """
+import os
+from sopsy.cipher import ValueCipher, iv_of
+c = ValueCipher(b"k" * 32)
+c.encrypt(b"first", b"a:", "str")  # draws a block of random IVs
+r, w = os.pipe()
+pid = os.fork()
+if pid == 0:
+    os.write(w, iv_of(c.encrypt(b"child value", b"a:", "str")).encode())
+    os._exit(0)
+os.waitpid(pid, 0)
+child = os.read(r, 100).decode()
+print(child == iv_of(c.encrypt(b"parent value", b"a:", "str")))
+"""
+
+
+def test_a_forked_child_never_reuses_the_parents_ivs() -> None:
+    """Two processes from one fork, each encrypting a different value under the same data key
+    (workers of a pre-forking server editing one file): the IVs must differ, or GCM leaks the
+    XOR of the values and its authentication key."""
+    out = subprocess.run([sys.executable, "-c", _FORK_SCRIPT], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", out
+
+
+def test_a_changed_value_gets_a_fresh_iv_and_an_unchanged_one_keeps_its_own() -> None:
+    c = ValueCipher(b"k" * 32)
+    old = {p: c.encrypt(p, b"k:", "str") for p in (b"one", b"two")}
+    again = ValueCipher(b"k" * 32)
+    for enc in old.values():
+        again.decrypt(enc, b"k:")
+    again.new_pass()
+    assert again.encrypt(b"one", b"k:", "str") == old[b"one"]
+    changed = again.encrypt(b"three", b"k:", "str")
+    elsewhere = again.encrypt(b"one", b"other:", "str")  # same text, other path
+    ivs = {split_enc(e)[1] for e in old.values()}  # type: ignore[index]
+    assert split_enc(changed)[1] not in ivs and split_enc(elsewhere)[1] not in ivs  # type: ignore[index]

@@ -242,3 +242,32 @@ def test_output_redirected_onto_the_input_file_is_refused(tmp_path: Path) -> Non
                                stderr=subprocess.PIPE, check=False)
         assert r.returncode == 1 and f"standard output is {f} itself" in r.stderr.decode(), r.stderr
         assert f.read_bytes() == b""  # nothing written into it
+
+
+def test_decryption_failures_name_the_file(tmp_path: Path) -> None:
+    """No key, a tampered value, a MAC that does not check: the line names the file, once, for
+    every command that opens one (the fast JSON/dotenv path too)."""
+    key2 = {"SOPS_AGE_KEY_FILE": str(TESTDATA / "throwaway_age_key2.txt")}
+    for name, text in (("s.yaml", "a: x\n"), ("s.json", '{"a": "x"}\n'), ("s.env", "A=x\n")):
+        f = tmp_path / name
+        f.write_text(text)
+        assert run_sopsy("encrypt", "-i", "--age", RECIPIENT, str(f)).returncode == 0
+        for args in (("decrypt", str(f)), ("exec-env", str(f), "true"), ("set", str(f), '["a"]', '"y"')):
+            r = run_sopsy(*args, env=key2)
+            assert r.returncode == 128, r.stderr
+            assert r.stderr.startswith(f"sopsy: {f}: could not retrieve the data key".encode()), r.stderr
+            assert r.stderr.count(str(f).encode()) == 1
+        bad = tmp_path / f"bad-{name}"
+        bad.write_bytes(f.read_bytes().replace(b"ENC[AES256_GCM,data:", b"ENC[AES256_GCM,data:AA", 1))
+        r = run_sopsy("decrypt", str(bad))
+        assert r.returncode == 25 and r.stderr.startswith(f"sopsy: {bad}: a value".encode()), r.stderr
+
+
+def test_set_and_unset_mistakes_name_the_file(tmp_path: Path) -> None:
+    f = tmp_path / "s.yaml"
+    f.write_text("a: x\n")
+    assert run_sopsy("encrypt", "-i", "--age", RECIPIENT, str(f)).returncode == 0
+    r = run_sopsy("set", str(f), '["a"]', "not json")
+    assert (r.returncode, r.stderr) == (7, f'sopsy: {f}: ["a"]: the value is not valid JSON\n'.encode())
+    r = run_sopsy("unset", str(f), '["zz"]')
+    assert (r.returncode, r.stderr) == (1, f'sopsy: {f}: key not found: ["zz"]\n'.encode())

@@ -502,6 +502,9 @@ def test_conflict_leaves_markers_in_ciphertext_and_resolves(repo: Path, tmp_path
         check = run_sopsy("check", rel, cwd=str(repo))
         assert check.returncode == 1 and b"conflict" in check.stderr
         outputs += [refused.stderr, check.stderr]
+    # every tracked file: each file in conflict once (the index holds it at stages 1, 2 and 3)
+    whole = run_sopsy("check", cwd=str(repo)).stderr.decode()
+    assert whole.count(f"{YAML}: unresolved merge conflict") == 1 and "2 problem(s)" in whole, whole
     assert "both modified" in git(repo, "status").stdout
     # markers left in the editor: refused, the file stays as it was
     before = (repo / YAML).read_bytes()
@@ -653,6 +656,23 @@ def test_setup_is_idempotent_and_check_reports_what_is_missing(repo: Path) -> No
     more = run_sopsy("git", "setup", "--command", SOPSY_CMD, "*.enc.json", cwd=str(repo))
     assert more.returncode == 0
     assert (repo / ".gitattributes").read_text().splitlines()[-1] == "*.enc.json diff=sopsy merge=sopsy"
+
+
+def test_setup_quotes_a_pattern_with_a_space_and_refuses_a_newline(repo: Path) -> None:
+    """Unquoted, git reads `vault/a b.yaml diff=...` as the pattern `vault/a` with an
+    attribute `b.yaml`: the secret file would get no driver and `vault/a` would."""
+    (repo / ".sopsy.yaml").write_text(f"creation_rules:\n  - path_regex: '^vault/a b\\.yaml$'\n    age: {RECIPIENT}\n")
+    r = run_sopsy("git", "setup", "--command", SOPSY_CMD, cwd=str(repo))
+    assert r.returncode == 0, r.stderr
+    assert '"vault/a b.yaml" diff=sopsy merge=sopsy' in (repo / ".gitattributes").read_text()
+    attrs = git(repo, "check-attr", "diff", "merge", "--", "vault/a b.yaml", "vault/a").stdout
+    assert attrs.splitlines() == ["vault/a b.yaml: diff: sopsy", "vault/a b.yaml: merge: sopsy",
+                                  "vault/a: diff: unspecified", "vault/a: merge: unspecified"]
+    assert run_sopsy("git", "setup", "--check", "--command", SOPSY_CMD, cwd=str(repo)).returncode == 0
+    before = (repo / ".gitattributes").read_bytes()
+    bad = run_sopsy("git", "setup", "--command", SOPSY_CMD, "x\n* filter=evil", cwd=str(repo))
+    assert bad.returncode == 1 and b"control character" in bad.stderr
+    assert (repo / ".gitattributes").read_bytes() == before
 
 
 def test_check_finds_plaintext_where_rules_want_ciphertext(repo: Path) -> None:

@@ -189,3 +189,54 @@ def test_regex_sops_cannot_compile_is_refused(tmp_path: Path, regex: str) -> Non
     assert proc.returncode == 1 and len(proc.stderr.splitlines()) == 1, proc.stderr
     assert proc.stderr.startswith(b"sopsy: --encrypted-regex: not a valid regular expression")
     assert proc.stdout == b""
+
+
+@pytest.mark.parametrize("regex", ["\\C", "[\\C]", "(?i)x|\\C", "\\Qa\\E\\C"])
+def test_any_byte_escape_go_refuses_is_refused(tmp_path: Path, regex: str) -> None:
+    """RE2 takes `\\C` (any byte); Go's regexp refuses it. Taken, `--unencrypted-regex '\\C'`
+    matched every key and left every value in plaintext (sops encrypts them all)."""
+    plain = tmp_path / "p.yaml"
+    plain.write_text("a: s3cret\n")
+    proc = run_sopsy("encrypt", "--age", RECIPIENT, "--unencrypted-regex", regex, str(plain))
+    assert proc.returncode == 1 and b"s3cret" not in proc.stdout, proc.stdout
+    assert proc.stderr == b"sopsy: --unencrypted-regex: not a valid regular expression: invalid escape sequence: `\\C`\n"
+    # a literal \C between \Q and \E is no escape, and matches nothing here
+    ok = run_sopsy("encrypt", "--age", RECIPIENT, "--unencrypted-regex", "\\Q\\C\\E", str(plain))
+    assert ok.returncode == 0 and b"s3cret" not in ok.stdout, ok.stderr
+
+
+def test_hostile_file_names_in_a_tree_cannot_drive_the_terminal(tmp_path: Path) -> None:
+    """`decrypt -r`, `status` and `check` name files they found in a tree (a cloned repository):
+    an escape sequence or a newline in a name is written escaped, as git quotes such names."""
+    tree = tmp_path / "t"
+    tree.mkdir()
+    plain = tmp_path / "p.yaml"
+    plain.write_text("a: s3cret\n")
+    enc = run_sopsy("encrypt", "--age", RECIPIENT, str(plain)).stdout
+    name = "evil\x1b[2J\x1b[31mname\nsopsy: all fine.yaml"
+    (tree / name).write_bytes(enc.replace(b"data:", b"data:AA", 1))
+    (tree / "plain\x1b]0;title\x07.yaml").write_text("a: 1\n")
+    (tmp_path / ".sops.yaml").write_text(f"creation_rules:\n  - age: {RECIPIENT}\n")  # covers the plain file
+    runs = [run_sopsy("decrypt", "-r", str(tree), "--output-dir", str(tmp_path / "out")),
+            run_sopsy("status", str(tree)), run_sopsy("check", str(tree), cwd=str(tmp_path))]
+    for r in runs:
+        out = r.stdout + r.stderr
+        assert b"\x1b" not in out and b"\x07" not in out, out
+        assert b"\nsopsy: all fine" not in out
+    for r in runs[:2]:
+        assert b"evil\\x1b[2J\\x1b[31mname\\x0asopsy: all fine.yaml" in r.stdout + r.stderr
+    assert b"plain\\x1b]0;title\\x07.yaml: not encrypted" in runs[2].stderr, runs[2].stderr
+
+
+def test_compiled_crypt_rules_are_not_all_kept() -> None:
+    """`decrypt -r` over a tree whose files each carry another regex in their metadata: a
+    compiled program can take megabytes (300 files of `(?:\\pL|\\pN){300}` took 1 GB when every
+    one was kept; 180 MB now), so the cache is bounded, the re2 module's own cache included."""
+    import re2
+
+    from sopsy import rules
+
+    for i in range(3 * rules._CACHE_SIZE):
+        assert rules.go_search(rules.go_regex(f"^k{i}x$"), f"k{i}x")
+    assert len(rules._COMPILED) <= rules._CACHE_SIZE
+    assert re2._Regexp._make.cache_info().currsize <= rules._CACHE_SIZE

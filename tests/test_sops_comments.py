@@ -7,6 +7,7 @@ Every file here is made by the real sops; the checks read the result with sops t
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -119,3 +120,44 @@ def test_one_comment_text_in_two_places_keeps_each_ciphertext(tmp_path: Path) ->
     out = run_sops("decrypt", str(f))
     assert out.returncode == 0 and b"possibly unencrypted" not in out.stderr, out.stderr
     assert out.stdout.count(b"# same") == 2 and b"\"y\": 5" in out.stdout
+
+
+def test_changed_comment_after_a_nested_block_stays_readable_to_sops(tmp_path: Path) -> None:
+    """go-yaml gives a comment that ends a nested block to the block its column is in, and sops
+    encrypts it under that block's path: a comment sopsy re-encrypts (its text edited) must use
+    the same path, or sops cannot decrypt it and shows the ciphertext."""
+    f = tmp_path / "s.yaml"
+    f.write_text("l:\n  - x\n# after list\nz: 9\nn:\n  p:\n    q: 1\n    # at q\n  # at p\n# at top\nw: 1\n")
+    made = run_sops("encrypt", "--age", RECIPIENT, str(f))
+    assert made.returncode == 0, made.stderr
+    f.write_bytes(made.stdout)
+    script = tmp_path / "ed.py"
+    script.write_text("import sys\np = sys.argv[1]\nt = open(p).read()\n"
+                      "open(p, 'w').write(t.replace('# a', '# changed a').replace('\\nw: 1', '\\n# new\\nw: 1'))\n")
+    r = run_sopsy("edit", str(f), env={"SOPS_EDITOR": f"{sys.executable} {script}", "EDITOR": ""})
+    assert r.returncode == 0, r.stderr
+    assert "changed" not in f.read_text()
+    out = run_sops("decrypt", str(f))
+    assert out.returncode == 0 and b"possibly unencrypted comment" not in out.stderr, out.stderr
+    assert out.stdout.decode().count("# changed a") == 4 and b"# new\n" in out.stdout, out.stdout
+
+
+def test_comment_moved_to_another_block_stays_readable_to_sops(tmp_path: Path) -> None:
+    """An unchanged comment moved in an edit is encrypted for where it now stands (it kept the
+    AAD of its old block, and sops could not decrypt it there); one left in place keeps its
+    very ciphertext."""
+    f = tmp_path / "s.yaml"
+    f.write_text("m:\n  # moving note\n  k: 1\n# staying note\nz: 2\n")
+    made = run_sops("encrypt", "--age", RECIPIENT, str(f))
+    assert made.returncode == 0, made.stderr
+    f.write_bytes(made.stdout)
+    script = tmp_path / "ed.py"
+    script.write_text("import sys\np = sys.argv[1]\nt = open(p).read().replace('    # moving note\\n', '')\n"
+                      "open(p, 'w').write(t.replace('z: 2', 'z: 2\\n# moving note\\nw: 3'))\n")
+    r = run_sopsy("edit", str(f), env={"SOPS_EDITOR": f"{sys.executable} {script}", "EDITOR": ""})
+    assert r.returncode == 0, r.stderr
+    staying = [e for e in _comment_encs(made.stdout.decode()) if e in f.read_text()]
+    assert len(staying) == 1  # the comment in place kept its ciphertext
+    out = run_sops("decrypt", str(f))
+    assert out.returncode == 0 and b"possibly unencrypted comment" not in out.stderr, out.stderr
+    assert out.stdout.decode().endswith("z: 2\n# moving note\nw: 3\n"), out.stdout

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 from conftest import RECIPIENT, RECIPIENT2, run_sops, run_sopsy
@@ -71,3 +72,50 @@ def test_status_lists_the_files_a_key_opens(tmp_path: Path) -> None:
     r = run_sopsy("status", "--json", "--recipient", RECIPIENT, cwd=str(repo))
     assert sorted(Path(i["path"]).name for i in json.loads(r.stdout)) == ["both.yaml", "one.yaml"]
     assert run_sopsy("status", "--max-age", "soon", cwd=str(repo)).returncode == 1
+
+
+def test_status_passes_over_timestamps_it_cannot_read(tmp_path: Path) -> None:
+    """Hand-edited metadata (garbage, a naive time, a bare number in sopsy_datakey_created or
+    lastmodified): status falls back to the next source or says the age is unknown, one line,
+    never an internal error."""
+    plain = tmp_path / "s.json"
+    plain.write_text('{"a": "x"}\n')
+    enc = run_sopsy("encrypt", "--age", RECIPIENT, str(plain))
+    assert enc.returncode == 0, enc.stderr
+    good = json.loads(enc.stdout)
+    for created, lastmod, source in [("x", None, "lastmodified"), ("", None, "lastmodified"),
+                                     ("99999999999999999999", None, "lastmodified"),
+                                     ("2020-01-01T00:00:00", None, "sopsy"), ("x", "garbage", None)]:
+        doc = json.loads(json.dumps(good))
+        doc["sops"]["sopsy_datakey_created"] = created
+        if lastmod is not None:
+            doc["sops"]["lastmodified"] = lastmod
+        plain.write_text(json.dumps(doc))
+        for args in (["--json"], []):
+            r = run_sopsy("status", *args, "--max-age", "90d", str(plain))
+            err = r.stderr.decode()
+            assert "internal error" not in err and r.returncode in (0, 1), (created, err)
+        item = json.loads(run_sopsy("status", "--json", str(plain)).stdout)[0]
+        assert item["data_key_created_source"] == source, (created, item)
+        if source is None:  # an unreadable lastmodified: the file's line says so, exit 1
+            r = run_sopsy("status", str(plain))
+            assert r.returncode == 1 and "not an RFC 3339 time" in r.stdout.decode(), r
+
+
+def test_status_walks_past_fifos_and_devices(tmp_path: Path) -> None:
+    """A FIFO in a walked tree (someone's checkout) blocked `status` for ever in its open; a
+    link to a device was read. Both are left out of the walk (named, they are read as given)."""
+    tree = tmp_path / "t"
+    tree.mkdir()
+    os.mkfifo(tree / "f.yaml")
+    (tree / "z.yaml").symlink_to("/dev/zero")
+    plain = tree / "s.yaml"
+    plain.write_text("a: x\n")
+    assert run_sopsy("encrypt", "-i", "--age", RECIPIENT, str(plain)).returncode == 0
+    try:
+        r = subprocess.run([sys.executable, "-m", "sopsy", "status", str(tree)], capture_output=True, timeout=60,
+                           check=False)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("status still blocked on the FIFO after 60 s") from None
+    assert r.returncode == 0, r.stderr
+    assert [line.split(" ")[0] for line in r.stdout.decode().splitlines() if not line.startswith(" ")] == [str(plain)]

@@ -238,12 +238,25 @@ class _Reader:
                 comment.inline = self._on_line_of(container.items[-1][1], cpos)
                 container.items.insert(len(container.items) - 1, (None, comment))
             else:
+                self._set_depth(comment, cpos)
                 container.items.append((None, comment))
         elif cpos < self.last_line_end and container.items:
             comment.inline = self._on_line_of(container.items[-1], cpos)
             container.items.insert(len(container.items) - 1, comment)
         else:
+            self._set_depth(comment, cpos)
             container.items.append(comment)
+
+    def _set_depth(self, comment: Comment, cpos: int) -> None:
+        """A comment ending a nested block stays with it here, but go-yaml (so sops) gives it to
+        the block its column is in: the keys of that block's path are the comment's AAD when
+        sops encrypts it. (A changed comment under the deeper path was unreadable to sops.)"""
+        column = cpos - self.text.rfind("\n", 0, cpos) - 1
+        level = len(self.stack) - 1
+        while level > 0 and not self.stack[level].flow and self.stack[level].column > column:
+            level -= 1
+        if level < len(self.stack) - 1:
+            comment.depth = sum(1 for o in self.stack[:level] if o.is_map)
 
     def _on_line_of(self, node: Node, cpos: int) -> bool:
         """Whether a comment at ``cpos`` ends the line a scalar starts on (not below a block)."""
