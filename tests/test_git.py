@@ -48,9 +48,13 @@ def git(repo: Path, *args: str, check: bool = True, **env: str) -> subprocess.Co
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_template(tmp_path_factory.mktemp("template") / "repo")
+
+
+def make_template(r: Path) -> Path:
+    """A repository with the drivers set up by `sopsy git setup` (tests copy it)."""
     if shutil.which("git") is None:
         pytest.fail("git is needed for the git driver tests")
-    r = tmp_path_factory.mktemp("template") / "repo"
     r.mkdir()
     git(r, "init", "-q", "-b", "main")
     git(r, "config", "rerere.enabled", "true")

@@ -1,0 +1,91 @@
+"""More real-git scenarios for the drivers `sopsy git setup` installs: the workflows a team runs
+besides `git merge` (rebase, cherry-pick, revert, stash, pull --rebase, mergetool, diff during a
+conflict) and files with a byte-order mark, CRLF line ends, mixed comment marks or many keys.
+
+Same harness as tests/test_git.py (one template repository per module, copied per test; the
+expected results written by hand; every git object, every file under .git, the work tree and the
+outputs searched for the ``s3cr...`` secrets after each scenario).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import RECIPIENT, run_sops, run_sopsy
+from test_git import git, make_template, no_plaintext
+
+from sopsy import core
+from sopsy.keys import KeySpec
+from sopsy.stores import get_store, store_name_for
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_template(tmp_path_factory.mktemp("template") / "repo")
+
+
+@pytest.fixture()
+def repo(template: Path, tmp_path: Path) -> Path:
+    r = tmp_path / "repo"
+    shutil.copytree(template, r, symlinks=True)
+    return r
+
+
+def put_bytes(repo: Path, rel: str, text: str) -> None:
+    """Encrypt ``text`` byte for byte (no newline translation: CRLF and BOM files)."""
+    f = repo / rel
+    f.parent.mkdir(parents=True, exist_ok=True)
+    opts = core.EncryptOptions([[KeySpec("age", RECIPIENT)]])
+    f.write_bytes(core.encrypt_text(get_store(store_name_for(rel)), text, opts).encode())
+
+
+def edit_bytes(repo: Path, rel: str, text: str) -> None:
+    o = core.decrypt_text(get_store(store_name_for(rel)), (repo / rel).read_bytes().decode())
+    (repo / rel).write_bytes(core.reencrypt(o, text).encode())
+
+
+def decrypted(repo: Path, rel: str) -> str:
+    got = run_sopsy("decrypt", str(repo / rel))
+    assert got.returncode == 0, got.stderr
+    return got.stdout.decode()
+
+
+def commit_all(repo: Path, message: str) -> None:
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", message)
+
+
+def branches(repo: Path, rel: str, base: str, ours: str, theirs: str, main: str = "main",
+             feature: str = "feature") -> None:
+    """base and then ours on ``main`` (checked out at the end), theirs on ``feature``, byte for byte."""
+    put_bytes(repo, rel, base)
+    commit_all(repo, "base")
+    git(repo, "checkout", "-q", "-b", feature)
+    edit_bytes(repo, rel, theirs)
+    commit_all(repo, "theirs")
+    git(repo, "checkout", "-q", main)
+    edit_bytes(repo, rel, ours)
+    commit_all(repo, "ours")
+
+
+# -- files: byte-order mark, CRLF -----------------------------------------------------------------
+
+def test_bom_and_crlf_files_merge_and_keep_their_bytes(repo: Path) -> None:
+    """A YAML file with a byte-order mark failed the merge ("invalid YAML at line 5"): a key
+    added at the top level was indented by one column, the mark counted as one."""
+    y = "\ufeffa: 1\n# c\nb: s3cr-b\nc: 3\n"
+    env = "A=1\r\n# c\r\nB=s3cr-b\r\nC=3\r\n"
+    branches(repo, "secrets/bom.yaml", y, y.replace("a: 1", "a: 2"), y.replace("c: 3", "c: 4\nd: s3cr-d"))
+    proc = git(repo, "merge", "-q", "--no-edit", "feature", check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert decrypted(repo, "secrets/bom.yaml") == "\ufeffa: 2\n# c\nb: s3cr-b\nc: 4\nd: s3cr-d\n"
+    git(repo, "checkout", "-q", "-b", "crlf", "main")
+    branches(repo, "secrets/app.env", env, env.replace("A=1", "A=2"), env.replace("C=3", "C=4\r\nD=s3cr-d"), "crlf",
+             "crlf-feature")
+    proc2 = git(repo, "merge", "-q", "--no-edit", "crlf-feature", check=False)
+    assert proc2.returncode == 0, proc2.stderr
+    assert decrypted(repo, "secrets/app.env") == "A=2\r\n# c\r\nB=s3cr-b\r\nC=4\r\nD=s3cr-d\r\n"
+    assert run_sops("decrypt", str(repo / "secrets/bom.yaml")).returncode == 0
+    no_plaintext(repo, proc.stdout, proc.stderr, proc2.stdout, proc2.stderr)
