@@ -128,18 +128,19 @@ class TreeMerge:
     def __init__(self) -> None:
         self.clashes: list[Clash] = []
         self.notes: list[str] = []
-        self._sigs: dict[int, Hashable] = {}
+        # by id, with the node itself: a node kept alive cannot hand its id to a new one (the
+        # check of a written result parses new trees after the first ones were freed)
+        self._sigs: dict[int, tuple[MNode, Hashable]] = {}
 
     # -- signatures: data and comments, not layout ----------------------------------------------
 
     def sig(self, node: MNode | None) -> Hashable:
         if node is None:
             return None
-        key = id(node)
-        got = self._sigs.get(key)
+        got = self._sigs.get(id(node))
         if got is None:
-            got = self._sigs[key] = self._compute(node)
-        return got
+            got = self._sigs[id(node)] = (node, self._compute(node))
+        return got[1]
 
     def _compute(self, node: MNode) -> Hashable:
         if isinstance(node, Scalar):
