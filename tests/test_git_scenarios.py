@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import RECIPIENT, run_sops, run_sopsy
-from test_git import git, make_template, no_plaintext
+from test_git import ENV, TAKE_THEIRS, YAML, diverge, editor, git, make_template, no_plaintext, plain
 
 from sopsy import core
 from sopsy.keys import KeySpec
@@ -89,3 +89,42 @@ def test_bom_and_crlf_files_merge_and_keep_their_bytes(repo: Path) -> None:
     assert decrypted(repo, "secrets/app.env") == "A=2\r\n# c\r\nB=s3cr-b\r\nC=4\r\nD=s3cr-d\r\n"
     assert run_sops("decrypt", str(repo / "secrets/bom.yaml")).returncode == 0
     no_plaintext(repo, proc.stdout, proc.stderr, proc2.stdout, proc2.stderr)
+
+
+# -- a conflict: the diff, mergetool, resolve --take ----------------------------------------------
+
+Y_APP = "db:\n  user: admin\n  password: s3cr-db-1\nport: 5432\napi: s3cr-api-1\n"
+E_APP = "USER=admin\nPASSWORD=s3cr-pw-1\nPORT=5432\n"
+
+
+def test_conflict_next_to_other_changes_diff_mergetool_and_take(repo: Path, tmp_path: Path) -> None:
+    """A clash next to a change only theirs made failed the whole file as "a sopsy bug" (the
+    check of the written side reused signatures of freed nodes). During the conflict `git diff`
+    shows both sides in plaintext (it showed the marked ciphertext); `git mergetool --tool sopsy`
+    and `sopsy git resolve --take ours` settle it."""
+    files = {YAML: (Y_APP, Y_APP.replace("s3cr-db-1", "s3cr-db-o").replace("5432", "1"),
+                    Y_APP.replace("s3cr-db-1", "s3cr-db-t").replace("s3cr-api-1", "s3cr-api-t")),
+             ENV: (E_APP, E_APP.replace("s3cr-pw-1", "s3cr-pw-o"),
+                   E_APP.replace("s3cr-pw-1", "s3cr-pw-t").replace("5432", "6543"))}
+    proc = diverge(repo, files)
+    assert proc.returncode == 1 and "a sopsy bug" not in proc.stderr
+    assert '["db"]["password"] (changed differently on both sides)' in proc.stderr
+    diff = git(repo, "diff", "--", YAML)
+    lines = diff.stdout.splitlines()
+    assert "ENC[" not in diff.stdout and "conflict markers" not in diff.stderr
+    for want in ("++<<<<<<< ours", " +  password: s3cr-db-o", "++=======", "+   password: s3cr-db-t",
+                 "++>>>>>>> theirs", " +port: 1", "+ api: s3cr-api-t"):
+        assert want in lines, (want, lines)
+    tool = git(repo, "mergetool", "--tool=sopsy", YAML, **editor(tmp_path, TAKE_THEIRS))
+    assert git(repo, "status", "--porcelain", "--", YAML).stdout.startswith("M  ")  # resolved and added
+    assert plain(repo, YAML) == Y_APP.replace("s3cr-db-1", "s3cr-db-t").replace("5432", "1") \
+        .replace("s3cr-api-1", "s3cr-api-t")
+    took = run_sopsy("git", "resolve", "--take", "ours", ENV, cwd=str(repo))
+    assert took.returncode == 0, took.stderr
+    assert plain(repo, ENV) == E_APP.replace("s3cr-pw-1", "s3cr-pw-o").replace("5432", "6543")
+    (repo / (YAML + ".orig")).unlink()  # mergetool's backup (the marked ciphertext)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "merged")
+    for rel in (YAML, ENV):
+        assert run_sops("decrypt", str(repo / rel)).returncode == 0
+    no_plaintext(repo, proc.stdout, proc.stderr, tool.stdout, tool.stderr, took.stderr)
