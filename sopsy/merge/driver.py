@@ -117,7 +117,22 @@ def merge_files(base_path: str, ours_path: str, theirs_path: str, path_name: str
     for note in result.notes:
         print(f"sopsy: {name}: {note}", file=sys.stderr)
     if result.conflict:
-        raise MergeConflict(result.conflict)
+        raise MergeConflict(result.conflict + _rebase_note())
+
+
+def _rebase_note() -> str:
+    """In a rebase git's sides are swapped: say so where the user reads "ours" and "theirs"."""
+    import os
+    import subprocess
+
+    try:
+        proc = subprocess.run(["git", "rev-parse", "--git-path", "rebase-merge", "--git-path", "rebase-apply"],
+                              capture_output=True, text=True, check=False)
+    except OSError:
+        return ""
+    if proc.returncode or not any(os.path.isdir(p) for p in proc.stdout.splitlines()):
+        return ""
+    return " (in a rebase, ours is the branch being rebased onto and theirs is your commit being replayed)"
 
 
 class Result:
