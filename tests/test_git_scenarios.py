@@ -10,11 +10,25 @@ outputs searched for the ``s3cr...`` secrets after each scenario).
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
 from conftest import RECIPIENT, run_sops, run_sopsy
-from test_git import ENV, TAKE_THEIRS, YAML, diverge, editor, git, make_template, no_plaintext, plain
+from test_git import (
+    ENV,
+    SOPSY_CMD,
+    TAKE_THEIRS,
+    YAML,
+    diverge,
+    edit,
+    editor,
+    git,
+    make_template,
+    no_plaintext,
+    plain,
+    put,
+)
 
 from sopsy import core
 from sopsy.keys import KeySpec
@@ -128,3 +142,86 @@ def test_conflict_next_to_other_changes_diff_mergetool_and_take(repo: Path, tmp_
     for rel in (YAML, ENV):
         assert run_sops("decrypt", str(repo / rel)).returncode == 0
     no_plaintext(repo, proc.stdout, proc.stderr, tool.stdout, tool.stderr, took.stderr)
+
+
+# -- history rewriting: rebase, rebase -i, cherry-pick, revert ------------------------------------
+
+SWAP_FIRST_TWO = "import sys\np = sys.argv[1]\nl = open(p).read().splitlines()\nopen(p, 'w').write('\\n'.join([l[1], l[0], *l[2:]]) + '\\n')\n"
+
+
+def test_rebase_rebase_i_cherry_pick_and_revert_run_the_driver(repo: Path, tmp_path: Path) -> None:
+    put(repo, YAML, Y_APP)
+    commit_all(repo, "base")
+    git(repo, "checkout", "-q", "-b", "feature")
+    edit(repo, YAML, Y_APP.replace("5432", "6543"))
+    git(repo, "commit", "-qam", "f1 port")
+    edit(repo, YAML, Y_APP.replace("5432", "6543").replace("s3cr-api-1", "s3cr-api-2"))
+    git(repo, "commit", "-qam", "f2 api")
+    git(repo, "checkout", "-q", "main")
+    edit(repo, YAML, Y_APP.replace("admin", "root"))
+    git(repo, "commit", "-qam", "m1 user")
+    git(repo, "checkout", "-q", "feature")
+    outs = [git(repo, "rebase", "main")]
+    both = Y_APP.replace("admin", "root").replace("5432", "6543").replace("s3cr-api-1", "s3cr-api-2")
+    assert plain(repo, YAML) == both
+    seq = tmp_path / "swap.py"
+    seq.write_text(SWAP_FIRST_TWO)  # each reordered commit is merged onto a parent it never had
+    outs.append(git(repo, "rebase", "-i", "main", GIT_SEQUENCE_EDITOR=f"{sys.executable} {seq}"))
+    assert git(repo, "log", "--format=%s", "main..").stdout == "f1 port\nf2 api\n" and plain(repo, YAML) == both
+    git(repo, "checkout", "-q", "main")
+    outs.append(git(repo, "cherry-pick", "feature~1"))  # f2 api, onto a main that changed the user
+    assert plain(repo, YAML) == Y_APP.replace("admin", "root").replace("s3cr-api-1", "s3cr-api-2")
+    outs.append(git(repo, "revert", "--no-edit", "HEAD~1"))  # m1 user, under the cherry-pick
+    assert plain(repo, YAML) == Y_APP.replace("s3cr-api-1", "s3cr-api-2")
+    # a clash in a rebase: the message says which side is which, --take theirs keeps the replayed commit
+    git(repo, "checkout", "-q", "-b", "topic", "main~1")
+    edit(repo, YAML, plain(repo, YAML).replace("s3cr-db-1", "s3cr-db-topic"))
+    git(repo, "commit", "-qam", "topic password")
+    git(repo, "checkout", "-q", "main")
+    edit(repo, YAML, plain(repo, YAML).replace("s3cr-db-1", "s3cr-db-main"))
+    git(repo, "commit", "-qam", "main password")
+    git(repo, "checkout", "-q", "topic")
+    clash = git(repo, "rebase", "main", check=False)
+    assert clash.returncode != 0 and "theirs is your commit being replayed" in clash.stderr
+    took = run_sopsy("git", "resolve", "--take", "theirs", YAML, cwd=str(repo))
+    assert took.returncode == 0, took.stderr
+    git(repo, "add", YAML)
+    outs.append(git(repo, "rebase", "--continue"))
+    assert plain(repo, YAML) == Y_APP.replace("s3cr-api-1", "s3cr-api-2").replace("s3cr-db-1", "s3cr-db-topic")
+    assert run_sops("decrypt", str(repo / YAML)).returncode == 0
+    no_plaintext(repo, clash.stdout, clash.stderr, took.stderr, *(o.stdout + o.stderr for o in outs))
+
+
+# -- working with a remote: stash pop after a pull, pull --rebase, -X theirs ----------------------
+
+def test_stash_pop_pull_rebase_autostash_and_strategy_options(repo: Path, tmp_path: Path) -> None:
+    put(repo, YAML, Y_APP)
+    commit_all(repo, "base")
+    clone = tmp_path / "clone"
+    git(repo, "clone", "-q", str(repo), str(clone))
+    assert run_sopsy("git", "setup", "--command", SOPSY_CMD, cwd=str(clone)).returncode == 0
+    edit(repo, YAML, Y_APP.replace("5432", "6543"))
+    git(repo, "commit", "-qam", "upstream port")
+    edit(clone, YAML, Y_APP.replace("s3cr-api-1", "s3cr-api-2"))  # a local change, not committed
+    outs = [git(clone, "stash"), git(clone, "pull", "-q", "--no-rebase"), git(clone, "stash", "pop")]
+    assert plain(clone, YAML) == Y_APP.replace("5432", "6543").replace("s3cr-api-1", "s3cr-api-2")
+    git(clone, "commit", "-qam", "local api")
+    edit(repo, YAML, Y_APP.replace("5432", "6543").replace("admin", "root"))
+    git(repo, "commit", "-qam", "upstream user")
+    edit(clone, YAML, plain(clone, YAML).replace("s3cr-db-1", "s3cr-db-local"))  # dirty again
+    outs.append(git(clone, "pull", "-q", "--rebase", "--autostash"))
+    assert plain(clone, YAML) == Y_APP.replace("5432", "6543").replace("admin", "root") \
+        .replace("s3cr-api-1", "s3cr-api-2").replace("s3cr-db-1", "s3cr-db-local")
+    assert git(clone, "log", "--format=%s", "-2").stdout == "local api\nupstream user\n"
+    # git passes no -X option to a merge driver: a clash stays a clash, settled with --take
+    git(clone, "commit", "-qam", "local password")
+    edit(repo, YAML, plain(repo, YAML).replace("s3cr-db-1", "s3cr-db-upstream"))
+    git(repo, "commit", "-qam", "upstream password")
+    git(clone, "fetch", "-q")
+    clash = git(clone, "merge", "-X", "theirs", "--no-edit", "origin/main", check=False)
+    assert clash.returncode != 0 and "sopsy git resolve" in clash.stderr
+    took = run_sopsy("git", "resolve", "--take", "theirs", YAML, cwd=str(clone))
+    assert took.returncode == 0, took.stderr
+    assert "password: s3cr-db-upstream" in plain(clone, YAML)
+    no_plaintext(clone, clash.stdout, clash.stderr, took.stderr, *(o.stdout + o.stderr for o in outs))
+    no_plaintext(repo)
