@@ -225,3 +225,26 @@ def test_stash_pop_pull_rebase_autostash_and_strategy_options(repo: Path, tmp_pa
     assert "password: s3cr-db-upstream" in plain(clone, YAML)
     no_plaintext(clone, clash.stdout, clash.stderr, took.stderr, *(o.stdout + o.stderr for o in outs))
     no_plaintext(repo)
+
+
+# -- JSONC comments, tfvars comment marks ---------------------------------------------------------
+
+JC = ('{\n  // database\n  "db": {\n    "password": "s3cr-1", // rotated yearly\n    "port": 5432\n  },\n'
+      '  /* x */\n  "x": 1\n}\n')
+JSONC = "secrets/app.jsonc.json"
+
+
+def test_jsonc_comments_travel_with_their_members(repo: Path) -> None:
+    """A JSONC file's comments were not merged (theirs were dropped, with a note): a comment
+    above a member or after it on its line now goes with it, with its own mark (// or /* */)."""
+    theirs = JC.replace("// database", "// the database").replace("yearly", "monthly") \
+        .replace('  "x": 1\n', '  "x": 1,\n  // new\n  "z": "s3cr-z" // inline\n')
+    clash = "secrets/clash.json"
+    proc = diverge(repo, {JSONC: (JC, JC.replace("5432", "6543").replace("/* x */", "/* the x */"), theirs),
+                          clash: (JC, JC.replace("// database", "// db A"), JC.replace("// database", "// db B"))})
+    assert proc.returncode == 1 and f'{clash}: merge conflict at ["db"] (its comments were changed' in proc.stderr
+    assert "cannot merge" not in proc.stderr and JSONC + ":" not in proc.stderr
+    assert plain(repo, JSONC) == ('{\n  // the database\n  "db": {\n    "password": "s3cr-1", // rotated monthly\n'
+                                  '    "port": 6543\n  },\n  /* the x */\n  "x": 1,\n  // new\n  "z": "s3cr-z" // inline\n'
+                                  '}\n')
+    no_plaintext(repo, proc.stdout, proc.stderr)

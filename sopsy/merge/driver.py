@@ -157,8 +157,9 @@ def merge_versions(store: Store, base: Version, ours: Version, theirs: Version, 
     if unmodelled is not None and base.plaintext is not None and text_b is None:
         theirs_comments = unmodelled(theirs.plaintext)
         if theirs_comments != unmodelled(base.plaintext) and unmodelled(text_a) != theirs_comments:
-            notes.append("their side changed comments, which sopsy cannot merge in a JSON file (JSONC): the "
-                         "result keeps ours; add theirs by hand")
+            notes.append("their side changed comments that stand with no object member (in an array, in a "
+                         "one-line object, between blank lines, after the last member), which sopsy cannot merge "
+                         "in a JSON file (JSONC): the result keeps ours there; add theirs by hand")
     if meta.changes:
         notes.append("keys from their side: " + ", ".join(meta.changes))
     if meta.fresh:

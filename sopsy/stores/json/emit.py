@@ -83,7 +83,7 @@ def _entries(value: Any) -> tuple[str, str, list[tuple[str | None, Any]]] | None
     if isinstance(value, Raw):
         return "{", "}", list(value.pairs)
     if isinstance(value, Mapping):
-        return "{", "}", [(k, v) for k, v in value.items if k is not None]
+        return "{", "}", [(k, v) for k, v in value.items if k is not None or isinstance(v, Comment)]
     if isinstance(value, Sequence):
         return "[", "]", [(None, v) for v in value.items if not isinstance(v, Comment)]
     if isinstance(value, dict):
@@ -134,20 +134,55 @@ class Layout:
             if shape is None:
                 out.append(_scalar_text(v))
                 continue
-            open_, close, entries = shape
+            open_, close, all_entries = shape
+            entries, above, inline = _with_comments(all_entries, self.multiline)
             if not entries:
                 out.append(open_ + close)
                 continue
             inner_ind = ind + self.unit
             inner = self.nl + inner_ind if self.multiline else ""
             between = "," + (inner if self.multiline else self.sep)
-            work.append((self.nl + ind if self.multiline else "") + close)
+            work.append(inline[-1] + (self.nl + ind if self.multiline else "") + close)
             for i in range(len(entries) - 1, -1, -1):
                 key, child = entries[i]
                 work.append((child, inner_ind))
-                lead = open_ + inner if i == 0 else between
+                lead = open_ + inner if i == 0 else "," + inline[i - 1] + between[1:]
+                lead += "".join(c + inner for c in above[i])
                 work.append(lead if key is None else lead + go_quote(key) + self.kv)
         return "".join(out)
+
+
+def _with_comments(entries: list[tuple[str | None, Any]], lines: bool) -> tuple[
+        list[tuple[str | None, Any]], list[list[str]], list[str]]:
+    """An object's entries without its comments (model Comment items, which the merge's view of
+    a JSONC file has), the comment lines above each entry, and the comment after each on its
+    line (" // c", or ""; in the model it stands before its entry). Comments are written only
+    where items take lines of their own; those after the last entry are not."""
+    out: list[tuple[str | None, Any]] = []
+    above: list[list[str]] = []
+    inline: list[str] = []
+    pending: list[str] = []
+    pending_inline = ""
+    for k, v in entries:
+        if isinstance(v, Comment):
+            if lines and v.inline:
+                pending_inline += " " + _comment_token(v.text)
+            elif lines:
+                pending.append(_comment_token(v.text))
+            continue
+        out.append((k, v))
+        above.append(pending)
+        inline.append(pending_inline)
+        pending, pending_inline = [], ""
+    return out, above, inline or [""]
+
+
+def _comment_token(text: str) -> str:
+    """A comment's text as a comment: as it is when it already is one (``// c``, ``/* c */``)."""
+    t = text.strip()
+    if (t.startswith("//") and "\n" not in t) or (t.startswith("/*") and t.endswith("*/")):
+        return t
+    return "/*" + text + "*/" if "\n" in text else "//" + text
 
 
 def json_metadata(md: dict[str, Any]) -> dict[str, Any]:
