@@ -248,3 +248,17 @@ def test_jsonc_comments_travel_with_their_members(repo: Path) -> None:
                                   '    "port": 6543\n  },\n  /* the x */\n  "x": 1,\n  // new\n  "z": "s3cr-z" // inline\n'
                                   '}\n')
     no_plaintext(repo, proc.stdout, proc.stderr)
+
+
+def test_tfvars_comments_keep_their_marks(repo: Path) -> None:
+    """A tfvars file mixing #, // and /* */: a comment their side changed or added came out
+    with the container's mark (// turned into #, a /* block */ into a # line) and an inline
+    comment of a rewritten object moved above its key."""
+    tf = ('# creds\npassword = "s3cr-tf" // rotate\nregion   = "eu"\n/* block */\ntags = {\n  team = "core" # owner\n'
+          '  // cost\n  cost = "x"\n}\n')
+    theirs = tf.replace("// rotate", "// rotate monthly").replace("/* block */", "/* block 2 */") \
+        + '// y\ny = "s3cr-y" # inline y\n'
+    proc = diverge(repo, {"secrets/app.tfvars": (tf, tf.replace('"eu"', '"us"') + "x = 1\n", theirs)})
+    assert proc.returncode == 0, proc.stderr
+    assert plain(repo, "secrets/app.tfvars") == theirs.replace('"eu"', '"us"').replace("// y\n", "x = 1\n// y\n")
+    no_plaintext(repo, proc.stdout, proc.stderr)

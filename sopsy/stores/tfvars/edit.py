@@ -20,7 +20,7 @@ import re
 from ...errors import DumpError, UsageError
 from ...model import Comment, InlineText, Mapping, Scalar, Sequence
 from .._editing import apply_splices, check_batch, child_at, data_items, line_end, line_start, path_text, walk
-from .emitter import IDENT_FULL, derive, emit_node, key_text, parse_expression
+from .emitter import IDENT_FULL, comment_lines, derive, emit_node, key_text, parse_expression
 from .scanner import _IDENT, _NUMBER, META_KEY, Parser
 
 TYPE_CHECKING = False
@@ -307,10 +307,11 @@ def _check_key(doc: _Doc, container: Mapping, e: Insert, where: TreePath) -> Non
 
 
 def _comments(doc: _Doc, container: Node, e: Insert, open_: str = "", close: str = "") -> list[str]:
-    if open_:
-        return [f"{open_}{t}{close}" for c in e.comments for t in c.split("\n")]
+    if open_:  # a one-line container: only /* */ comments fit
+        bodies = [re.sub(r"^(?:#|//|/\*)|\*/$", "", t) for c in e.comments for t in comment_lines(c, "")]
+        return [f"{open_}{t}{close}" for t in bodies]
     mark = doc.comment_mark(container)
-    return [mark + t for c in e.comments for t in c.split("\n")]
+    return [line for c in e.comments for line in comment_lines(c, mark)]
 
 
 def _item_text(doc: _Doc, container: Node, anchor: Node | None, e: Insert, where: TreePath,
