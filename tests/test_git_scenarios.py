@@ -164,6 +164,10 @@ def test_rebase_rebase_i_cherry_pick_and_revert_run_the_driver(repo: Path, tmp_p
     outs = [git(repo, "rebase", "main")]
     both = Y_APP.replace("admin", "root").replace("5432", "6543").replace("s3cr-api-1", "s3cr-api-2")
     assert plain(repo, YAML) == both
+    shown = git(repo, "show", "--format=", "HEAD~1").stdout.splitlines()  # f1 port, through textconv
+    assert "-port: 5432" in shown and "+port: 6543" in shown and not any("ENC[" in ln for ln in shown)
+    logged = git(repo, "log", "-p", "--format=%s", "-2").stdout
+    assert "+api: s3cr-api-2" in logged and "ENC[" not in logged
     seq = tmp_path / "swap.py"
     seq.write_text(SWAP_FIRST_TWO)  # each reordered commit is merged onto a parent it never had
     outs.append(git(repo, "rebase", "-i", "main", GIT_SEQUENCE_EDITOR=f"{sys.executable} {seq}"))
@@ -278,3 +282,44 @@ def test_a_2000_key_file_merges_and_diffs(repo: Path) -> None:
     assert [ln for ln in diff if ln[:1] in "+-" and ln[:3] not in ("+++", "---")] == \
         ["-// c7", "+// c7 changed", '-k1990 = "v1990" # i', '+k1990 = "s3cr-1990" # i']
     no_plaintext(repo, proc.stdout, proc.stderr)
+
+
+# -- renames, modify/delete, add/add, an empty base -----------------------------------------------
+
+def test_rename_modify_delete_add_add_and_an_empty_base(repo: Path, tmp_path: Path) -> None:
+    put(repo, YAML, Y_APP)
+    (repo / "secrets/empty.yaml").write_text("")  # committed empty, filled on both sides
+    put(repo, "secrets/gone.yaml", Y_APP)
+    commit_all(repo, "base")
+    git(repo, "checkout", "-q", "-b", "feature")
+    git(repo, "mv", YAML, "secrets/prod.yaml")  # renamed and changed on their side
+    edit(repo, "secrets/prod.yaml", Y_APP.replace("admin", "root"))
+    put(repo, "secrets/empty.yaml", "a: s3cr-a\n")
+    edit(repo, "secrets/gone.yaml", Y_APP.replace("5432", "1"))
+    put(repo, "secrets/new.env", "A=s3cr-new-t\n")
+    commit_all(repo, "theirs")
+    git(repo, "checkout", "-q", "main")
+    edit(repo, YAML, Y_APP.replace("5432", "6543"))
+    put(repo, "secrets/empty.yaml", "b: s3cr-b\n")
+    git(repo, "rm", "-q", "secrets/gone.yaml")
+    put(repo, "secrets/new.env", "A=s3cr-new-o\n")
+    commit_all(repo, "ours")
+    proc = git(repo, "merge", "--no-edit", "feature", check=False)
+    assert proc.returncode == 1
+    assert plain(repo, "secrets/prod.yaml") == Y_APP.replace("admin", "root").replace("5432", "6543")
+    assert plain(repo, "secrets/empty.yaml") == "b: s3cr-b\na: s3cr-a\n"
+    # modify/delete is git's own conflict (no driver runs): their encrypted version is left
+    assert "CONFLICT (modify/delete): secrets/gone.yaml deleted in HEAD" in proc.stdout
+    assert plain(repo, "secrets/gone.yaml") == Y_APP.replace("5432", "1")
+    # add/add: the driver merges with no base, a clash is marked as any other
+    assert 'secrets/new.env: merge conflict at ["A"] (added differently on both sides)' in proc.stderr
+    status = git(repo, "status", "--porcelain").stdout.splitlines()
+    assert sorted(status) == ["AA secrets/new.env", "DU secrets/gone.yaml", "M  secrets/empty.yaml",
+                              "R  secrets/app.yaml -> secrets/prod.yaml"]
+    took = run_sopsy("git", "resolve", "--take", "theirs", "secrets/new.env", cwd=str(repo))
+    assert took.returncode == 0 and plain(repo, "secrets/new.env") == "A=s3cr-new-t\n"
+    git(repo, "rm", "-q", "secrets/gone.yaml")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "merged")
+    assert run_sopsy("check", cwd=str(repo)).returncode == 0
+    no_plaintext(repo, proc.stdout, proc.stderr, took.stderr)
