@@ -102,7 +102,15 @@ def test_bom_and_crlf_files_merge_and_keep_their_bytes(repo: Path) -> None:
     assert proc2.returncode == 0, proc2.stderr
     assert decrypted(repo, "secrets/app.env") == "A=2\r\n# c\r\nB=s3cr-b\r\nC=4\r\nD=s3cr-d\r\n"
     assert run_sops("decrypt", str(repo / "secrets/bom.yaml")).returncode == 0
-    no_plaintext(repo, proc.stdout, proc.stderr, proc2.stdout, proc2.stderr)
+    ini = "\ufeff; app\n[db]\nhost = db1\npassword = s3cr-1\n"  # was refused: "key-value delimiter not found"
+    git(repo, "checkout", "-q", "-b", "ini", "main")
+    branches(repo, "secrets/app.ini", ini, ini.replace("db1", "db2"), ini.replace("s3cr-1\n", "s3cr-1\nport = 1\n"),
+             "ini", "ini-feature")
+    proc3 = git(repo, "merge", "-q", "--no-edit", "ini-feature", check=False)
+    assert proc3.returncode == 0, proc3.stderr
+    assert decrypted(repo, "secrets/app.ini") == ini.replace("db1", "db2").replace("s3cr-1\n", "s3cr-1\nport = 1\n")
+    assert run_sops("decrypt", str(repo / "secrets/app.ini")).returncode == 0
+    no_plaintext(repo, proc.stdout, proc.stderr, proc2.stdout, proc2.stderr, proc3.stdout, proc3.stderr)
 
 
 # -- a conflict: the diff, mergetool, resolve --take ----------------------------------------------

@@ -147,6 +147,8 @@ class IniStore:
             base = offs[i]
             i += 1
             lead = len(line) - len(line.lstrip())
+            if base == 0 and line.startswith("\ufeff"):  # a byte-order mark: go-ini skips it, it stays
+                lead = len(line) - len(line[1:].lstrip())
             s = line[lead:]
             if not s.strip():
                 continue
