@@ -331,3 +331,36 @@ def test_rename_modify_delete_add_add_and_an_empty_base(repo: Path, tmp_path: Pa
     git(repo, "commit", "-qm", "merged")
     assert run_sopsy("check", cwd=str(repo)).returncode == 0
     no_plaintext(repo, proc.stdout, proc.stderr, took.stderr)
+
+
+# -- criss-cross merges and rerere ----------------------------------------------------------------
+
+def test_criss_cross_branches_that_settled_a_clash_differently_conflict(repo: Path) -> None:
+    """Each branch merged the other and settled the clash at b its own way: the virtual base git
+    makes holds both sides; the final merge silently took one branch's b (git's line merge
+    would conflict there, and so does the driver now). rerere, which finds the same encrypted
+    conflict again, gets a clear message instead of "not a readable sops file"."""
+    y = "a: 1\nb: s3cr-b\nc: 3\nd: 4\n"
+    put(repo, YAML, y)
+    commit_all(repo, "base")
+    for branch, change in (("A", ("a: 1", "a: A")), ("B", ("c: 3", "c: B"))):
+        git(repo, "checkout", "-q", "-b", branch, "main")
+        edit(repo, YAML, y.replace(*change).replace("s3cr-b", f"s3cr-b{branch}"))
+        git(repo, "commit", "-qam", branch)
+    outs = []
+    for mine, other in (("A", "B"), ("B", "A")):  # each settles the clash with its own b
+        git(repo, "checkout", "-q", "-b", mine + "2", mine)
+        outs.append(git(repo, "merge", "-q", "--no-edit", other, check=False))
+        assert outs[-1].returncode == 1
+        assert run_sopsy("git", "resolve", "--take", "ours", YAML, cwd=str(repo)).returncode == 0
+        commit_all(repo, mine + " settles b")
+    edit(repo, YAML, plain(repo, YAML).replace("d: 4", "d: B2"))
+    git(repo, "commit", "-qam", "B3")
+    git(repo, "checkout", "-q", "A2")
+    final = git(repo, "merge", "--no-edit", "B2", check=False)
+    assert final.returncode == 1 and final.stderr.count('merge conflict at ["b"]') == 2  # the virtual base, the merge
+    assert "already holds conflict markers (git rerere cannot reuse" in final.stderr
+    assert "not a readable sops file" not in final.stderr
+    took = run_sopsy("git", "resolve", "--take", "theirs", YAML, cwd=str(repo))
+    assert took.returncode == 0 and plain(repo, YAML) == "a: A\nb: s3cr-bB\nc: B\nd: B2\n"
+    no_plaintext(repo, final.stdout, final.stderr, took.stderr, *(o.stdout + o.stderr for o in outs))

@@ -94,9 +94,15 @@ def merge_files(base_path: str, ours_path: str, theirs_path: str, path_name: str
     name = path_name or ours_path
     store = get_store(input_type or store_name_for(name))
     texts = [read_text(p) for p in (base_path, ours_path, theirs_path)]
+    if markers.has_conflict(texts[1].encode("utf-8", "surrogateescape")):
+        # git rerere replaying a recorded resolution hands the driver the conflicted file as ours
+        raise MergeConflict(f"{name}: already holds conflict markers (git rerere cannot reuse a resolution of an "
+                            f"encrypted file); left as it is: resolve with `sopsy git resolve {name}`")
     split = markers.split(texts[0]) if markers.has_conflict(texts[0].encode("utf-8", "surrogateescape")) else None
-    if split is not None:  # a virtual base from a criss-cross merge that clashed: its ours side
-        texts[0] = split[0]
+    base_alt: str | None = None
+    if split is not None:  # a virtual base from a criss-cross merge that clashed: its ours side,
+        texts[0] = split[0]  # with what differs on its theirs side unknown (see .virtual)
+        base_alt = _other_side(store, name, read_text(base_path))
     try:
         raws = [_raw(store, t) for t in texts]
     except SopsyError as exc:
@@ -112,7 +118,7 @@ def merge_files(base_path: str, ours_path: str, theirs_path: str, path_name: str
     except KeyRetrievalError as exc:
         raise KeyRetrievalError(f"{name}: cannot merge without a key: {exc}; kept ours. With a key set up, redo "
                                 f"the merge of this file with `git checkout -m -- {name}`") from None
-    result = merge_versions(store, base, ours, theirs, name)
+    result = merge_versions(store, base, ours, theirs, name, base_alt)
     atomic_write(ours_path, result.text)
     for note in result.notes:
         print(f"sopsy: {name}: {note}", file=sys.stderr)
@@ -142,12 +148,14 @@ class Result:
         self.conflict = conflict
 
 
-def merge_versions(store: Store, base: Version, ours: Version, theirs: Version, name: str) -> Result:
+def merge_versions(store: Store, base: Version, ours: Version, theirs: Version, name: str,
+                   base_alt: str | None = None) -> Result:
     """Merge decrypted versions into the text of the merged file (marked when something clashed)."""
     if ours.plaintext is None or theirs.plaintext is None:
         raise InputError(f"{name}: git gave the driver an empty version")
     meta = merge_metadata(base.side if base.metadata else None, ours.side, theirs.side)
-    text_a, parsed_a, text_b, tm = _merge_text(store, base.plaintext, ours.plaintext, theirs.plaintext, name)
+    text_a, parsed_a, text_b, tm = _merge_text(store, base.plaintext, ours.plaintext, theirs.plaintext, name,
+                                               base_alt)
     clashed = text_b is not None or bool(meta.clashes)
     cipher: ValueCipher = _Recording(meta.data_key) if clashed else ValueCipher(meta.data_key)
     if not meta.fresh:
@@ -189,17 +197,32 @@ def _show(v: Any) -> str:
     return str(v).lower() if isinstance(v, bool) else str(v)
 
 
-def _merge_text(store: Store, base: str | None, ours: str, theirs: str,
-                name: str) -> tuple[str, ParsedFile | None, str | None, TreeMerge]:
+def _other_side(store: Store, name: str, marked: str) -> str | None:
+    """The plaintext of theirs' side of a virtual base the driver marked (None if it cannot be read)."""
+    from .resolve import open_sides
+
+    try:
+        return open_sides(store, name, marked)[1].plaintext()
+    except (SopsyError, ValueError):
+        return None
+
+
+def _merge_text(store: Store, base: str | None, ours: str, theirs: str, name: str,
+                base_alt: str | None = None) -> tuple[str, ParsedFile | None, str | None, TreeMerge]:
     """Ours' side of the merge as plaintext (and its parse when one was made on the way),
     theirs' side where something clashed (else None), and the tree merge."""
     tm = TreeMerge()
-    if ours == theirs or theirs == base:
+    known = base_alt is None or base_alt == base
+    if ours == theirs or (theirs == base and known):
         return ours, None, None, tm
-    if ours == base:
+    if ours == base and known:
         return theirs, None, None, tm
     try:
         b = _view(store, store.parse(base)) if base is not None else None
+        if b is not None and base_alt is not None:
+            from .virtual import blur
+
+            b = blur(b, _view(store, store.parse(base_alt)), tm)
     except SopsyError:  # a base git made up (criss-cross) or one in another format: merge as if added
         b = None
     parsed_o = store.parse(ours)
