@@ -364,3 +364,22 @@ def test_criss_cross_branches_that_settled_a_clash_differently_conflict(repo: Pa
     took = run_sopsy("git", "resolve", "--take", "theirs", YAML, cwd=str(repo))
     assert took.returncode == 0 and plain(repo, YAML) == "a: A\nb: s3cr-bB\nc: B\nd: B2\n"
     no_plaintext(repo, final.stdout, final.stderr, took.stderr, *(o.stdout + o.stderr for o in outs))
+
+
+def test_a_clash_in_a_crlf_file_is_marked_and_resolved_in_crlf(repo: Path) -> None:
+    """Marker lines ended with a bare LF in a CRLF file (the editor showed mixed line ends), and
+    a leftover ======= line with CRLF was not seen as a marker."""
+    env = "A=1\r\nB=s3cr-b\r\nC=3\r\n"
+    branches(repo, "secrets/crlf.env", env, env.replace("s3cr-b", "s3cr-o").replace("A=1", "A=2"),
+             env.replace("s3cr-b", "s3cr-t").replace("C=3", "C=4"))
+    proc = git(repo, "merge", "-q", "--no-edit", "feature", check=False)
+    assert proc.returncode == 1
+    shown = run_sopsy("git", "textconv", "secrets/crlf.env", cwd=str(repo)).stdout
+    assert shown.startswith(b"A=2\r\n<<<<<<< ours\r\nB=s3cr-o\r\n=======\r\nB=s3cr-t\r\n>>>>>>> theirs\r\nC=4\r\n")
+    left = editor(repo.parent, "import sys\nt = open(sys.argv[1], newline='').read()\n"
+                  "open(sys.argv[1], 'w', newline='').write(t.replace('<<<<<<< ours\\r\\n', ''))\n")
+    kept = run_sopsy("git", "resolve", "secrets/crlf.env", cwd=str(repo), env=left)
+    assert kept.returncode == 1 and b"conflict markers remain at lines 3, 5" in kept.stderr
+    done = run_sopsy("git", "resolve", "--take", "theirs", "secrets/crlf.env", cwd=str(repo))
+    assert done.returncode == 0 and decrypted(repo, "secrets/crlf.env") == "A=2\r\nB=s3cr-t\r\nC=4\r\n"
+    no_plaintext(repo, proc.stdout, proc.stderr, kept.stderr, done.stderr)
