@@ -87,7 +87,10 @@ def _conflict_view(store: Store, data: bytes, path: str) -> bytes:
     except KeyRetrievalError:
         raise
     except (SopsyError, ValueError) as exc:
-        _note(f"{path}: holds conflict markers that sopsy cannot open ({exc}); showing the file as it is")
+        from .merge.remerge import HINT, is_line_merge
+
+        why = f"{HINT}; `sopsy git resolve {path}` merges it again" if is_line_merge(decode(data)) else str(exc)
+        _note(f"{path}: holds conflict markers that sopsy cannot open ({why}); showing the file as it is")
         return data
     text = markers.interleave(ours.plaintext(), theirs.plaintext(), "ours", "theirs")
     return _with_summary(text.encode("utf-8", "surrogateescape"), ours.metadata, ours.cipher.data_key)

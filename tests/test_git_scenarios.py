@@ -383,3 +383,28 @@ def test_a_clash_in_a_crlf_file_is_marked_and_resolved_in_crlf(repo: Path) -> No
     done = run_sopsy("git", "resolve", "--take", "theirs", "secrets/crlf.env", cwd=str(repo))
     assert done.returncode == 0 and decrypted(repo, "secrets/crlf.env") == "A=2\r\nB=s3cr-t\r\nC=4\r\n"
     no_plaintext(repo, proc.stdout, proc.stderr, kept.stderr, done.stderr)
+
+
+def test_a_clone_without_the_driver_line_merged_ciphertext_and_resolve_merges_again(repo: Path) -> None:
+    """Where `sopsy git setup` was not run, git merges the encrypted text line by line: each
+    side's MAC breaks, and `sopsy git resolve` failed with "MAC mismatch (the file was
+    altered)". It now merges git's three versions again (the index holds them) as the driver
+    would, and goes on from there."""
+    git(repo, "config", "--remove-section", "merge.sopsy")
+    y = "a: 1\nb: s3cr-b\nc: 3\nd: 4\ne: 5\nf: 6\n"
+    files = {YAML: (y, y.replace("a: 1", "a: 2"), y.replace("f: 6", "f: 7")),
+             "secrets/clash.yaml": (y, y.replace("s3cr-b", "s3cr-o").replace("a: 1", "a: 2"),
+                                    y.replace("s3cr-b", "s3cr-t").replace("f: 6", "f: 7"))}
+    proc = diverge(repo, files)
+    assert proc.returncode == 1 and "sopsy" not in proc.stderr  # git's own merge: both files marked
+    shown = run_sopsy("git", "textconv", YAML, cwd=str(repo))
+    assert b"git merged it line by line: no sopsy merge driver in this clone" in shown.stderr
+    again = run_sopsy("git", "resolve", YAML, cwd=str(repo))
+    assert again.returncode == 0 and b"merged again as trees: no conflict left" in again.stderr
+    assert plain(repo, YAML) == y.replace("a: 1", "a: 2").replace("f: 6", "f: 7")
+    took = run_sopsy("git", "resolve", "--take", "theirs", "secrets/clash.yaml", cwd=str(repo))
+    assert took.returncode == 0 and b"conflicts remain" in took.stderr
+    assert plain(repo, "secrets/clash.yaml") == y.replace("a: 1", "a: 2").replace("f: 6", "f: 7") \
+        .replace("s3cr-b", "s3cr-t")
+    assert not list(Path("/dev/shm").glob("sopsy-remerge-*"))
+    no_plaintext(repo, proc.stdout, proc.stderr, shown.stderr, again.stderr, took.stderr)

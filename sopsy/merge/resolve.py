@@ -23,6 +23,7 @@ from ..metadata import Metadata
 from ..rules import RULE_NAMES, CryptRule
 from . import markers
 from .driver import CONFLICT_MAC, CONFLICT_META, CONFLICT_META_AAD, _stash
+from .remerge import is_line_merge, remerge
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -112,6 +113,13 @@ def resolve(path: str, *, input_type: str | None = None, metadata: str | None = 
         raw = f.data
     if raw is None:
         raise NoFile(f"no such file: {path}")
+    if markers.has_conflict(raw) and is_line_merge(decode(raw)):
+        again = remerge(path, input_type)  # git's line merge of ciphertext: the driver's merge instead
+        if again is not None:
+            write_if_unchanged(path, raw, again[0])
+            if not again[1]:
+                return
+            raw = again[0].encode("utf-8", "surrogateescape")
     ours, theirs, info = open_sides(store, path, decode(raw), decryption_order)
     _choose(path, ours.metadata, info, metadata)
     for field in (CONFLICT_MAC, CONFLICT_META):
