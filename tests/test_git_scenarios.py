@@ -298,6 +298,7 @@ def test_rename_modify_delete_add_add_and_an_empty_base(repo: Path, tmp_path: Pa
     put(repo, YAML, Y_APP)
     (repo / "secrets/empty.yaml").write_text("")  # committed empty, filled on both sides
     put(repo, "secrets/gone.yaml", Y_APP)
+    put(repo, "secrets/emptied.yaml", Y_APP)
     commit_all(repo, "base")
     git(repo, "checkout", "-q", "-b", "feature")
     git(repo, "mv", YAML, "secrets/prod.yaml")  # renamed and changed on their side
@@ -305,12 +306,14 @@ def test_rename_modify_delete_add_add_and_an_empty_base(repo: Path, tmp_path: Pa
     put(repo, "secrets/empty.yaml", "a: s3cr-a\n")
     edit(repo, "secrets/gone.yaml", Y_APP.replace("5432", "1"))
     put(repo, "secrets/new.env", "A=s3cr-new-t\n")
+    (repo / "secrets/emptied.yaml").write_text("")
     commit_all(repo, "theirs")
     git(repo, "checkout", "-q", "main")
     edit(repo, YAML, Y_APP.replace("5432", "6543"))
     put(repo, "secrets/empty.yaml", "b: s3cr-b\n")
     git(repo, "rm", "-q", "secrets/gone.yaml")
     put(repo, "secrets/new.env", "A=s3cr-new-o\n")
+    edit(repo, "secrets/emptied.yaml", Y_APP.replace("5432", "1"))
     commit_all(repo, "ours")
     proc = git(repo, "merge", "--no-edit", "feature", check=False)
     assert proc.returncode == 1
@@ -323,7 +326,10 @@ def test_rename_modify_delete_add_add_and_an_empty_base(repo: Path, tmp_path: Pa
     assert 'secrets/new.env: merge conflict at ["A"] (added differently on both sides)' in proc.stderr
     status = git(repo, "status", "--porcelain").stdout.splitlines()
     assert sorted(status) == ["AA secrets/new.env", "DU secrets/gone.yaml", "M  secrets/empty.yaml",
-                              "R  secrets/app.yaml -> secrets/prod.yaml"]
+                              "R  secrets/app.yaml -> secrets/prod.yaml", "UU secrets/emptied.yaml"]
+    # emptied on one side, changed on the other: said so (was "not yaml"), ours kept
+    assert "secrets/emptied.yaml: their side emptied the file and our side changed it: kept ours" in proc.stderr
+    assert plain(repo, "secrets/emptied.yaml") == Y_APP.replace("5432", "1")
     took = run_sopsy("git", "resolve", "--take", "theirs", "secrets/new.env", cwd=str(repo))
     assert took.returncode == 0 and plain(repo, "secrets/new.env") == "A=s3cr-new-t\n"
     git(repo, "rm", "-q", "secrets/gone.yaml")

@@ -110,6 +110,10 @@ def merge_files(base_path: str, ours_path: str, theirs_path: str, path_name: str
     if not raws[1][1] and not raws[2][1]:
         _merge_plain(base_path, ours_path, theirs_path, name)
         return
+    for n, side, other in ((1, "our", "their"), (2, "their", "our")):
+        if not texts[n].strip():  # (git calls the driver only when both sides changed the file)
+            raise MergeConflict(f"{name}: {side} side emptied the file and {other} side changed it: kept ours; "
+                                f"keep theirs with `git checkout --theirs -- {name}`, or ours with `git add {name}`")
     if None in (raws[1][0], raws[2][0]):
         raise MergeConflict(f"{name}: cannot merge an encrypted version with one that is not {store.name}; kept ours")
     try:
