@@ -188,7 +188,7 @@ class _Doc:
             if m:
                 sep = m.group(1)
                 break
-        return Layout(lines, self.layout.nl, base, unit, kv, sep)
+        return Layout(lines, self.layout.nl, base, unit, kv, sep, comments=True)
 
 
 def apply_edits(parsed: ParsedJson, edits: Seq[Edit], hints: dict[str, Any] | None = None) -> str:

@@ -82,7 +82,7 @@ def _entries(value: Any) -> tuple[str, str, list[tuple[str | None, Any]]] | None
         return None
     if isinstance(value, Raw):
         return "{", "}", list(value.pairs)
-    if isinstance(value, Mapping):
+    if isinstance(value, Mapping):  # (comment items are sorted out by the caller)
         return "{", "}", [(k, v) for k, v in value.items if k is not None or isinstance(v, Comment)]
     if isinstance(value, Sequence):
         return "[", "]", [(None, v) for v in value.items if not isinstance(v, Comment)]
@@ -104,10 +104,11 @@ def _scalar_text(value: Any) -> str:
 class Layout:
     """How a file lays out its objects, so that added text looks like the rest."""
 
-    __slots__ = ("multiline", "nl", "key_indent", "unit", "kv", "sep")
+    __slots__ = ("multiline", "nl", "key_indent", "unit", "kv", "sep", "comments")
 
     def __init__(self, multiline: bool = True, nl: str = "\n", key_indent: str = "\t", unit: str = "\t",
-                 kv: str = ": ", sep: str = " ") -> None:
+                 kv: str = ": ", sep: str = " ", comments: bool = False) -> None:
+        self.comments = comments  # write the whole-comment items of a merge's JSONC view (edits only)
         self.multiline = multiline
         self.nl = nl
         self.key_indent = key_indent  # indentation of a top-level key
@@ -135,7 +136,7 @@ class Layout:
                 out.append(_scalar_text(v))
                 continue
             open_, close, all_entries = shape
-            entries, above, inline = _with_comments(all_entries, self.multiline)
+            entries, above, inline = _with_comments(all_entries, self.multiline and self.comments)
             if not entries:
                 out.append(open_ + close)
                 continue
@@ -165,10 +166,11 @@ def _with_comments(entries: list[tuple[str | None, Any]], lines: bool) -> tuple[
     pending_inline = ""
     for k, v in entries:
         if isinstance(v, Comment):
-            if lines and v.inline:
-                pending_inline += " " + _comment_token(v.text)
-            elif lines:
-                pending.append(_comment_token(v.text))
+            if lines and _TOKEN.fullmatch(v.text.strip()):  # (a comment that came from JSON)
+                if v.inline:
+                    pending_inline += " " + v.text.strip()
+                else:
+                    pending.append(v.text.strip())
             continue
         out.append((k, v))
         above.append(pending)
@@ -177,12 +179,7 @@ def _with_comments(entries: list[tuple[str | None, Any]], lines: bool) -> tuple[
     return out, above, inline or [""]
 
 
-def _comment_token(text: str) -> str:
-    """A comment's text as a comment: as it is when it already is one (``// c``, ``/* c */``)."""
-    t = text.strip()
-    if (t.startswith("//") and "\n" not in t) or (t.startswith("/*") and t.endswith("*/")):
-        return t
-    return "/*" + text + "*/" if "\n" in text else "//" + text
+_TOKEN = re.compile(r"//[^\r\n]*|/\*(?:[^*]|\*(?!/))*\*/")
 
 
 def json_metadata(md: dict[str, Any]) -> dict[str, Any]:
