@@ -414,3 +414,26 @@ def test_a_clone_without_the_driver_line_merged_ciphertext_and_resolve_merges_ag
         .replace("s3cr-b", "s3cr-t")
     assert not list(Path("/dev/shm").glob("sopsy-remerge-*"))
     no_plaintext(repo, proc.stdout, proc.stderr, shown.stderr, again.stderr, took.stderr)
+
+
+# -- comments that close a container --------------------------------------------------------------
+
+def test_closing_comments_are_not_doubled_and_do_not_fail_the_merge(repo: Path) -> None:
+    """A key added after a comment that closed the file came out with the comment twice (once
+    above it, once still closing the file); in INI, a comment closing a section (a blank line
+    before the next header) changed or followed by a new key on their side, or the section after
+    it deleted, failed the merge as "a sopsy bug"."""
+    env = "export A=1\nexport B=s3cr-b\n# end\n"
+    ini = "[a]\nx = 1\n; tail a\n\n[b]\ny = s3cr-y\n\n[c]\nz = 1\n"
+    files = {ENV: (env, env.replace("A=1", "A=2"), env + "export C=s3cr-c\n"),
+             "secrets/a.ini": (ini, ini.replace("y = s3cr-y", "y = s3cr-y2"), ini.replace("; tail a\n", "; tail a\nw = 3\n")),
+             "secrets/b.ini": (ini, ini.replace("x = 1", "x = 2"), ini.replace("tail a", "tail A")),
+             "secrets/c.ini": (ini, ini.replace("x = 1", "x = 2"), ini.replace("\n[b]\ny = s3cr-y\n", ""))}
+    proc = diverge(repo, files)
+    assert proc.returncode == 0, proc.stderr
+    assert plain(repo, ENV) == "export A=2\nexport B=s3cr-b\nexport C=s3cr-c\n# end\n"
+    assert plain(repo, "secrets/a.ini") == ini.replace("y = s3cr-y", "y = s3cr-y2").replace("x = 1\n", "x = 1\nw = 3\n")
+    assert plain(repo, "secrets/b.ini") == ini.replace("x = 1", "x = 2")
+    assert 'secrets/b.ini: comments after the last item of ["a"] were changed on their side' in proc.stderr
+    assert plain(repo, "secrets/c.ini") == ini.replace("x = 1", "x = 2").replace("\n[b]\ny = s3cr-y\n", "")
+    no_plaintext(repo, proc.stdout, proc.stderr)
