@@ -270,8 +270,12 @@ def test_tfvars_comments_keep_their_marks(repo: Path) -> None:
           '  // cost\n  cost = "x"\n}\n')
     theirs = tf.replace("// rotate", "// rotate monthly").replace("/* block */", "/* block 2 */") \
         + '// y\ny = "s3cr-y" # inline y\n'
-    proc = diverge(repo, {"secrets/app.tfvars": (tf, tf.replace('"eu"', '"us"') + "x = 1\n", theirs)})
-    assert proc.returncode == 0, proc.stderr
+    # a /* */ after a value on its line was read as the next attribute's comment ("a sopsy bug")
+    blk, blk_rel = '// s4\nk0 = "v0"\nk1 = "v1"\n', "secrets/block.tfvars"
+    proc = diverge(repo, {"secrets/app.tfvars": (tf, tf.replace('"eu"', '"us"') + "x = 1\n", theirs),
+                          blk_rel: (blk, '// s4\nk0 = "v0" /* b7 */\n', blk.replace('"v1"', '"s3cr-v1"'))})
+    assert proc.returncode == 1 and '["k1"] (deleted on our side, changed on theirs)' in proc.stderr
+    assert "sopsy bug" not in proc.stderr
     assert plain(repo, "secrets/app.tfvars") == theirs.replace('"eu"', '"us"').replace("// y\n", "x = 1\n// y\n")
     no_plaintext(repo, proc.stdout, proc.stderr)
 

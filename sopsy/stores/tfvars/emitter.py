@@ -130,12 +130,30 @@ def marked_view(node: Node, text: str) -> Node:
         return c
 
     if isinstance(node, Mapping):
-        return Mapping([(k, marked(v) if isinstance(v, Comment) else marked_view(v, text)) for k, v in node.items],
-                       ref=node.ref)
+        items: list[tuple[str | None, Node]] = []
+        for k, v in node.items:
+            if not isinstance(v, Comment):
+                items.append((k, marked_view(v, text)))
+            elif _ends_line_of(text, v, items[-1][1] if items and items[-1][0] is not None else None):
+                c = marked(v)  # a /* */ after a one-line value, on its line: part of that line, as the
+                items.insert(len(items) - 1, (None, Comment(c.text, ref=c.ref, inline=True)))  # editor has it
+            else:
+                items.append((None, marked(v)))
+        return Mapping(items, ref=node.ref)
     if isinstance(node, Sequence):
         return Sequence([marked(v) if isinstance(v, Comment) else marked_view(v, text) for v in node.items],
                         ref=node.ref)
     return node
+
+
+def _ends_line_of(text: str, c: Comment, leaf: Node | None) -> bool:
+    """Whether a block comment the scanner left after ``leaf`` stands on the leaf's one line."""
+    if c.inline or not isinstance(c.ref, tuple) or not isinstance(leaf, Scalar):
+        return False
+    ref = leaf.ref
+    start = getattr(ref, "key", -1)
+    start = start if isinstance(start, int) and start >= 0 else getattr(ref, "start", -1)
+    return isinstance(start, int) and start >= 0 and text.find("\n", start, c.ref[0]) < 0
 
 
 def _rows(rows: list[tuple[str, str, str] | str], indent: str, align: bool) -> list[str]:
