@@ -441,3 +441,20 @@ def test_closing_comments_are_not_doubled_and_do_not_fail_the_merge(repo: Path) 
     assert 'secrets/b.ini: comments after the last item of ["a"] were changed on their side' in proc.stderr
     assert plain(repo, "secrets/c.ini") == ini.replace("x = 1", "x = 2").replace("\n[b]\ny = s3cr-y\n", "")
     no_plaintext(repo, proc.stdout, proc.stderr)
+
+
+def test_yaml_clash_on_the_only_keys_comments_is_marked_not_a_bug(repo: Path) -> None:
+    """Writing theirs' side of a clash on every key of a small YAML file left the deleted keys'
+    comments behind (`{} # c5`), so the clash failed as "a sopsy bug" instead of being marked."""
+    one, two = "secrets/one.yaml", "secrets/two.yaml"
+    files = {one: ("k0: s3cr-0\n", "k0: s3cr-0 # c5\n", "# c9\nk0: s3cr-0\n"),
+             two: ("k0: s3cr-0\nk1: v1\n", "# c9\nk0: s3cr-0\nk1: v1\n", "# c9\nk1: v1\n")}
+    proc = diverge(repo, files)
+    assert proc.returncode == 1 and "sopsy bug" not in proc.stderr
+    assert f'{one}: merge conflict at ["k0"] (its comments were changed differently on both sides)' in proc.stderr
+    assert f'{two}: merge conflict at ["k0"] (deleted on their side, changed on ours)' in proc.stderr
+    for rel in (one, two):
+        took = run_sopsy("git", "resolve", "--take", "theirs", rel, cwd=str(repo))
+        assert took.returncode == 0, took.stderr
+        assert plain(repo, rel) == files[rel][2]
+    no_plaintext(repo, proc.stdout, proc.stderr)

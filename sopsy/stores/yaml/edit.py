@@ -207,13 +207,19 @@ class _Editor:
         assert isinstance(ref, CRef)
         start = ref.start if ref.flow or not items_of(root) else self._first_item_start(root)
         end = ref.end if ref.flow or not items_of(root) else value_end(self.text, root)
+        tail = ""
+        if not ref.flow and items_of(root):  # every item goes: with its own comments, as a deleted item's go
+            (k0, v0), (k1, v1) = items_of(root)[0], items_of(root)[-1]
+            first, last = block_extent(self.text, root, k0, v0), block_extent(self.text, root, k1, v1)
+            if first.own_line and self.text[last.end - 1:last.end] == "\n":
+                start, end, tail = first.start, last.end, "\n"
         if not items_of(new):
             rep = "{}"
         elif flow:
             rep = flow_text(new, self._style(doc))
         else:
             rep = "\n".join(block_body(new, doc.column, self._style(doc)))[doc.column:]
-        self._splice(doc, start, end, rep, root)
+        self._splice(doc, start, end, rep + tail, root)
 
     def _first_item_start(self, root: Node) -> int:
         k, v = items_of(root)[0]
