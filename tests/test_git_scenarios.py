@@ -444,16 +444,20 @@ def test_closing_comments_are_not_doubled_and_do_not_fail_the_merge(repo: Path) 
 
 
 def test_yaml_clash_on_the_only_keys_comments_is_marked_not_a_bug(repo: Path) -> None:
-    """Writing theirs' side of a clash on every key of a small YAML file left the deleted keys'
-    comments behind (`{} # c5`), so the clash failed as "a sopsy bug" instead of being marked."""
-    one, two = "secrets/one.yaml", "secrets/two.yaml"
+    """Writing theirs' side of a clash on every key of a small YAML file (or of a nested mapping)
+    left the deleted keys' comments behind (`{} # c5`), so the clash failed as "a sopsy bug"
+    instead of being marked. (Found by a random three-way merge of commented files.)"""
+    one, two, nested = "secrets/one.yaml", "secrets/two.yaml", "secrets/nested.yaml"
+    n = "top: 1\nd:\n  # c6\n  k0: s3cr-0\nz: 2\n"
     files = {one: ("k0: s3cr-0\n", "k0: s3cr-0 # c5\n", "# c9\nk0: s3cr-0\n"),
-             two: ("k0: s3cr-0\nk1: v1\n", "# c9\nk0: s3cr-0\nk1: v1\n", "# c9\nk1: v1\n")}
+             two: ("k0: s3cr-0\nk1: v1\n", "# c9\nk0: s3cr-0\nk1: v1\n", "# c9\nk1: v1\n"),
+             nested: (n, n.replace("s3cr-0", "s3cr-0 # c7"), "top: 1\nd:\n  n89: new\nz: 2\n")}
     proc = diverge(repo, files)
     assert proc.returncode == 1 and "sopsy bug" not in proc.stderr
     assert f'{one}: merge conflict at ["k0"] (its comments were changed differently on both sides)' in proc.stderr
     assert f'{two}: merge conflict at ["k0"] (deleted on their side, changed on ours)' in proc.stderr
-    for rel in (one, two):
+    assert f'{nested}: merge conflict at ["d"]["k0"] (deleted on their side, changed on ours)' in proc.stderr
+    for rel in (one, two, nested):
         took = run_sopsy("git", "resolve", "--take", "theirs", rel, cwd=str(repo))
         assert took.returncode == 0, took.stderr
         assert plain(repo, rel) == files[rel][2]
