@@ -2,7 +2,8 @@
 
 Usage: python bench/merge.py [--runs N] [--keys N]
 
-For YAML, JSON and dotenv: a file of N keys (nested in groups of 50 for YAML and JSON) is
+For YAML, JSON, dotenv, INI and tfvars: a file of N keys (nested in groups of 50 for YAML and
+JSON, sections of 50 for INI, a comment above each tfvars attribute) is
 encrypted, one value is changed on "ours" and another on "theirs" (each re-encrypted as
 ``sopsy edit`` would), and ``python -m sopsy merge BASE OURS THEIRS PATH`` is run as a whole
 process, as git runs it (start-up included). Prints the median wall time and its spread over N
@@ -40,7 +41,12 @@ def plaintext(fmt: str, n: int, ours: bool = False, theirs: bool = False) -> str
 
     if fmt == "dotenv":
         return "".join(f"KEY_{i}={value(i)}\n" for i in range(n))
+    if fmt == "tfvars":  # a comment a line, as modules document their inputs
+        return "".join(f'// input {i}\nkey_{i} = "{value(i)}"\n' for i in range(n))
     groups = [range(g, min(g + GROUP, n)) for g in range(0, n, GROUP)]
+    if fmt == "ini":
+        return "\n".join(f"[group_{g // GROUP}]\n" + "".join(f"key_{i} = {value(i)}\n" for i in r)
+                         for g, r in zip(range(0, n, GROUP), groups, strict=True))
     if fmt == "yaml":
         return "".join(f"group_{g // GROUP}:\n" + "".join(f"  key_{i}: {value(i)}\n" for i in r)
                        for g, r in zip(range(0, n, GROUP), groups, strict=True))
@@ -70,10 +76,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=7, help="runs per format (median reported)")
     ap.add_argument("--keys", type=int, default=2000, help="keys in the file")
-    ap.add_argument("--formats", default="yaml,json,dotenv", help="comma-separated formats to time")
+    ap.add_argument("--formats", default="yaml,json,dotenv,ini,tfvars", help="comma-separated formats to time")
     args = ap.parse_args()
     os.environ["SOPS_AGE_KEY_FILE"] = str(KEY)
-    suffix = {"yaml": "app.yaml", "json": "app.json", "dotenv": "app.env"}
+    suffix = {"yaml": "app.yaml", "json": "app.json", "dotenv": "app.env", "ini": "app.ini", "tfvars": "app.tfvars"}
     with tempfile.TemporaryDirectory() as tmp:
         for fmt in args.formats.split(","):
             d = Path(tmp) / fmt

@@ -29,6 +29,9 @@ def wanted_config(command: str) -> dict[str, str]:
         "diff.sopsy.cachetextconv": "false",
         "merge.sopsy.name": "sopsy: merge encrypted files as trees, keys and rules included",
         "merge.sopsy.driver": f"{command} merge %O %A %B %P",
+        # `git mergetool --tool sopsy`: the tools git knows would show ciphertext
+        "mergetool.sopsy.cmd": f'{command} git resolve "$MERGED"',
+        "mergetool.sopsy.trustExitCode": "true",
     }
 
 

@@ -1,13 +1,15 @@
 """``sopsy git textconv FILE``: what ``git diff`` shows for an encrypted file. It never fails.
 
 * a file without sops metadata (a README under ``secrets/``) passes through unchanged;
-* without a usable key (or with a MAC that does not match, or conflict markers) the file is
-  shown as it is, after a one-line note on stderr, and the exit status is 0: a diff must not
-  abort because one file cannot be decrypted;
+* without a usable key (or with a MAC that does not match) the file is shown as it is, after a
+  one-line note on stderr, and the exit status is 0: a diff must not abort because one file
+  cannot be decrypted;
 * with a key: the plaintext, then a short summary of the metadata that matters in a review
   (recipients per key group, the crypt rule, Shamir threshold, ``mac_only_encrypted``, and a
   fingerprint of the data key that changes when it is rotated), never ``lastmodified``, the MAC
-  or wrapped-key blobs, whose churn would only hide the change.
+  or wrapped-key blobs, whose churn would only hide the change;
+* a file the merge driver left with conflict markers (``git diff`` during a conflict): both
+  sides decrypted, with plain markers around what clashed, as ``sopsy git resolve`` shows it.
 
 git runs this once per file and version, so it starts on the typer-free path (sopsy/entry.py).
 """
@@ -24,6 +26,7 @@ from .stores import get_store, store_name_for
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .metadata import Metadata
+    from .stores import Store
 
 FOOTER = "# --- sops metadata (shown by sopsy for diffs; not part of the file) ---\n"
 
@@ -52,8 +55,7 @@ def convert(data: bytes, path: str, input_type: str | None = None) -> bytes:
 
     store = get_store(input_type or store_name_for(path))
     if has_conflict(data):
-        _note(f"{path}: holds conflict markers (resolve with `sopsy git resolve`); showing the file as it is")
-        return data
+        return _conflict_view(store, data, path)
     plain, data_key = core.decrypt_fast(store, data)
     scan_fn = getattr(store, "fast_scan", None)
     scan = scan_fn(data) if plain is not None and scan_fn is not None else None
@@ -72,6 +74,26 @@ def convert(data: bytes, path: str, input_type: str | None = None) -> bytes:
     opened = core.open_parsed(store, parsed, data_key=data_key)
     return _with_summary(opened.plaintext().encode("utf-8", "surrogateescape"), opened.metadata,
                          opened.cipher.data_key)
+
+
+def _conflict_view(store: Store, data: bytes, path: str) -> bytes:
+    """A file the merge driver left marked (``git diff`` during a conflict): both sides decrypted,
+    with plain markers around what clashed, as ``sopsy git resolve`` shows it."""
+    from .merge import markers
+    from .merge.resolve import open_sides
+
+    try:
+        ours, theirs, _ = open_sides(store, path, decode(data))
+    except KeyRetrievalError:
+        raise
+    except (SopsyError, ValueError) as exc:
+        from .merge.remerge import HINT, is_line_merge
+
+        why = f"{HINT}; `sopsy git resolve {path}` merges it again" if is_line_merge(decode(data)) else str(exc)
+        _note(f"{path}: holds conflict markers that sopsy cannot open ({why}); showing the file as it is")
+        return data
+    text = markers.interleave(ours.plaintext(), theirs.plaintext(), "ours", "theirs")
+    return _with_summary(text.encode("utf-8", "surrogateescape"), ours.metadata, ours.cipher.data_key)
 
 
 def summary(meta: Metadata, data_key: bytes) -> str:

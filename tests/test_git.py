@@ -48,9 +48,13 @@ def git(repo: Path, *args: str, check: bool = True, **env: str) -> subprocess.Co
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_template(tmp_path_factory.mktemp("template") / "repo")
+
+
+def make_template(r: Path) -> Path:
+    """A repository with the drivers set up by `sopsy git setup` (tests copy it)."""
     if shutil.which("git") is None:
         pytest.fail("git is needed for the git driver tests")
-    r = tmp_path_factory.mktemp("template") / "repo"
     r.mkdir()
     git(r, "init", "-q", "-b", "main")
     git(r, "config", "rerere.enabled", "true")
@@ -320,13 +324,14 @@ def test_ini_comments_travel_with_their_keys_and_sections(repo: Path) -> None:
 
 
 def test_jsonc_comments_changed_on_their_side_are_reported(repo: Path) -> None:
-    """Comments are not in the JSON model, so the merge cannot carry theirs: it must say so
-    (they were dropped without a word)."""
-    j = '{\n  // database\n  "db": {"password": "s3cr-1", "port": 5432},\n  "x": 1\n}\n'
-    proc = diverge(repo, {JSON: (j, j.replace("5432", "6543"), j.replace("// database", "// the database"))})
+    """Comments the merge cannot carry (in an array, on a line of their own between blank
+    lines) were dropped without a word: it must say so. Those above a member or after it on
+    its line travel with it (tests/test_git_scenarios.py)."""
+    j = '{\n  "db": {"password": "s3cr-1", "port": 5432},\n\n  // floating\n\n  "x": [1, /* one */ 2]\n}\n'
+    proc = diverge(repo, {JSON: (j, j.replace("5432", "6543"), j.replace("// floating", "// sinking"))})
     assert proc.returncode == 0, proc.stderr
     assert plain(repo, JSON) == j.replace("5432", "6543")
-    assert f"sopsy: {JSON}: their side changed comments, which sopsy cannot merge" in proc.stderr
+    assert f"sopsy: {JSON}: their side changed comments that stand with no object member" in proc.stderr
     no_plaintext(repo, proc.stdout, proc.stderr)
 
 

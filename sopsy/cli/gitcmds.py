@@ -50,13 +50,16 @@ def resolve(
     metadata: Annotated[str | None, typer.Option(
         "--metadata", metavar="SIDE", help="For a clash in the sops metadata (crypt rule, threshold): ours or theirs.")
     ] = None,
+    take: Annotated[str | None, typer.Option(
+        "--take", metavar="SIDE", help="No editor: settle every clash as ours or theirs has it (what git merge -X "
+        "ours|theirs would do; git passes -X to no merge driver). The rest of the merge stays.")] = None,
     input_type: InType = None,
     decryption_order: Order = None,
 ) -> None:
     """Resolve a merge conflict: edit the plaintext with <<<<<<< markers, save, get it encrypted."""
     from ..merge.resolve import resolve as run
 
-    run(file, input_type=input_type, metadata=metadata, decryption_order=decryption_order)
+    run(file, input_type=input_type, metadata=metadata, decryption_order=decryption_order, take=take)
 
 
 @git_app.command()

@@ -94,9 +94,15 @@ def merge_files(base_path: str, ours_path: str, theirs_path: str, path_name: str
     name = path_name or ours_path
     store = get_store(input_type or store_name_for(name))
     texts = [read_text(p) for p in (base_path, ours_path, theirs_path)]
+    if markers.has_conflict(texts[1].encode("utf-8", "surrogateescape")):
+        # git rerere replaying a recorded resolution hands the driver the conflicted file as ours
+        raise MergeConflict(f"{name}: already holds conflict markers (git rerere cannot reuse a resolution of an "
+                            f"encrypted file); left as it is: resolve with `sopsy git resolve {name}`")
     split = markers.split(texts[0]) if markers.has_conflict(texts[0].encode("utf-8", "surrogateescape")) else None
-    if split is not None:  # a virtual base from a criss-cross merge that clashed: its ours side
-        texts[0] = split[0]
+    base_alt: str | None = None
+    if split is not None:  # a virtual base from a criss-cross merge that clashed: its ours side,
+        texts[0] = split[0]  # with what differs on its theirs side unknown (see .virtual)
+        base_alt = _other_side(store, name, read_text(base_path))
     try:
         raws = [_raw(store, t) for t in texts]
     except SopsyError as exc:
@@ -104,6 +110,10 @@ def merge_files(base_path: str, ours_path: str, theirs_path: str, path_name: str
     if not raws[1][1] and not raws[2][1]:
         _merge_plain(base_path, ours_path, theirs_path, name)
         return
+    for n, side, other in ((1, "our", "their"), (2, "their", "our")):
+        if not texts[n].strip():  # (git calls the driver only when both sides changed the file)
+            raise MergeConflict(f"{name}: {side} side emptied the file and {other} side changed it: kept ours; "
+                                f"keep theirs with `git checkout --theirs -- {name}`, or ours with `git add {name}`")
     if None in (raws[1][0], raws[2][0]):
         raise MergeConflict(f"{name}: cannot merge an encrypted version with one that is not {store.name}; kept ours")
     try:
@@ -112,12 +122,27 @@ def merge_files(base_path: str, ours_path: str, theirs_path: str, path_name: str
     except KeyRetrievalError as exc:
         raise KeyRetrievalError(f"{name}: cannot merge without a key: {exc}; kept ours. With a key set up, redo "
                                 f"the merge of this file with `git checkout -m -- {name}`") from None
-    result = merge_versions(store, base, ours, theirs, name)
+    result = merge_versions(store, base, ours, theirs, name, base_alt)
     atomic_write(ours_path, result.text)
     for note in result.notes:
         print(f"sopsy: {name}: {note}", file=sys.stderr)
     if result.conflict:
-        raise MergeConflict(result.conflict)
+        raise MergeConflict(result.conflict + _rebase_note())
+
+
+def _rebase_note() -> str:
+    """In a rebase git's sides are swapped: say so where the user reads "ours" and "theirs"."""
+    import os
+    import subprocess
+
+    try:
+        proc = subprocess.run(["git", "rev-parse", "--git-path", "rebase-merge", "--git-path", "rebase-apply"],
+                              capture_output=True, text=True, check=False)
+    except OSError:
+        return ""
+    if proc.returncode or not any(os.path.isdir(p) for p in proc.stdout.splitlines()):
+        return ""
+    return " (in a rebase, ours is the branch being rebased onto and theirs is your commit being replayed)"
 
 
 class Result:
@@ -127,12 +152,14 @@ class Result:
         self.conflict = conflict
 
 
-def merge_versions(store: Store, base: Version, ours: Version, theirs: Version, name: str) -> Result:
+def merge_versions(store: Store, base: Version, ours: Version, theirs: Version, name: str,
+                   base_alt: str | None = None) -> Result:
     """Merge decrypted versions into the text of the merged file (marked when something clashed)."""
     if ours.plaintext is None or theirs.plaintext is None:
         raise InputError(f"{name}: git gave the driver an empty version")
     meta = merge_metadata(base.side if base.metadata else None, ours.side, theirs.side)
-    text_a, parsed_a, text_b, tm = _merge_text(store, base.plaintext, ours.plaintext, theirs.plaintext, name)
+    text_a, parsed_a, text_b, tm = _merge_text(store, base.plaintext, ours.plaintext, theirs.plaintext, name,
+                                               base_alt)
     clashed = text_b is not None or bool(meta.clashes)
     cipher: ValueCipher = _Recording(meta.data_key) if clashed else ValueCipher(meta.data_key)
     if not meta.fresh:
@@ -142,8 +169,9 @@ def merge_versions(store: Store, base: Version, ours: Version, theirs: Version, 
     if unmodelled is not None and base.plaintext is not None and text_b is None:
         theirs_comments = unmodelled(theirs.plaintext)
         if theirs_comments != unmodelled(base.plaintext) and unmodelled(text_a) != theirs_comments:
-            notes.append("their side changed comments, which sopsy cannot merge in a JSON file (JSONC): the "
-                         "result keeps ours; add theirs by hand")
+            notes.append("their side changed comments that stand with no object member (in an array, in a "
+                         "one-line object, between blank lines, after the last member), which sopsy cannot merge "
+                         "in a JSON file (JSONC): the result keeps ours there; add theirs by hand")
     if meta.changes:
         notes.append("keys from their side: " + ", ".join(meta.changes))
     if meta.fresh:
@@ -173,17 +201,32 @@ def _show(v: Any) -> str:
     return str(v).lower() if isinstance(v, bool) else str(v)
 
 
-def _merge_text(store: Store, base: str | None, ours: str, theirs: str,
-                name: str) -> tuple[str, ParsedFile | None, str | None, TreeMerge]:
+def _other_side(store: Store, name: str, marked: str) -> str | None:
+    """The plaintext of theirs' side of a virtual base the driver marked (None if it cannot be read)."""
+    from .resolve import open_sides
+
+    try:
+        return open_sides(store, name, marked)[1].plaintext()
+    except (SopsyError, ValueError):
+        return None
+
+
+def _merge_text(store: Store, base: str | None, ours: str, theirs: str, name: str,
+                base_alt: str | None = None) -> tuple[str, ParsedFile | None, str | None, TreeMerge]:
     """Ours' side of the merge as plaintext (and its parse when one was made on the way),
     theirs' side where something clashed (else None), and the tree merge."""
     tm = TreeMerge()
-    if ours == theirs or theirs == base:
+    known = base_alt is None or base_alt == base
+    if ours == theirs or (theirs == base and known):
         return ours, None, None, tm
-    if ours == base:
+    if ours == base and known:
         return theirs, None, None, tm
     try:
         b = _view(store, store.parse(base)) if base is not None else None
+        if b is not None and base_alt is not None:
+            from .virtual import blur
+
+            b = blur(b, _view(store, store.parse(base_alt)), tm)
     except SopsyError:  # a base git made up (criss-cross) or one in another format: merge as if added
         b = None
     parsed_o = store.parse(ours)
@@ -237,10 +280,13 @@ def _apply(store: Store, ours: str, parsed: ParsedFile | None, edits: list[Edit]
             parsed = None
     except SopsyError as exc:
         raise MergeConflict(f"{name}: the merged file cannot be written as {store.name} ({exc}); kept ours") from None
-    result = store.parse(text)
     want = [fresh(m, side) for m in merged]
-    got = _view(store, result)
-    if len(got) != len(want) or any(tm.sig(g) != tm.sig(w) for g, w in zip(got, want, strict=False)):
+    try:
+        result = store.parse(text)
+        got = _view(store, result)
+    except SopsyError:  # the splices made text the store cannot read back: the same bug as below
+        got = None
+    if got is None or len(got) != len(want) or any(tm.sig(g) != tm.sig(w) for g, w in zip(got, want, strict=False)):
         raise MergeConflict(f"{name}: the merge could not be written in ours' layout (a sopsy bug, please report "
                             "it); kept ours")
     return text, result

@@ -31,7 +31,7 @@ def marker_lines(text: str) -> list[int]:
     import re
 
     return [text.count("\n", 0, m.start()) + 1
-            for m in re.finditer(r"^(?:<{7}|>{7}|\|{7})(?: |$)|^={7}$", text, re.M)]
+            for m in re.finditer(r"^(?:<{7}|>{7}|\|{7})(?: |\r?$)|^={7}\r?$", text, re.M)]
 
 
 def interleave(a: str, b: str, label_a: str, label_b: str) -> str:
@@ -39,22 +39,23 @@ def interleave(a: str, b: str, label_a: str, label_b: str) -> str:
     import difflib
 
     al, bl = a.splitlines(keepends=True), b.splitlines(keepends=True)
+    eol = "\r\n" if al and al[0].endswith("\r\n") else "\n"  # marker lines end as the file's lines do
     out: list[str] = []
     for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, al, bl, autojunk=False).get_opcodes():
         if tag == "equal":
             out += al[i1:i2]
             continue
-        out.append(f"{OPEN} {label_a}\n")
-        out += _closed(al[i1:i2])
-        out.append(f"{SEP}\n")
-        out += _closed(bl[j1:j2])
-        out.append(f"{CLOSE} {label_b}\n")
+        out.append(f"{OPEN} {label_a}{eol}")
+        out += _closed(al[i1:i2], eol)
+        out.append(f"{SEP}{eol}")
+        out += _closed(bl[j1:j2], eol)
+        out.append(f"{CLOSE} {label_b}{eol}")
     return "".join(out)
 
 
-def _closed(lines: list[str]) -> list[str]:
+def _closed(lines: list[str], eol: str) -> list[str]:
     if lines and not lines[-1].endswith("\n"):
-        return [*lines[:-1], lines[-1] + "\n"]
+        return [*lines[:-1], lines[-1] + eol]
     return lines
 
 

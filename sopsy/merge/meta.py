@@ -165,9 +165,9 @@ def merge_metadata(base: Side | None, ours: Side, theirs: Side) -> MetaMerge:
     if removed:
         reasons.append("a key was removed")
     if base is not None and base.data_key is not None:
-        for name, side in (("our", ours), ("their", theirs)):
-            if side.data_key != base.data_key:
-                reasons.append(f"the data key was rotated on {name} side")
+        rotated = [name for name, side in (("our", ours), ("their", theirs)) if side.data_key != base.data_key]
+        if rotated:
+            reasons.append(f"the data key was rotated on {'both sides' if len(rotated) == 2 else rotated[0] + ' side'}")
     data_key = datakey.new_data_key() if reasons else ours.data_key
     entries, threshold = _wrap(groups, threshold, data_key, om, ours.data_key, tm, theirs.data_key, bool(reasons))
     merged = Metadata(key_groups=entries, shamir_threshold=threshold, crypt_rule=rule, mac_only_encrypted=mac_only,

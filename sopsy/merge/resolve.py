@@ -23,6 +23,7 @@ from ..metadata import Metadata
 from ..rules import RULE_NAMES, CryptRule
 from . import markers
 from .driver import CONFLICT_MAC, CONFLICT_META, CONFLICT_META_AAD, _stash
+from .remerge import is_line_merge, remerge
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -96,25 +97,37 @@ def _choose(path: str, meta: Metadata, info: dict[str, Any], choice: str | None)
 
 
 def resolve(path: str, *, input_type: str | None = None, metadata: str | None = None,
-            decryption_order: str | None = None) -> None:
+            decryption_order: str | None = None, take: str | None = None) -> None:
+    """Resolve in the editor, or with ``take`` (ours or theirs) each clash that side's way, as
+    ``git merge -X ours|theirs`` would (git passes no -X to a merge driver)."""
     from ..commands import stores_for
     from ..editor import PrivateFile, run_editor
 
     if metadata not in (None, "ours", "theirs"):
         raise UsageError("--metadata takes ours or theirs")
+    if take not in (None, "ours", "theirs"):
+        raise UsageError("--take takes ours or theirs")
+    metadata = metadata or take
     store, _ = stores_for(path, input_type, None)
     with locked(path) as f:
         raw = f.data
     if raw is None:
         raise NoFile(f"no such file: {path}")
+    if markers.has_conflict(raw) and is_line_merge(decode(raw)):
+        again = remerge(path, input_type)  # git's line merge of ciphertext: the driver's merge instead
+        if again is not None:
+            write_if_unchanged(path, raw, again[0])
+            if not again[1]:
+                return
+            raw = again[0].encode("utf-8", "surrogateescape")
     ours, theirs, info = open_sides(store, path, decode(raw), decryption_order)
     _choose(path, ours.metadata, info, metadata)
     for field in (CONFLICT_MAC, CONFLICT_META):
         ours.metadata.extra.pop(field, None)
     _stash(ours.cipher, [theirs.cipher])
     plain_a, plain_b = ours.plaintext(), theirs.plaintext()
-    if plain_a == plain_b:  # only the metadata clashed
-        write_if_unchanged(path, raw, core.reencrypt(ours, plain_a))
+    if plain_a == plain_b or take is not None:  # only the metadata clashed, or a side is taken
+        write_if_unchanged(path, raw, core.reencrypt(ours, plain_b if take == "theirs" else plain_a))
         return
     with PrivateFile(markers.interleave(plain_a, plain_b, "ours", "theirs"), path) as tmp:
         while True:

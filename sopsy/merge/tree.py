@@ -122,24 +122,41 @@ class _Undecided(Exception):
         self.reason = reason
 
 
+def _tail_moved(btail: tuple[str, ...], otail: tuple[str, ...], te: list[Entry], ttail: tuple[str, ...],
+                be: list[Entry]) -> tuple[list[Entry], tuple[str, ...]]:
+    """Theirs' entries and tail, with the comments that closed the container in the base and
+    that theirs now has above an item it added after them given back to the tail (as ours still
+    has them): appending after a closing comment is no change of that comment (the merge wrote
+    it twice, once in ours' tail and once above the new item)."""
+    if not btail or otail != btail or ttail:
+        return te, ttail
+    known = {e.key for e in be}
+    last = max((i for i, e in enumerate(te) if e.key in known), default=-1)
+    if last + 1 >= len(te) or te[last + 1].key in known or te[last + 1].comments[:len(btail)] != btail:
+        return te, ttail
+    e = te[last + 1]
+    return [*te[:last + 1], Entry(e.key, e.node, e.comments[len(btail):], e.slot), *te[last + 2:]], btail
+
+
 class TreeMerge:
     """One merge: memoised signatures, the clashes found, and notes for the user."""
 
     def __init__(self) -> None:
         self.clashes: list[Clash] = []
         self.notes: list[str] = []
-        self._sigs: dict[int, Hashable] = {}
+        # by id, with the node itself: a node kept alive cannot hand its id to a new one (the
+        # check of a written result parses new trees after the first ones were freed)
+        self._sigs: dict[int, tuple[MNode, Hashable]] = {}
 
     # -- signatures: data and comments, not layout ----------------------------------------------
 
     def sig(self, node: MNode | None) -> Hashable:
         if node is None:
             return None
-        key = id(node)
-        got = self._sigs.get(key)
+        got = self._sigs.get(id(node))
         if got is None:
-            got = self._sigs[key] = self._compute(node)
-        return got
+            got = self._sigs[id(node)] = (node, self._compute(node))
+        return got[1]
 
     def _compute(self, node: MNode) -> Hashable:
         if isinstance(node, Scalar):
@@ -212,6 +229,7 @@ class TreeMerge:
         be, _ = entries_of(b) if b is not None else ([], ())
         oe, otail = entries_of(o)
         te, ttail = entries_of(t)
+        te, ttail = _tail_moved(entries_of(b)[1] if b is not None else (), otail, te, ttail, be)
         bd, od, td = ({e.key: e for e in es} for es in (be, oe, te))
         if len(bd) < len(be) or len(od) < len(oe) or len(td) < len(te):
             return self._whole(path, b, o, t, "a key appears twice in the mapping")

@@ -122,6 +122,20 @@ def go_ini_comment(text: str, of_section: bool) -> str:
     return "\n".join(out)
 
 
+def _apart(text: str, lead: list[Any], header: Any) -> list[Any]:
+    """The comments above a section header that a blank line keeps from it (the editor moves and
+    deletes a section with the comment lines directly above its header only)."""
+    if not isinstance(header, tuple) or not lead:
+        return []
+    nxt, cut = header[0], len(lead)
+    for n in range(len(lead) - 1, -1, -1):
+        ref = lead[n].ref
+        if not isinstance(ref, tuple) or text.count("\n", ref[1], nxt) > 1:
+            break
+        cut, nxt = n, ref[0]
+    return lead[:cut]
+
+
 class IniStore:
     name = "ini"
 
@@ -147,6 +161,8 @@ class IniStore:
             base = offs[i]
             i += 1
             lead = len(line) - len(line.lstrip())
+            if base == 0 and line.startswith("\ufeff"):  # a byte-order mark: go-ini skips it, it stays
+                lead = len(line) - len(line[1:].lstrip())
             s = line[lead:]
             if not s.strip():
                 continue
@@ -217,22 +233,34 @@ class IniStore:
         the same leaves."""
         root = parsed.documents[0]
         items: list[tuple[str | None, Any]] = []
+        prev: Mapping | None = None  # the last section with a header
         for name, sec in root.items:
             if name is None or not isinstance(sec, Mapping):
                 items.append((name, sec))
                 continue
             body: list[tuple[str | None, Any]] = []
             last = -1  # where the last key went in body (-1: no key yet, comments are the section's)
+            lead = [v for k, v in sec.items[:next((i for i, (k, _) in enumerate(sec.items) if k is not None),
+                                                   len(sec.items))]]
+            for v in _apart(parsed.text, lead, sec.ref) if prev is not None else []:
+                prev.items.append((None, v))  # type: ignore[union-attr]  # the previous section's closing comment, as the editor has it
+                lead.remove(v)
             for k, v in sec.items:
                 if k is not None:
                     body.append((k, v))
                     last = len(body) - 1
                 elif last < 0:
-                    items.append((None, v))
+                    if v in lead:
+                        items.append((None, v))
                 else:
                     body.insert(last, (None, v))
                     last += 1
             items.append((name, Mapping(body, ref=sec.ref)))
+            if sec.ref is not None:
+                prev = items[-1][1]
+        held = {id(v) for _, v in items} | {id(v) for _, m in items if isinstance(m, Mapping) for _, v in m.items}
+        closing = [(None, c) for c in parsed.comments if id(c) not in held]  # after the last key: not in the model
+        (prev.items if prev is not None else items).extend(closing)
         return [Mapping(items, ref=root.ref)]
 
     @staticmethod

@@ -116,12 +116,24 @@ class JsonStore:
 
         return apply_edits(parsed, edits, hints)
 
-    def unmodelled_comments(self, text: str) -> list[str]:
-        """The comments of a JSONC text: a merge cannot carry them (they are not in the model),
-        so it compares them to say when their side's comment changes are not in the result."""
-        from .scanner import comment_texts
+    def merge_view(self, parsed: Any) -> list[Mapping]:
+        """The documents as the merge reads them: an object member's comments as items before
+        it, so that they travel with it (:mod:`.view`)."""
+        from .view import merge_view
 
-        return comment_texts(text)
+        return merge_view(parsed)[0]
+
+    def unmodelled_comments(self, text: str) -> list[str]:
+        """The comments of a JSONC text the merge's view does not hold: a merge cannot carry
+        them, so it compares them to say when their side's changes to them are not in the result."""
+        from .scanner import has_comments
+
+        if not has_comments(text):
+            return []
+        from .scanner import parse
+        from .view import merge_view, unmodelled
+
+        return unmodelled(text, merge_view(parse(text))[1])
 
     def layout_hints(self, parsed: Any) -> dict[str, Any]:
         from .scanner import ParsedJson

@@ -24,7 +24,7 @@ import re
 
 from ...edits import Delete, Insert
 from ...errors import UsageError
-from ...model import Comment, Mapping, Node, Scalar, Sequence
+from ...model import Comment, InlineText, Mapping, Node, Scalar, Sequence
 from .emit import Layout, go_quote, value_text
 from .scanner import PIECE, Box, ParsedJson
 from .splice import Splice, apply_splices, kv_of, layout_of, render_splices, span_of
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
     from ...edits import Edit, PathPart
 
+_TOKEN = re.compile(r"//[^\r\n]*|/\*(?:[^*]|\*(?!/))*\*/")
 _COMMENT_LINE = re.compile(r"[ \t]*(?:(?://[^\n]*|/\*(?:[^*\n]|\*(?!/))*\*/)[ \t]*)+\r?\n")
 
 
@@ -187,7 +188,7 @@ class _Doc:
             if m:
                 sep = m.group(1)
                 break
-        return Layout(lines, self.layout.nl, base, unit, kv, sep)
+        return Layout(lines, self.layout.nl, base, unit, kv, sep, comments=True)
 
 
 def apply_edits(parsed: ParsedJson, edits: Seq[Edit], hints: dict[str, Any] | None = None) -> str:
@@ -232,7 +233,8 @@ def _plan_insert(doc: _Doc, edit: Insert, touched: list[tuple[tuple[int, ...], S
                          + ("a key" if isinstance(node, Mapping) else "no key"))
     if node is doc.parsed.documents[0] and edit.key == "sops":
         raise UsageError('the top-level key "sops" is reserved for the sops metadata')
-    if edit.comments and not doc.parsed.jsonc:
+    # whole comment tokens come from a merge's view of a side that had them (a JSONC file)
+    if edit.comments and not doc.parsed.jsonc and not all(_TOKEN.fullmatch(c) for c in edit.comments):
         raise UsageError(f"cannot write comments into {_show(edit.parent)}: the file is JSON without "
                          "comments, which sops would no longer read")
     target = doc.target(node)
@@ -297,6 +299,8 @@ def _new_item(style: Layout, indent: str, key: str | None, node: Node) -> str:
 
 
 def _comment(text: str, inline: bool) -> str:
+    if _TOKEN.fullmatch(text) and not (inline and text.startswith("//")):
+        return text  # a whole comment, mark and all (the merge's view passes them so)
     if "*/" in text and (inline or "\n" in text):
         raise UsageError("a comment to insert holds '*/', which would end it early")
     if inline or "\n" in text:
@@ -418,8 +422,10 @@ def _interior_lines(doc: _Doc, t: _Target, style: Layout, final: list[Any], inne
         key, node, comments = new
         # indented as the item it follows (the first item, when it comes first)
         indent = doc.indent_at(items[max(prev, 0)].core)
-        piece = "".join(indent + _comment(c, False) + style.nl for c in comments)
-        piece += indent + _new_item(style, indent, key, node) + ("," if needs_comma else "") + style.nl
+        inline = comments[-1] if comments and isinstance(comments[-1], InlineText) else None
+        piece = "".join(indent + _comment(c, False) + style.nl for c in comments[:-1 if inline is not None else None])
+        piece += indent + _new_item(style, indent, key, node) + ("," if needs_comma else "")
+        piece += (" " + _comment(inline, False) if inline is not None else "") + style.nl
         out.append(piece if _last_char(out) == "\n" else style.nl + piece)
     if prev < len(items) - 1:
         out += [g for g in gaps(prev, len(items) - 1) if "/" in g]

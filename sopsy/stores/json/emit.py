@@ -82,8 +82,8 @@ def _entries(value: Any) -> tuple[str, str, list[tuple[str | None, Any]]] | None
         return None
     if isinstance(value, Raw):
         return "{", "}", list(value.pairs)
-    if isinstance(value, Mapping):
-        return "{", "}", [(k, v) for k, v in value.items if k is not None]
+    if isinstance(value, Mapping):  # (comment items are sorted out by the caller)
+        return "{", "}", [(k, v) for k, v in value.items if k is not None or isinstance(v, Comment)]
     if isinstance(value, Sequence):
         return "[", "]", [(None, v) for v in value.items if not isinstance(v, Comment)]
     if isinstance(value, dict):
@@ -104,10 +104,11 @@ def _scalar_text(value: Any) -> str:
 class Layout:
     """How a file lays out its objects, so that added text looks like the rest."""
 
-    __slots__ = ("multiline", "nl", "key_indent", "unit", "kv", "sep")
+    __slots__ = ("multiline", "nl", "key_indent", "unit", "kv", "sep", "comments")
 
     def __init__(self, multiline: bool = True, nl: str = "\n", key_indent: str = "\t", unit: str = "\t",
-                 kv: str = ": ", sep: str = " ") -> None:
+                 kv: str = ": ", sep: str = " ", comments: bool = False) -> None:
+        self.comments = comments  # write the whole-comment items of a merge's JSONC view (edits only)
         self.multiline = multiline
         self.nl = nl
         self.key_indent = key_indent  # indentation of a top-level key
@@ -134,20 +135,51 @@ class Layout:
             if shape is None:
                 out.append(_scalar_text(v))
                 continue
-            open_, close, entries = shape
+            open_, close, all_entries = shape
+            entries, above, inline = _with_comments(all_entries, self.multiline and self.comments)
             if not entries:
                 out.append(open_ + close)
                 continue
             inner_ind = ind + self.unit
             inner = self.nl + inner_ind if self.multiline else ""
             between = "," + (inner if self.multiline else self.sep)
-            work.append((self.nl + ind if self.multiline else "") + close)
+            work.append(inline[-1] + (self.nl + ind if self.multiline else "") + close)
             for i in range(len(entries) - 1, -1, -1):
                 key, child = entries[i]
                 work.append((child, inner_ind))
-                lead = open_ + inner if i == 0 else between
+                lead = open_ + inner if i == 0 else "," + inline[i - 1] + between[1:]
+                lead += "".join(c + inner for c in above[i])
                 work.append(lead if key is None else lead + go_quote(key) + self.kv)
         return "".join(out)
+
+
+def _with_comments(entries: list[tuple[str | None, Any]], lines: bool) -> tuple[
+        list[tuple[str | None, Any]], list[list[str]], list[str]]:
+    """An object's entries without its comments (model Comment items, which the merge's view of
+    a JSONC file has), the comment lines above each entry, and the comment after each on its
+    line (" // c", or ""; in the model it stands before its entry). Comments are written only
+    where items take lines of their own; those after the last entry are not."""
+    out: list[tuple[str | None, Any]] = []
+    above: list[list[str]] = []
+    inline: list[str] = []
+    pending: list[str] = []
+    pending_inline = ""
+    for k, v in entries:
+        if isinstance(v, Comment):
+            if lines and _TOKEN.fullmatch(v.text.strip()):  # (a comment that came from JSON)
+                if v.inline:
+                    pending_inline += " " + v.text.strip()
+                else:
+                    pending.append(v.text.strip())
+            continue
+        out.append((k, v))
+        above.append(pending)
+        inline.append(pending_inline)
+        pending, pending_inline = [], ""
+    return out, above, inline or [""]
+
+
+_TOKEN = re.compile(r"//[^\r\n]*|/\*(?:[^*]|\*(?!/))*\*/")
 
 
 def json_metadata(md: dict[str, Any]) -> dict[str, Any]:

@@ -116,6 +116,15 @@ class TfvarsStore:
                     hints[iv] = src
         return hints
 
+    def merge_view(self, parsed: Any) -> list[Mapping]:
+        """The documents as the merge reads them: each comment's text with its mark (``# c``,
+        ``// c``, ``/* c */``), so that a comment a merge moves or adds keeps the mark it was
+        written with (new containers, the same leaves)."""
+        from .emitter import marked_view
+
+        assert isinstance(parsed, TfvarsFile)
+        return [marked_view(d, parsed.text) for d in parsed.documents]  # type: ignore[misc]
+
     def apply_edits(self, parsed: Any, edits: Any) -> str:
         """Document edits as splices of the HCL source (see :mod:`.edit`)."""
         from .edit import apply_edits

@@ -20,7 +20,7 @@ import re
 from ...errors import DumpError, UsageError
 from ...model import Comment, InlineText, Mapping, Scalar, Sequence
 from .._editing import apply_splices, check_batch, child_at, data_items, line_end, line_start, path_text, walk
-from .emitter import IDENT_FULL, derive, emit_node, key_text, parse_expression
+from .emitter import IDENT_FULL, comment_lines, derive, emit_node, key_text, parse_expression
 from .scanner import _IDENT, _NUMBER, META_KEY, Parser
 
 TYPE_CHECKING = False
@@ -51,6 +51,7 @@ class _Doc:
         self.deleted: set[int] = set()  # ids of deleted nodes
         self.inline: dict[int, _Inline] = {}  # one-line containers with items added or removed
         self.groups: dict[tuple[int, int], _Group] = {}  # lines added to a multi-line tuple
+        self._cols: dict[int, dict[int, int]] = {}  # per container: item position -> align_col
         self.aligned_file = any(self.align_col(self.root, i) >= 0 for i, _ in self.key_items(self.root))
 
     # -- positions -----------------------------------------------------------------------------
@@ -131,19 +132,21 @@ class _Doc:
         """The column at which the block of consecutive one-line attributes holding item
         ``pos`` aligns its ``=``, or -1 when it does not align them. As in ``terraform fmt``,
         a blank line, a comment line or a value over several lines ends a block."""
-        items = [(i, v) for i, v in self.key_items(node) if self.own_line(v) and self.one_line(v)]
-        at = next((n for n, (i, _) in enumerate(items) if i == pos), -1)
-        if at < 0:
-            return -1
-        lo = hi = at
-        while lo > 0 and self.adjacent(items[lo - 1][1], items[lo][1]):
-            lo -= 1
-        while hi + 1 < len(items) and self.adjacent(items[hi][1], items[hi + 1][1]):
-            hi += 1
-        group = [v for _, v in items[lo:hi + 1]]
-        cols = {self.delim_col(v) for v in group}
-        padded = any(len(self.key_layout(v)[0]) > 1 for v in group)
-        return cols.pop() if len(group) > 1 and len(cols) == 1 and padded else -1
+        cols = self._cols.get(id(node))
+        if cols is None:  # every block of the container at once: linear, not per item
+            cols = self._cols[id(node)] = {}
+            items = [(i, v) for i, v in self.key_items(node) if self.own_line(v) and self.one_line(v)]
+            lo = 0
+            for hi in range(len(items)):
+                if hi + 1 < len(items) and self.adjacent(items[hi][1], items[hi + 1][1]):
+                    continue
+                group = [v for _, v in items[lo:hi + 1]]
+                found = {self.delim_col(v) for v in group}
+                padded = any(len(self.key_layout(v)[0]) > 1 for v in group)
+                col = found.pop() if len(group) > 1 and len(found) == 1 and padded else -1
+                cols.update((i, col) for i, _ in items[lo:hi + 1])
+                lo = hi + 1
+        return cols.get(pos, -1)
 
     def adjacent(self, a: Node, b: Node) -> bool:
         """Whether ``b`` starts on the line right after ``a``."""
@@ -307,10 +310,11 @@ def _check_key(doc: _Doc, container: Mapping, e: Insert, where: TreePath) -> Non
 
 
 def _comments(doc: _Doc, container: Node, e: Insert, open_: str = "", close: str = "") -> list[str]:
-    if open_:
-        return [f"{open_}{t}{close}" for c in e.comments for t in c.split("\n")]
+    if open_:  # a one-line container: only /* */ comments fit
+        bodies = [re.sub(r"^(?:#|//|/\*)|\*/$", "", t) for c in e.comments for t in comment_lines(c, "")]
+        return [f"{open_}{t}{close}" for t in bodies]
     mark = doc.comment_mark(container)
-    return [mark + t for c in e.comments for t in c.split("\n")]
+    return [line for c in e.comments for line in comment_lines(c, mark)]
 
 
 def _item_text(doc: _Doc, container: Node, anchor: Node | None, e: Insert, where: TreePath,

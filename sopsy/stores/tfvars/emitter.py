@@ -93,28 +93,78 @@ def emit_node(node: Node, indent: str, literal: bool, align: bool = False) -> st
         lines = [f"{inner}{emit_node(v, inner, literal, align)}," for v in items]
         return "[\n" + "\n".join(lines) + "\n" + indent + "]"
     if isinstance(node, Mapping):
-        rows: list[tuple[str, str] | str] = []
+        rows: list[tuple[str, str, str] | str] = []
+        end = ""  # an inline comment: it stands before its item in the model, ends its line here
         for k, v in node.items:
             if k is None:
-                if isinstance(v, Comment):
-                    rows.extend(f"{inner}#{t}" for t in v.text.split("\n"))
+                if isinstance(v, Comment) and v.inline and "\n" not in v.text:
+                    end = " " + comment_lines(v.text)[0]
+                elif isinstance(v, Comment):
+                    rows.extend(inner + c for c in comment_lines(v.text))
                 continue
-            rows.append((key_text(k), emit_node(v, inner, literal, align)))
+            rows.append((key_text(k), emit_node(v, inner, literal, align), end))
+            end = ""
         if not rows:
             return "{}"
         return "{\n" + "\n".join(_rows(rows, inner, align)) + "\n" + indent + "}"
     return "null"
 
 
-def _rows(rows: list[tuple[str, str] | str], indent: str, align: bool) -> list[str]:
-    """Object lines ``key = value``; aligned per run of one-line values when asked (a value
-    over several lines, or a comment, ends a run and is not aligned)."""
+_TOKEN = re.compile(r"(?:#|//)[^\n]*|/\*(?:[^*]|\*(?!/))*\*/")
+
+
+def comment_lines(text: str, mark: str = "#") -> list[str]:
+    """A comment's lines: its text as it is when it is a whole comment with its mark (the
+    merge's view passes them so), else each line after ``mark``."""
+    if _TOKEN.fullmatch(text):
+        return [text]
+    return [mark + t for t in text.split("\n")]
+
+
+def marked_view(node: Node, text: str) -> Node:
+    """``node`` with every comment that has its source span as a comment holding its whole
+    source text, mark included (new containers, the same leaves)."""
+    def marked(c: Comment) -> Comment:
+        if isinstance(c.ref, tuple):
+            return Comment(text[c.ref[0]:c.ref[1]].rstrip("\r"), ref=c.ref, inline=c.inline)
+        return c
+
+    if isinstance(node, Mapping):
+        items: list[tuple[str | None, Node]] = []
+        for k, v in node.items:
+            if not isinstance(v, Comment):
+                items.append((k, marked_view(v, text)))
+            elif _ends_line_of(text, v, items[-1][1] if items and items[-1][0] is not None else None):
+                c = marked(v)  # a /* */ after a one-line value, on its line: part of that line, as the
+                items.insert(len(items) - 1, (None, Comment(c.text, ref=c.ref, inline=True)))  # editor has it
+            else:
+                items.append((None, marked(v)))
+        return Mapping(items, ref=node.ref)
+    if isinstance(node, Sequence):
+        return Sequence([marked(v) if isinstance(v, Comment) else marked_view(v, text) for v in node.items],
+                        ref=node.ref)
+    return node
+
+
+def _ends_line_of(text: str, c: Comment, leaf: Node | None) -> bool:
+    """Whether a block comment the scanner left after ``leaf`` stands on the leaf's one line."""
+    if c.inline or not isinstance(c.ref, tuple) or not isinstance(leaf, Scalar):
+        return False
+    ref = leaf.ref
+    start = getattr(ref, "key", -1)
+    start = start if isinstance(start, int) and start >= 0 else getattr(ref, "start", -1)
+    return isinstance(start, int) and start >= 0 and text.find("\n", start, c.ref[0]) < 0
+
+
+def _rows(rows: list[tuple[str, str, str] | str], indent: str, align: bool) -> list[str]:
+    """Object lines ``key = value`` (and an inline comment); aligned per run of one-line values
+    when asked (a value over several lines, or a comment line, ends a run and is not aligned)."""
     out: list[str] = []
-    run: list[tuple[str, str]] = []
+    run: list[tuple[str, str, str]] = []
 
     def flush() -> None:
-        width = max((len(k) for k, _ in run), default=0) if align else 0
-        out.extend(f"{indent}{k.ljust(width)} = {v}" for k, v in run)
+        width = max((len(k) for k, _, _ in run), default=0) if align else 0
+        out.extend(f"{indent}{k.ljust(width)} = {v}{end}" for k, v, end in run)
         run.clear()
 
     for row in rows:
@@ -124,7 +174,7 @@ def _rows(rows: list[tuple[str, str] | str], indent: str, align: bool) -> list[s
             continue
         if "\n" in row[1]:
             flush()
-            out.append(f"{indent}{row[0]} = {row[1]}")
+            out.append(f"{indent}{row[0]} = {row[1]}{row[2]}")
             continue
         run.append(row)
     flush()

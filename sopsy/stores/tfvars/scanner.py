@@ -172,16 +172,16 @@ class Parser:
     def check_repeats(self, doc: Mapping) -> None:
         """An attribute set twice is an error for terraform ("Attribute redefined"), and set/unset
         could change only one of the two: refused, naming both lines."""
-        seen: dict[str, int] = {}
+        seen: dict[str, int | None] = {}  # where each was set (its line is counted only for the error)
         for name, node in doc.items:
             if name is None:
                 continue
             at = getattr(node.ref, "key", None)
             if name in seen:
-                here = self.line(at) if isinstance(at, int) else 0
-                raise InputError(f"tfvars: the attribute {name!r} is set twice (lines {seen[name]} and {here}); "
+                first, here = (self.line(p) if isinstance(p, int) else 0 for p in (seen[name], at))
+                raise InputError(f"tfvars: the attribute {name!r} is set twice (lines {first} and {here}); "
                                  "terraform refuses that too")
-            seen[name] = self.line(at) if isinstance(at, int) else 0
+            seen[name] = at if isinstance(at, int) else None
 
     def fast_attr(self, m: re.Match[str], doc: Mapping) -> int:
         name, q, num, word, comment = m.group(1, 2, 3, 4, 5)

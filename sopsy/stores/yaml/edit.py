@@ -200,20 +200,26 @@ class _Editor:
     def _replace_container(self, doc: DocInfo, chain: list[Node], path: tuple[Any, ...], new: Node,
                            flow: bool) -> None:
         if len(chain) > 1:
-            self._replace(doc, chain[-2], path[-1], chain[-1], new, flow)
+            self._replace(doc, chain[-2], path[-1], chain[-1], new, flow, emptied=bool(items_of(chain[-1])))
             return
         root = chain[0]  # the document itself
         ref = root.ref
         assert isinstance(ref, CRef)
         start = ref.start if ref.flow or not items_of(root) else self._first_item_start(root)
         end = ref.end if ref.flow or not items_of(root) else value_end(self.text, root)
+        tail = ""
+        if not ref.flow and items_of(root):  # every item goes: with its own comments, as a deleted item's go
+            (k0, v0), (k1, v1) = items_of(root)[0], items_of(root)[-1]
+            first, last = block_extent(self.text, root, k0, v0), block_extent(self.text, root, k1, v1)
+            if first.own_line and self.text[last.end - 1:last.end] == "\n":
+                start, end, tail = first.start, last.end, "\n"
         if not items_of(new):
             rep = "{}"
         elif flow:
             rep = flow_text(new, self._style(doc))
         else:
             rep = "\n".join(block_body(new, doc.column, self._style(doc)))[doc.column:]
-        self._splice(doc, start, end, rep, root)
+        self._splice(doc, start, end, rep + tail, root)
 
     def _first_item_start(self, root: Node) -> int:
         k, v = items_of(root)[0]
@@ -328,11 +334,18 @@ class _Editor:
     # -- replace ----------------------------------------------------------------------------
 
     def _replace(self, doc: DocInfo, parent: Node, part: Any, old: Node, new: Node, flow: bool = False,
-                 like: Node | None = None) -> None:
+                 like: Node | None = None, emptied: bool = False) -> None:
         text = self.text
         style = self._style(doc)
         pref = flow or self._prefers_flow(parent, new)
         start, end = value_start(old), value_end(text, old)
+        first = None  # every item of a block collection goes: their comments go with them
+        if emptied and not (isinstance(old.ref, CRef) and old.ref.flow):
+            line_end = after_line(text, end) - (1 if text[end:].find("\n") >= 0 else 0)
+            if text[end:line_end].strip(" \t\r").startswith("#"):  # the last item's comment
+                end = line_end - (1 if text[end:line_end].endswith("\r") else 0)
+            k0, v0 = items_of(old)[0]
+            first = block_extent(text, old, k0, v0)
         if isinstance(parent.ref, CRef) and parent.ref.flow:
             self._splice(doc, start, end, restyled(old, new, 0, True, like) or flow_text(new, style), old)
             return
@@ -350,7 +363,8 @@ class _Editor:
             return
         inline_old = "\n" not in text[colon:start]
         if not inline_old and rep.startswith("\n"):
-            start = line_start(text, start)  # block for block: the key line stays as it is
+            # block for block: the key line stays as it is (the first item's comment lines go too)
+            start = first.start if first is not None and first.own_line else line_start(text, start)
             rep = rep[1:]
         elif not (inline_old and rep.startswith(" ")):
             start = colon

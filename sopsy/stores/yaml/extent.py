@@ -33,7 +33,9 @@ class Extent:
 
 
 def line_start(text: str, pos: int) -> int:
-    return text.rfind("\n", 0, pos) + 1
+    start = text.rfind("\n", 0, pos) + 1
+    # a byte-order mark is not part of the first line's indentation: columns count from after it
+    return 1 if start == 0 and pos > 0 and text.startswith("\ufeff") else start
 
 
 def after_line(text: str, pos: int) -> int:
