@@ -21,7 +21,8 @@ from ...errors import DumpError, UsageError
 from ...model import Comment, InlineText, Mapping, Scalar, Sequence
 from .._editing import apply_splices, check_batch, child_at, data_items, line_end, line_start, path_text, walk
 from .emitter import IDENT_FULL, comment_lines, derive, emit_node, key_text, parse_expression
-from .scanner import _IDENT, _NUMBER, META_KEY, Parser
+from .lexer import _IDENT
+from .scanner import _NUMBER, META_KEY, Parser
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -9,7 +9,8 @@ from typing import Any
 from ...errors import DumpError, InputError
 from ...model import Comment, Mapping, Node, Scalar, Sequence
 from ...values import GoTime, Value
-from .scanner import META_KEY, Parser, template_parts
+from .lexer import template_parts
+from .scanner import META_KEY, Parser
 
 IDENT_FULL = re.compile(r"[^\W\d][\w-]*\Z")
 _NUMBER_FULL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?\Z")
