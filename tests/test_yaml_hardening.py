@@ -27,7 +27,9 @@ UNHOLDABLE = {"nodeca__js-yaml__test_samples-common_construct-merge.yml",
               "nodeca__js-yaml__test_samples-common_construct-null.yml"}
 SOPS_MADE_KEYS = {"Mic92__sops-nix": "Mic92__sops-nix__pkgs_sops-install-secrets_test-assets_age-keys.txt",
                   "denis256__terragrunt-tests": "denis256__terragrunt-tests__issue-2103_keys.txt",
-                  "jkroepke__helm-secrets": "jkroepke__helm-secrets__tests_assets_age_key.txt"}
+                  "jkroepke__helm-secrets": "jkroepke__helm-secrets__tests_assets_age_key.txt",
+                  # sops 3.9.0 with stores.yaml.indent 2: sops prints it at 4, so must sopsy
+                  "fluxcd__kustomize-controller": "fluxcd__kustomize-controller__internal_controller_testdata_sops_keys_age.txt"}
 
 
 def _outside_metadata(text: str) -> str:
@@ -147,6 +149,33 @@ def test_sops_made_file_decrypts_to_what_sops_prints(source: Path | None, key_fi
     ours = run_sopsy("decrypt", str(source), env=env)
     assert ours.returncode == 0, ours.stderr
     assert ours.stdout == theirs.stdout
+
+
+def test_file_sops_wrote_with_indent_2_prints_at_4_and_sopsy_files_keep_theirs(tmp_path: Path) -> None:
+    """A file sops 3.9 wrote with ``stores.yaml.indent: 2`` (fluxcd's test fixture): sops prints
+    it at go-yaml's step 4, before and after a sopsy ``set``; a file sopsy encrypted from the
+    same 2-space plaintext prints that plaintext byte for byte."""
+    base = CORPUS / "sops-encrypted"
+    name = "fluxcd__kustomize-controller__internal_controller_testdata_sops_patches_merge1.yaml"
+    env = {"SOPS_AGE_KEY_FILE": str(base / "keys" / SOPS_MADE_KEYS["fluxcd__kustomize-controller"])}
+    expected = (base / "decrypted-by-sops" / name).read_bytes()
+    assert b"\n    name: secret\n" in expected  # what sops 3.11 printed (the file has "  name:")
+    f = tmp_path / "secret.yaml"
+    shutil.copy(base / name, f)
+    assert run_sopsy("decrypt", str(f), env=env).stdout == expected
+    r = run_sopsy("set", str(f), '["stringData"]["key"]', '"changed"', env=env)
+    assert r.returncode == 0, r.stderr
+    assert "\n  name: secret\n" in f.read_text()  # the edit keeps the file's own layout
+    changed = expected.replace(b"key: merge1", b"key: changed")
+    assert run_sops("decrypt", str(f), env=env).stdout == changed
+    assert run_sopsy("decrypt", str(f), env=env).stdout == changed
+    plain = tmp_path / "plain.yaml"
+    plain.write_bytes(expected.replace(b"    ", b"  "))
+    ours = tmp_path / "ours.yaml"
+    made = run_sopsy("encrypt", "--age", RECIPIENT, "--output", str(ours), str(plain))
+    assert made.returncode == 0, made.stderr
+    assert run_sopsy("decrypt", str(ours), env={"SOPS_AGE_KEY_FILE": str(AGE_KEYS_BOTH)}).stdout \
+        == plain.read_bytes()
 
 
 _json_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)

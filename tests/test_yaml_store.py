@@ -93,7 +93,8 @@ def test_sops_encrypted_corpus_files_decrypt() -> None:
     base = CORPUS / "sops-encrypted"
     keys = {"Mic92__sops-nix": "Mic92__sops-nix__pkgs_sops-install-secrets_test-assets_age-keys.txt",
             "denis256__terragrunt-tests": "denis256__terragrunt-tests__issue-2103_keys.txt",
-            "jkroepke__helm-secrets": "jkroepke__helm-secrets__tests_assets_age_key.txt"}
+            "jkroepke__helm-secrets": "jkroepke__helm-secrets__tests_assets_age_key.txt",
+            "fluxcd__kustomize-controller": "fluxcd__kustomize-controller__internal_controller_testdata_sops_keys_age.txt"}
     checked = 0
     # the PGP-keyed getsops files are checked in tests/test_keys_pgp.py
     for enc in sorted(p for p in base.glob("*.yaml") if not p.name.startswith("getsops__")):
@@ -103,7 +104,7 @@ def test_sops_encrypted_corpus_files_decrypt() -> None:
         expected = (base / "decrypted-by-sops" / enc.name).read_text()
         assert _all_docs(out.stdout.decode()) == _all_docs(expected)
         checked += 1
-    assert checked == 3
+    assert checked == 4
 
 
 SAMPLE = """\

@@ -82,10 +82,11 @@ class YamlStore:
         return render(parsed, metadata, hints)
 
     def printed(self, parsed: ParsedYaml, hints: dict[str, Any]) -> str | None:
-        """sops before 3.7 wrote YAML with yaml.v2 (block sequences flush with their key), and
-        sops now prints it as go-yaml v3 does: so does ``decrypt`` for such a file (edits keep
-        its layout). None for every other file."""
-        if hints or not written_before(parsed.metadata, (3, 7)):
+        """sops before 3.7 wrote YAML with yaml.v2 (block sequences flush with their key), sops
+        3.9+ with ``stores.yaml.indent`` set writes other steps than 4, and sops prints every
+        file as go-yaml v3 does with step 4: so does ``decrypt`` for such a file (edits keep its
+        layout). None for every other file (a file sopsy wrote keeps its own layout)."""
+        if hints or not (written_before(parsed.metadata, (3, 7)) or _sops_wrote_other_step(parsed)):
             return None
         return "---\n".join(emit_document(d) for d in parsed.documents)
 
@@ -113,3 +114,14 @@ class YamlStore:
 
 
 STORE = YamlStore()
+
+
+def _sops_wrote_other_step(parsed: ParsedYaml) -> bool:
+    """Whether sops (not sopsy: no data-key date of sopsy's) wrote the file with an indentation
+    step or sequence offset other than go-yaml's 4 that sops prints with."""
+    from ...core import DATAKEY_CREATED_FIELD
+    from .compose import document_style
+
+    if parsed.metadata is None or DATAKEY_CREATED_FIELD in parsed.metadata:
+        return False
+    return any((s.step, s.seq_offset) != (4, 4) for s in (document_style(parsed, d) for d in parsed.docs))
