@@ -284,3 +284,21 @@ def test_set_on_a_file_in_an_old_sops_layout_keeps_that_layout(corpus_gnupg: Gnu
     assert len(body) == 1 and body[0][1].startswith("        user: ENC[")
     out = run_sopsy("decrypt", str(f), env={**corpus_gnupg.env(), **NO_AGE}).stdout.decode()
     assert "        user: root\n" in out and "\n    - secretuser1\n" in out  # as sops prints it
+
+
+def test_hand_edited_sops_json_prints_as_sops_prints_it(corpus_gnupg: GnuPGHome, tmp_path: Path) -> None:
+    # terraform-provider-sops's fixture (sops 3.3.1) has a line someone added by hand, indented
+    # by four spaces: sops prints every level with a tab (and a final newline)
+    name = "carlpett__terraform-provider-sops__sops_test-fixtures_basic.json"
+    env = {**corpus_gnupg.env(), **NO_AGE}
+    assert b'\n    "null": null' in (SOPS_CORPUS / name).read_bytes()
+    expected = (SOPS_CORPUS / "decrypted-by-sops" / name).read_bytes()
+    assert b'\n\t"null": null\n}\n' in expected
+    assert run_sopsy("decrypt", str(SOPS_CORPUS / name), env=env).stdout == expected
+    f = tmp_path / "basic.json"
+    f.write_bytes((SOPS_CORPUS / name).read_bytes())
+    r = run_sopsy("set", str(f), '["hello"]', '"there"', env=env)
+    assert r.returncode == 0, r.stderr.decode()
+    changed = expected.replace(b'"world"', b'"there"')
+    assert run_sops("decrypt", str(f), env=env).stdout == changed
+    assert run_sopsy("decrypt", str(f), env=env).stdout == changed

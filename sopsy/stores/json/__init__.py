@@ -83,7 +83,8 @@ class JsonStore:
                     prefix: bytes) -> tuple[bytes, str] | None:
             return mod.json_decrypt(data, key, suffix, encrypted_suffix, mac_only, prefix, member)  # type: ignore[no-any-return]
 
-        if not isinstance(metadata, dict) or (not data.endswith(b"\n") and written_before(metadata, (3, 10))):
+        if not isinstance(metadata, dict) or (not data.endswith(b"\n") and written_before(metadata, (3, 10))) \
+                or _sops_wrote_spaces(data, metadata):
             return None  # (see printed)
         return FastScan(metadata, decrypt)
 
@@ -97,11 +98,19 @@ class JsonStore:
 
     def printed(self, parsed: Any, hints: dict[str, Any]) -> str | None:
         """sops before 3.10 wrote JSON without a final newline; sops now prints one: so does
-        ``decrypt`` for such a file. None for every other file."""
+        ``decrypt`` for such a file. A file sops wrote with lines indented by spaces (hand-edited,
+        or ``stores.json.indent``) is printed as sops prints it, one tab a level. None for every
+        other file (a file sopsy wrote keeps its own layout)."""
         from .scanner import ParsedJson
         from .splice import render
 
-        if hints or not isinstance(parsed, ParsedJson) or not written_before(parsed.metadata, (3, 10)):
+        if hints or not isinstance(parsed, ParsedJson) or parsed.metadata is None:
+            return None
+        if _sops_wrote_spaces(parsed.text, parsed.metadata):
+            from ..relayout import relaid
+
+            return relaid(render(parsed, None, hints), "json", -1)
+        if not written_before(parsed.metadata, (3, 10)):
             return None
         text = render(parsed, None, hints)
         return text if text.endswith("\n") else text + "\n"
@@ -158,3 +167,13 @@ class JsonStore:
 
 
 STORE = JsonStore()
+
+
+def _sops_wrote_spaces(text: str | bytes, metadata: dict[str, Any]) -> bool:
+    """Whether sops (not sopsy: no data-key date of sopsy's) wrote the file and a line of it is
+    indented by spaces, which sops's decrypt does not print (it indents by tabs)."""
+    from ...core import DATAKEY_CREATED_FIELD
+
+    if DATAKEY_CREATED_FIELD in metadata:
+        return False
+    return "\n " in text if isinstance(text, str) else b"\n " in text
