@@ -116,11 +116,13 @@ class Metadata:
         if not isinstance(d, dict):
             raise MetadataNotFound("sops metadata not found")
         version = d.get("version")
+        # sops fails to unmarshal such metadata (files of sops 0.x-1.x) and exits 1, not 2
         if not isinstance(version, str):
-            raise InputError("the sops metadata has no version string (files from sops 1.x are not supported)")
+            raise InputError("the sops metadata has no version string (files from sops 1.x are not supported)",
+                             exit_code=1)
         lastmodified = _time_text(d.get("lastmodified"))
         if not isinstance(lastmodified, str):
-            raise InputError("the sops metadata has no lastmodified time")
+            raise InputError("the sops metadata has no lastmodified time", exit_code=1)
         mac_aad(lastmodified)  # validates
         mac = d.get("mac") or ""
         if not isinstance(mac, str):
@@ -190,7 +192,7 @@ def mac_aad(lastmodified: str) -> bytes:
     """The AAD of the MAC: ``lastmodified`` re-formatted at second precision (§3 step 6)."""
     m = _TS.match(lastmodified)
     if not m:
-        raise InputError("the sops metadata has a lastmodified/created_at that is not an RFC 3339 time")
+        raise InputError("the sops metadata has a lastmodified/created_at that is not an RFC 3339 time", exit_code=1)
     date, clock, tz = m.groups()
     if tz in ("z", "+00:00", "-00:00"):
         tz = "Z"

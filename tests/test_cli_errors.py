@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -39,6 +40,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     derived = {
         "tampered.yaml": text.replace("user: ENC[AES256_GCM,data:", "user: ENC[AES256_GCM,data:AA"),
         "badregex.yaml": text.replace("unencrypted_suffix: _unencrypted", "encrypted_regex: '('"),
+        # metadata sops cannot unmarshal (as in files of sops 0.x-1.x): sops exits 1
+        "noversion.yaml": re.sub(r"\n *version: [^\n]*", "", text),
+        "nolastmodified.yaml": re.sub(r"lastmodified: [^\n]*", 'lastmodified: ""', text),
         "threshold.yaml": (d / "groups.yaml").read_text().replace("shamir_threshold: 2",
                                                                    "shamir_threshold: 1000000"),
         "empty.yaml": "", "invalid.yaml": "a: [unclosed\n", "big.yaml": f"port: {2**63}\n",
@@ -174,6 +178,8 @@ MISTAKES: list[tuple[str, list[str], dict[str, str], int, str]] = [
     ("bad regex in the metadata", ["decrypt", "{d}/badregex.yaml"], {}, 2,
      "the file's encrypted_regex is not a valid regular expression"),
     ("tampered value", ["decrypt", "{d}/tampered.yaml"], {}, 25, ""),
+    ("no version in the metadata", ["decrypt", "{d}/noversion.yaml"], {}, 1, "has no version string"),
+    ("empty lastmodified in the metadata", ["decrypt", "{d}/nolastmodified.yaml"], {}, 1, "not an RFC 3339 time"),
     # the editor
     ("no such editor", ["edit", "{enc}"], {"SOPS_EDITOR": "{d}/no-editor"}, 201, "editor not found"),
     ("unsplittable editor", ["edit", "{enc}"], {"SOPS_EDITOR": "'vim"}, 201, "cannot be split"),
