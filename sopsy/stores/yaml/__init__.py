@@ -120,8 +120,8 @@ def _sops_wrote_other_step(parsed: ParsedYaml) -> bool:
     """Whether sops (not sopsy: no data-key date of sopsy's) wrote the file with an indentation
     step or sequence offset other than go-yaml's 4 that sops prints with."""
     from ...core import DATAKEY_CREATED_FIELD
-    from .compose import document_style
+    from .compose import document_habits
 
     if parsed.metadata is None or DATAKEY_CREATED_FIELD in parsed.metadata:
         return False
-    return any((s.step, s.seq_offset) != (4, 4) for s in (document_style(parsed, d) for d in parsed.docs))
+    return any(found not in (None, 4) for d in parsed.docs for found in document_habits(parsed, d)[:2])
