@@ -113,9 +113,21 @@ def _parts(tree_path: str, command: str) -> list[PathPart]:
 
 def _editable(path: str, input_type: str | None) -> Store:
     store = get_store(input_type or store_name_for(path))
-    if not hasattr(store, "apply_edits"):
+    if not hasattr(store, "apply_edits") and store.name != "binary":
         raise UsageError(f"{path}: a {store.name} file has no paths to set or unset")
     return store
+
+
+def _binary_text(path: str, edits: list[Edit]) -> str:
+    """A binary file's tree is one string, ``["data"]`` (as in sops, whose ``set`` of it
+    replaces the file's contents); no other change can be written as binary."""
+    from .edits import Replace
+
+    edit = edits[0]
+    if len(edits) == 1 and isinstance(edit, Replace) and list(edit.path) == ["data"] \
+            and isinstance(edit.node, Scalar) and isinstance(edit.node.value, str):
+        return edit.node.value
+    raise UsageError(f'{path}: a binary file holds one string value, ["data"]: only it can be set')
 
 
 def _rewrite(path: str, input_type: str | None, ignore_mac: bool, decryption_order: str | None,
@@ -135,7 +147,12 @@ def _rewrite(path: str, input_type: str | None, ignore_mac: bool, decryption_ord
             raise
         if not changed and idempotent:
             return False
-        new_text = store.apply_edits(parsed, edits) if edits else plain  # type: ignore[attr-defined]
+        if not edits:
+            new_text = plain
+        elif hasattr(store, "apply_edits"):
+            new_text = store.apply_edits(parsed, edits)
+        else:
+            new_text = _binary_text(path, edits)
         if out_store is store:
             result = core.reencrypt(opened, new_text)
         else:  # sops writes the file in the output format: the same data key, values keep their IVs

@@ -316,3 +316,32 @@ def test_a_sops_file_with_an_empty_mapping(plain: str, tmp_path: Path) -> None:
     assert run_sopsy("decrypt", str(f)).stdout == run_sops("decrypt", str(f)).stdout
     assert run_sopsy("set", str(f), '["k"]', '"v"').returncode == 0
     assert json.loads(run_sops("decrypt", "--output-type", "json", str(f)).stdout) == {"k": "v"}
+
+
+def test_set_data_of_a_binary_file_as_sops_does(tmp_path: Path) -> None:
+    """A binary file's tree is ``{"data": ...}``: sops's ``set`` of ``["data"]`` replaces the
+    contents (sops-encrypted files of that kind are common, e.g. helm-secrets' and fluxcd's);
+    any other path or a non-string value is refused, the file untouched."""
+    from conftest import AGE_KEYS_BOTH, VECTORS
+
+    env = {"SOPS_AGE_KEY_FILE": str(AGE_KEYS_BOTH)}
+    ours, theirs = tmp_path / "ours.bin", tmp_path / "theirs.bin"
+    for f in (ours, theirs):
+        f.write_bytes((VECTORS / "enc.bin").read_bytes())
+    value = json.dumps("line one\nline two ü\n")
+    r = run_sopsy("set", str(ours), '["data"]', value, env=env)
+    assert r.returncode == 0, r.stderr
+    assert run_sops("set", str(theirs), '["data"]', value, env=env).returncode == 0
+    got = run_sops("decrypt", str(ours), env=env)
+    assert got.returncode == 0, got.stderr
+    assert got.stdout == "line one\nline two ü\n".encode() == run_sops("decrypt", str(theirs), env=env).stdout
+    before_sops = json.loads((VECTORS / "enc.bin").read_text())["sops"]
+    after_sops = json.loads(ours.read_text())["sops"]
+    assert after_sops["age"] == before_sops["age"]  # the same data key, wrapped as it was
+    kept = ours.read_bytes()
+    for args in (['["other"]', '"x"'], ['["data"]', "5"]):
+        r = run_sopsy("set", str(ours), *args, env=env)
+        assert r.returncode == 1 and b'only it can be set' in r.stderr, r.stderr
+    r = run_sopsy("unset", str(ours), '["data"]', env=env)
+    assert r.returncode == 1 and b'only it can be set' in r.stderr, r.stderr
+    assert ours.read_bytes() == kept
