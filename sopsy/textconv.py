@@ -72,7 +72,7 @@ def convert(data: bytes, path: str, input_type: str | None = None) -> bytes:
     if parsed.metadata is None:
         return data
     opened = core.open_parsed(store, parsed, data_key=data_key)
-    return _with_summary(opened.plaintext().encode("utf-8", "surrogateescape"), opened.metadata,
+    return _with_summary(opened.printed().encode("utf-8", "surrogateescape"), opened.metadata,
                          opened.cipher.data_key)
 
 

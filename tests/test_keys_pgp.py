@@ -302,3 +302,14 @@ def test_hand_edited_sops_json_prints_as_sops_prints_it(corpus_gnupg: GnuPGHome,
     changed = expected.replace(b'"world"', b'"there"')
     assert run_sops("decrypt", str(f), env=env).stdout == changed
     assert run_sopsy("decrypt", str(f), env=env).stdout == changed
+
+
+@pytest.mark.parametrize("name", ["getsops__sops__example.sops-3.5.0.yaml",
+                                  "carlpett__terraform-provider-sops__sops_test-fixtures_basic.json"])
+def test_textconv_shows_what_decrypt_prints(name: str, corpus_gnupg: GnuPGHome) -> None:
+    # git diff's plaintext is decrypt's (sops's layout for files whose own layout sops does not
+    # print), followed by the metadata summary
+    r = run_sopsy("git", "textconv", str(SOPS_CORPUS / name), env={**corpus_gnupg.env(), **NO_AGE})
+    assert r.returncode == 0, r.stderr.decode()
+    expected = (SOPS_CORPUS / "decrypted-by-sops" / name).read_bytes()
+    assert r.stdout.startswith(expected + b"\n# --- sops metadata"), r.stdout[:300]
