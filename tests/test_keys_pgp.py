@@ -313,3 +313,22 @@ def test_textconv_shows_what_decrypt_prints(name: str, corpus_gnupg: GnuPGHome) 
     assert r.returncode == 0, r.stderr.decode()
     expected = (SOPS_CORPUS / "decrypted-by-sops" / name).read_bytes()
     assert r.stdout.startswith(expected + b"\n# --- sops metadata"), r.stdout[:300]
+
+
+def test_hand_edited_sops_yaml_prints_as_sops_re_emits_it(corpus_gnupg: GnuPGHome, tmp_path: Path) -> None:
+    # community.sops's fixture: a '---' and licence comments put by hand before what sops wrote;
+    # sops re-emits the file (no '---', no blank line), so does sopsy for a file sops wrote, also
+    # after a sopsy set
+    name = "ansible-collections__community.sops__tests_integration_targets_vars_sops_test-success_group_vars_all_test-template.sops.yml"
+    env = {**corpus_gnupg.env(), **NO_AGE}
+    assert (SOPS_CORPUS / name).read_bytes().startswith(b"---\n# Copyright")
+    expected = (SOPS_CORPUS / "decrypted-by-sops" / name).read_bytes()
+    assert expected.startswith(b"# Copyright") and b"\n\n" not in expected
+    assert run_sopsy("decrypt", str(SOPS_CORPUS / name), env=env).stdout == expected
+    f = tmp_path / "vars.sops.yml"
+    f.write_bytes((SOPS_CORPUS / name).read_bytes())
+    assert run_sopsy("set", str(f), '["var_with_template"]', '"x"', env=env).returncode == 0
+    assert f.read_bytes().startswith(b"---\n# Copyright")  # the edit keeps the file's own text
+    changed = expected.replace(b"'{{ 1 + 1 }}'", b"x")
+    assert run_sops("decrypt", str(f), env=env).stdout == changed
+    assert run_sopsy("decrypt", str(f), env=env).stdout == changed

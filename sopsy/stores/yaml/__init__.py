@@ -82,13 +82,20 @@ class YamlStore:
         return render(parsed, metadata, hints)
 
     def printed(self, parsed: ParsedYaml, hints: dict[str, Any]) -> str | None:
-        """sops before 3.7 wrote YAML with yaml.v2 (block sequences flush with their key), sops
-        3.9+ with ``stores.yaml.indent`` set writes other steps than 4, and sops prints every
-        file as go-yaml v3 does with step 4: so does ``decrypt`` for such a file (edits keep its
-        layout). None for every other file (a file sopsy wrote keeps its own layout)."""
-        if hints or not (written_before(parsed.metadata, (3, 7)) or _sops_wrote_other_step(parsed)):
+        """sops prints every file as go-yaml v3 emits it (step 4), whatever its own layout: a
+        file sops before 3.7 wrote with yaml.v2 (block sequences flush with their key), one sops
+        3.9+ wrote with another ``stores.yaml.indent``, one edited by hand. So does ``decrypt``
+        for a file sops wrote (edits keep its layout). None for a file sopsy wrote (it keeps its
+        own layout)."""
+        if hints:
             return None
-        return "---\n".join(emit_document(d) for d in parsed.documents)
+        if written_before(parsed.metadata, (3, 7)):
+            return "---\n".join(emit_document(d) for d in parsed.documents)
+        if not _sops_wrote(parsed):
+            return None
+        from ..relayout import relaid
+
+        return relaid(render(parsed, None, hints), "yaml", 4)
 
     def layout_hints(self, parsed: ParsedYaml) -> dict[str, Any]:
         return layout_hints(parsed)
@@ -116,12 +123,9 @@ class YamlStore:
 STORE = YamlStore()
 
 
-def _sops_wrote_other_step(parsed: ParsedYaml) -> bool:
-    """Whether sops (not sopsy: no data-key date of sopsy's) wrote the file with an indentation
-    step or sequence offset other than go-yaml's 4 that sops prints with."""
+def _sops_wrote(parsed: ParsedYaml) -> bool:
+    """Whether sops (not sopsy: no data-key date of sopsy's) wrote the file: sops prints such a
+    file as go-yaml emits it, whatever hand edits or ``stores.yaml.indent`` did to its layout."""
     from ...core import DATAKEY_CREATED_FIELD
-    from .compose import document_habits
 
-    if parsed.metadata is None or DATAKEY_CREATED_FIELD in parsed.metadata:
-        return False
-    return any(found not in (None, 4) for d in parsed.docs for found in document_habits(parsed, d)[:2])
+    return parsed.metadata is not None and DATAKEY_CREATED_FIELD not in parsed.metadata

@@ -43,13 +43,6 @@ def column(text: str, pos: int) -> int:
 
 
 def document_style(parsed: ParsedYaml, doc: DocInfo) -> Style:
-    step, seq_offset, quote, nl = document_habits(parsed, doc)
-    return Style(step or 2, seq_offset, quote, nl)
-
-
-def document_habits(parsed: ParsedYaml, doc: DocInfo) -> tuple[int | None, int | None, str, str]:
-    """The indentation step and sequence offset as the document shows them (None where it has
-    no nesting that tells), its quote and its line break."""
     text = parsed.text
     first_nl = text.find("\n")
     nl = "\r\n" if first_nl > 0 and text[first_nl - 1] == "\r" else "\n"
@@ -78,7 +71,7 @@ def document_habits(parsed: ParsedYaml, doc: DocInfo) -> tuple[int | None, int |
                 seq_offset = col - key_col if col >= key_col else None
             todo.extend((v, None) for v in node.items)
     quote = "'" if quotes["'"] > quotes['"'] else '"'
-    return step, seq_offset, quote, nl
+    return Style(step or 2, seq_offset, quote, nl)
 
 
 def key_text(key: str, style: Style) -> str:

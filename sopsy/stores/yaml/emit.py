@@ -94,7 +94,9 @@ def emit_document(root: Node, step: int = 4) -> str:
     sops's output, and for ``--indent``."""
     out: list[str] = []
     _emit_node(root, 0, step, out)
-    return "".join(out) or "{}\n"
+    if not _has_items(root):
+        out.append("{}\n")  # an empty mapping, after any comments it holds (as go-yaml writes it)
+    return "".join(out)
 
 
 def _has_items(node: Node) -> bool:
