@@ -91,8 +91,8 @@ class YamlStore:
             return None
         if written_before(parsed.metadata, (3, 7)):
             return "---\n".join(emit_document(d) for d in parsed.documents)
-        if not _sops_wrote(parsed):
-            return None
+        if not _sops_wrote(parsed) or not _unlike_go_yaml(parsed):
+            return None  # (a file as sops wrote it prints as its splice: the same bytes, faster)
         from ..relayout import relaid
 
         return relaid(render(parsed, None, hints), "yaml", 4)
@@ -121,6 +121,21 @@ class YamlStore:
 
 
 STORE = YamlStore()
+
+
+def _unlike_go_yaml(parsed: ParsedYaml) -> bool:
+    """Whether the data's layout is one go-yaml v3 does not write (so sops prints the file
+    otherwise): hand edits (blank lines, a document marker, CRLF), several documents, or an
+    indentation step or sequence offset other than 4 (``stores.yaml.indent``)."""
+    from .compose import indent_habits
+
+    if len(parsed.docs) != 1:
+        return True
+    region = parsed.docs[0].sops_region
+    body = parsed.text[:region[0]] if region else parsed.text
+    if body.startswith(("---", "%")) or "\n\n" in body or "\n---" in body or "\r" in body:
+        return True
+    return any(found not in (None, 4) for found in indent_habits(parsed, parsed.docs[0]))
 
 
 def _sops_wrote(parsed: ParsedYaml) -> bool:

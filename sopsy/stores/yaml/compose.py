@@ -74,6 +74,34 @@ def document_style(parsed: ParsedYaml, doc: DocInfo) -> Style:
     return Style(step or 2, seq_offset, quote, nl)
 
 
+def indent_habits(parsed: ParsedYaml, doc: DocInfo) -> tuple[int | None, int | None]:
+    """The indentation step and sequence offset the document's block collections show (None
+    where nothing tells), stopping as soon as both are known: a cheap look for ``decrypt``."""
+    text = parsed.text
+    step: int | None = None
+    seq_offset: int | None = None
+    todo: list[tuple[Node, int | None]] = [(doc.root, None)] if doc.root is not None else []
+    i = 0
+    while i < len(todo) and (step is None or seq_offset is None):
+        node, key_col = todo[i]
+        i += 1
+        if not isinstance(node, (Mapping, Sequence)) or not isinstance(node.ref, CRef) or node.ref.alias:
+            continue
+        if node.ref.flow:
+            continue
+        if isinstance(node, Mapping):
+            cols = [column(text, p) for p in (node.ref.keys or {}).values()]
+            col = min(cols) if cols else None
+            if key_col is not None and col is not None and col > key_col and step is None:
+                step = col - key_col
+            todo.extend((v, col) for _, v in node.items)
+        else:
+            if key_col is not None and seq_offset is None and node.items:
+                seq_offset = column(text, node.ref.start) - key_col
+            todo.extend((v, None) for v in node.items)
+    return step, seq_offset
+
+
 def key_text(key: str, style: Style) -> str:
     if plain_ok(key):
         return key
