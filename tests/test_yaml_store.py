@@ -220,6 +220,29 @@ def test_missing_final_newline_and_crlf_survive() -> None:
         assert core.decrypt_text(STORE, enc).plaintext() == src
 
 
+def test_empty_documents_come_back_empty_and_sops_reads_them_as_empty_mappings(tmp_path: Path) -> None:
+    # a file ending in a bare `---` (seen in helm-secrets' test values and an EKS blueprint
+    # manifest): sops prints `{}` for the empty document, sopsy's own file gives back the source
+    sops_made = tmp_path / "sops.yaml"
+    for src in ["a: 1\n---\n", "a: 1\n--- \n", "a: 1\n---", "a: 1\r\n---\r\n", "---\n---\na: 1\n",
+                "a: 1\n---\n---\nb: 2\n", "a: 1\n---\n...\n"]:
+        enc = core.encrypt_text(STORE, src, OPTS)
+        assert core.decrypt_text(STORE, enc).plaintext() == src
+        f = tmp_path / "empty-doc.yaml"
+        f.write_bytes(enc.encode())
+        ours = run_sops("decrypt", str(f))
+        sops_made.write_bytes(src.encode())
+        theirs = run_sops("encrypt", "--age", RECIPIENT, str(sops_made))
+        assert ours.returncode == 0 and theirs.returncode == 0
+        sops_made.write_bytes(theirs.stdout)
+        # sops reads both alike, and a sops-made file still decrypts to what sops prints
+        assert ours.stdout == run_sops("decrypt", str(sops_made)).stdout
+        assert core.decrypt_text(STORE, theirs.stdout.decode()).plaintext().encode() == ours.stdout
+    # an explicit `{}` is data, not an empty document: it stays
+    enc = core.encrypt_text(STORE, "a: 1\n---\n{}\n", OPTS)
+    assert core.decrypt_text(STORE, enc).plaintext() == "a: 1\n---\n{}\n"
+
+
 def test_refusals_are_one_line() -> None:
     for bad, exc in [("- a\n- b\n", InputError), ("a: [1\n", InputError), ("1: x\n", EncryptTreeError),
                      ("a: 1\na: 2\n", InputError), ("big: 18446744073709551615\n", EncryptTreeError)]:

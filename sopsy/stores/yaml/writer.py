@@ -26,6 +26,9 @@ _BLOCK_HEADER_INDENT = re.compile(r"([|>])([1-9]?)([+-]?)([1-9]?)")
 _STR_TAG_TEXT = re.compile(r"!!str\b")
 
 Splice = tuple[int, int, str]  # (start, end, replacement) in the source text
+# the layout hint listing the documents that were empty (`---` and nothing, or only comments):
+# sops prints `{}` for each, sopsy puts back what was there (hints are otherwise keyed by IVs)
+EMPTY_DOCS = "empty_documents"
 
 
 def render(parsed: ParsedYaml, metadata: dict[str, Any] | None, hints: dict[str, Any] | None = None,
@@ -36,14 +39,15 @@ def render(parsed: ParsedYaml, metadata: dict[str, Any] | None, hints: dict[str,
     nl = "\r\n" if first_nl > 0 and text[first_nl - 1] == "\r" else "\n"  # metadata follows the file
     edits: list[Splice] = list(extra or ())
     trim = False
-    for doc in parsed.docs:
+    empty_docs = (hints or {}).get(EMPTY_DOCS, ())
+    for n, doc in enumerate(parsed.docs):
         alias_ids: set[int] = set()
         if doc.root is not None:
             _collect_alias_edits(doc, edits, alias_ids)
             step = indent_step(doc, text)
             _collect_edits(doc.root, text, edits, alias_ids, hints or {}, doc,
                            (doc.column + step, step))
-        trim = _metadata_edit(doc, text, metadata, nl, edits) or trim
+        trim = _metadata_edit(doc, text, metadata, nl, edits, n in empty_docs) or trim
     out = splice(text, edits)
     # the plaintext had no final newline: drop the one encryption added before "sops:" (after
     # the splices, as a block scalar's region may end with it)
@@ -74,8 +78,9 @@ def metadata_block(metadata: dict[str, Any], column: int = 0) -> str:
 
 
 def _metadata_edit(doc: DocInfo, text: str, metadata: dict[str, Any] | None, nl: str,
-                   edits: list[Splice]) -> bool:
-    """Adds the metadata splice; True when the output's final line break is to go."""
+                   edits: list[Splice], was_empty: bool = False) -> bool:
+    """Adds the metadata splice; True when the output's final line break is to go.
+    ``was_empty``: the plaintext document was empty (a hint), so no ``{}`` stands for it."""
     if doc.flow_root:
         _flow_root_metadata(doc, metadata, edits)
         return False
@@ -86,7 +91,7 @@ def _metadata_edit(doc: DocInfo, text: str, metadata: dict[str, Any] | None, nl:
         if metadata is None and (doc.root is None or not any(k is not None for k, _ in doc.root.items)):
             # nothing but the metadata (sops encrypted `{}`, or a file of comments): sops
             # prints the empty mapping
-            block = "{}" + nl
+            block = "" if was_empty else "{}" + nl
         if not block and e >= len(text) and not text.endswith("\n") and s > 0:
             trim = True  # the plaintext had no final newline (see render)
         elif block and e >= len(text) and not text.endswith("\n"):
