@@ -159,6 +159,13 @@ def _collect_edits(node: Node, text: str, edits: list[Splice], alias_ids: set[in
         elif isinstance(child, Comment):
             _comment_edit(child, text, edits)
         else:
+            if is_map and type(child) is Sequence and _comments_only(child):
+                empty = _empty_sequence(child, text)
+                if empty is not None:
+                    edits.append(empty)
+                    for c in child.items[len(_elements(child)):]:
+                        _comment_edit(c, text, edits)  # type: ignore[arg-type]
+                    continue
             if hints and isinstance(child.ref, CRef) and child.ref.flow and not child.ref.alias:
                 rep = _alias_restore(child, hints, doc)
                 if rep is not None:
@@ -166,6 +173,43 @@ def _collect_edits(node: Node, text: str, edits: list[Splice], alias_ids: set[in
                     continue
             _collect_edits(child, text, edits, alias_ids, hints, doc,
                            _child_indents(child, is_map, text, step))  # type: ignore[arg-type]
+
+
+def _comments_only(seq: Sequence) -> bool:
+    """A sequence sops wrote for ``key: [] # comment``: nothing but comments it stored as
+    ``- ENC[...type:comment]`` elements."""
+    return all(isinstance(c, Comment) for c in seq.items) and bool(_elements(seq))
+
+
+def _elements(seq: Sequence) -> list[Comment]:
+    """The leading comments of ``seq`` that sops stored as elements (comment lines after them,
+    which the reader gives to the block they end, stay where they are)."""
+    out: list[Comment] = []
+    for c in seq.items:
+        if not isinstance(c, Comment) or not isinstance(c.ref, SRef):
+            break
+        out.append(c)
+    return out
+
+
+def _empty_sequence(seq: Sequence, text: str) -> Splice | None:
+    """The block of comment elements under ``key:`` written back as sops prints it: ``key: []``,
+    then the comments at the key's column. (As comment lines under ``key:`` they would make the
+    value null.) None where the block does not follow its key on a line of its own."""
+    ref = seq.ref
+    if not isinstance(ref, CRef) or ref.flow:
+        return None
+    nl = text.rfind("\n", 0, ref.start)
+    key_line = text.rfind("\n", 0, nl) + 1
+    if nl < 0 or text[nl + 1:ref.start].strip(" \t-") or not text[key_line:nl].rstrip().endswith(":"):
+        return None
+    eol = "\r\n" if text[nl - 1:nl] == "\r" else "\n"
+    line = text[key_line:nl]
+    indent = line[:len(line) - len(line.lstrip(" "))]
+    at = nl - 1 if eol == "\r\n" else nl
+    elements = _elements(seq)
+    lines = "".join(f"{eol}{indent}#{c.text}" for c in elements)
+    return (at, elements[-1].ref.end, " []" + lines)  # type: ignore[union-attr]
 
 
 def _comment_edit(c: Comment, text: str, edits: list[Splice]) -> None:
