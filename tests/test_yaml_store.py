@@ -340,3 +340,26 @@ def test_unquoted_times_in_metadata_are_read_as_sops_reads_them(tmp_path: Path) 
     ours, theirs = run_sopsy("decrypt", str(f)), run_sops("decrypt", str(f))
     assert ours.returncode == 0 == theirs.returncode
     assert _all_docs(ours.stdout.decode()) == _all_docs(theirs.stdout.decode())
+
+
+def test_block_with_leading_blank_under_a_dash_decrypts_to_yaml_that_reads_back(tmp_path: Path) -> None:
+    # go-yaml (so sops) writes `run: |4-` inside a sequence item with its lines only 2 columns
+    # past the key: YAML no parser reads, sops included (a GitHub Actions step `run: |` whose
+    # script starts with a blank line, in actions/starter-workflows). sopsy writes the real
+    # indicator, so its output, and `set` (which re-reads it), work.
+    plain = ('k: "\\n x"\nm:\n  k: " x\\ny"\nl:\n  - "\\nx\\ny"\n  - name: a\n    run: "\\nx\\n"\n'
+             '  - - " x\\ny"\nsteps:\n  - name: Show output\n    run: |2-\n\n      echo done\n')
+    f = tmp_path / "blocks.yaml"
+    f.write_text(plain)
+    made = run_sops("encrypt", "--age", RECIPIENT, str(f))
+    assert made.returncode == 0, made.stderr
+    f.write_bytes(made.stdout)
+    out = run_sopsy("decrypt", str(f))
+    assert out.returncode == 0 and yaml.safe_load(out.stdout) == yaml.safe_load(plain)
+    assert b"run: |2-\n\n" in out.stdout and b"k: |4-\n\n     x" in out.stdout  # (sops's where valid)
+    back = tmp_path / "plain.yaml"
+    back.write_bytes(out.stdout)
+    assert run_sops("encrypt", "--age", RECIPIENT, str(back)).returncode == 0  # sops reads it too
+    assert run_sopsy("set", str(f), '["k2"]', '"v"').returncode == 0
+    got = run_sops("decrypt", "--output-type", "json", str(f))
+    assert got.returncode == 0 and json.loads(got.stdout) == {**yaml.safe_load(plain), "k2": "v"}

@@ -153,7 +153,7 @@ def _collect_edits(node: Node, text: str, edits: list[Splice], alias_ids: set[in
             # no layout hints to consult (files sops wrote, or sopsy files needing none)
             if (not hints and child.enc is None and type(ref) is SRef and ref.enc is not None
                     and ref.style is None and ref.start == ref.body):
-                append((ref.start, ref.end, value_text(child.value, child.spelling, block, step, ref.flow)))
+                append((ref.start, ref.end, value_text(child.value, child.spelling, block, step, ref.flow, ref.indent)))
             else:
                 _scalar_edit(child, text, edits, hints, doc, indents)
         elif isinstance(child, Comment):
@@ -264,7 +264,7 @@ def _scalar_edit(leaf: Scalar, text: str, edits: list[Splice], hints: dict[str, 
             # a block written as go-yaml writes it (as sops's decrypt printed it) needs no
             # block form: a decrypt derives it again from a plain ENC, as sops writes it
             source = text[ref.start:ref.end]
-            derived = value_text(leaf.value, leaf.spelling, indents[0], indents[1])
+            derived = value_text(leaf.value, leaf.spelling, indents[0], indents[1], owner=ref.indent)
             # (no indentation indicator, no keep chomping: the block's first line holds text)
             if source.startswith(derived) and source[len(derived):] == "\n" and (derived[1:2] == "\n" or derived[1:3] == "-\n"):
                 enc_form = leaf.enc + source[len(derived):]
@@ -289,7 +289,7 @@ def _scalar_edit(leaf: Scalar, text: str, edits: list[Splice], hints: dict[str, 
             rep = hint
     if rep is None:
         if ref.style is None and ref.start == ref.body:  # the common case, without a Form
-            rep = value_text(leaf.value, leaf.spelling, indents[0], indents[1], ref.flow)
+            rep = value_text(leaf.value, leaf.spelling, indents[0], indents[1], ref.flow, ref.indent)
         else:
             rep = derive(form_of(ref, text, clean=False), leaf.value, leaf.spelling, indents)
     edits.append((ref.start, ref.end, rep))
@@ -404,7 +404,7 @@ def derive(form: Form, value: Value, spelling: str | None, indents: tuple[int, i
             return props + value
         return props + double_quoted(value)
     block, step = indents or (form.indent + 4, 4)
-    return props + value_text(value, spelling, block, step, form.flow)
+    return props + value_text(value, spelling, block, step, form.flow, form.indent)
 
 
 def _same_data(a: Any, b: Any) -> bool:
