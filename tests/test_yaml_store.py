@@ -238,9 +238,20 @@ def test_empty_documents_come_back_empty_and_sops_reads_them_as_empty_mappings(t
         # sops reads both alike, and a sops-made file still decrypts to what sops prints
         assert ours.stdout == run_sops("decrypt", str(sops_made)).stdout
         assert core.decrypt_text(STORE, theirs.stdout.decode()).plaintext().encode() == ours.stdout
-    # an explicit `{}` is data, not an empty document: it stays
-    enc = core.encrypt_text(STORE, "a: 1\n---\n{}\n", OPTS)
-    assert core.decrypt_text(STORE, enc).plaintext() == "a: 1\n---\n{}\n"
+    # an explicit `{}` is data, not an empty document: it stays; its metadata is a block in its
+    # place, as sops writes it (so set on a sops-made file with an empty document, which goes
+    # through the `{}` a decrypt prints, leaves that document as sops wrote it)
+    for src in ["a: 1\n---\n{}\n", "{}\n", "{}\r\n", "a: 1\n---\n{}"]:
+        enc = core.encrypt_text(STORE, src, OPTS)
+        assert core.decrypt_text(STORE, enc).plaintext() == src
+        assert re.search(r"(?m)^sops:\r?$", enc) and '{"sops"' not in enc
+    sops_made.write_bytes(b"kind: a\n---\n")
+    sops_made.write_bytes(run_sops("encrypt", "--age", RECIPIENT, str(sops_made)).stdout)
+    before = sops_made.read_text()
+    assert run_sopsy("set", str(sops_made), '["kind"]', '"b"').returncode == 0
+    after = sops_made.read_text()
+    assert after.count("\nsops:\n") == before.count("\nsops:\n") == 2 and '{"sops"' not in after
+    assert run_sops("decrypt", str(sops_made)).stdout == b"kind: b\n---\n{}\n"
 
 
 def test_refusals_are_one_line() -> None:

@@ -82,6 +82,12 @@ def _metadata_edit(doc: DocInfo, text: str, metadata: dict[str, Any] | None, nl:
     """Adds the metadata splice; True when the output's final line break is to go.
     ``was_empty``: the plaintext document was empty (a hint), so no ``{}`` stands for it."""
     if doc.flow_root:
+        if metadata is not None and doc.sops_region is None and _bare_braces(doc, text):
+            # a document that is just `{}` (what a decrypt prints for sops's metadata-only
+            # document): the block takes its place, as sops writes it, and decrypts to `{}`
+            assert doc.root is not None and isinstance(doc.root.ref, CRef)
+            edits.append((doc.root.ref.start, doc.root.ref.end, _metadata_text(metadata, doc.column, nl)[:-len(nl)]))
+            return False
         _flow_root_metadata(doc, metadata, edits)
         return False
     trim = False
@@ -104,6 +110,17 @@ def _metadata_edit(doc: DocInfo, text: str, metadata: dict[str, Any] | None, nl:
             block = nl + block[:-len(nl)]
         edits.append((at, at, block))
     return trim
+
+
+def _bare_braces(doc: DocInfo, text: str) -> bool:
+    """The document's root is an empty ``{}`` at the start of a line with nothing after it."""
+    root = doc.root
+    if root is None or root.items or not isinstance(root.ref, CRef):
+        return False
+    start, end = root.ref.start, root.ref.end
+    line_start = text.rfind("\n", 0, start) + 1
+    return text[start:end] == "{}" and not text[line_start:start].strip() and text[end:].strip() in ("", "...") \
+        and start == line_start
 
 
 def _metadata_text(metadata: dict[str, Any], column: int, nl: str) -> str:
