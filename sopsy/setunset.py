@@ -139,8 +139,8 @@ def _rewrite(path: str, input_type: str | None, ignore_mac: bool, decryption_ord
     with locked(path) as f:
         opened = core.decrypt_text(store, decode(f.read()), ignore_mac, decryption_order, name=path)
         plain = opened.plaintext()
-        parsed = store.parse(plain)
         try:
+            parsed = store.parse(plain)  # (what a decrypt prints: sops can print YAML it cannot read)
             edits, changed = change(parsed.documents[0])
         except SopsyError as exc:  # key not found, a list where a mapping is...: name the file
             core.name_error(exc, path)

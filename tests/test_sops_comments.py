@@ -161,3 +161,32 @@ def test_comment_moved_to_another_block_stays_readable_to_sops(tmp_path: Path) -
     out = run_sops("decrypt", str(f))
     assert out.returncode == 0 and b"possibly unencrypted comment" not in out.stderr, out.stderr
     assert out.stdout.decode().endswith("z: 2\n# moving note\nw: 3\n"), out.stdout
+
+
+def test_empty_list_with_a_comment_stays_an_empty_list(tmp_path: Path) -> None:
+    """sops stores ``key: [] # note`` as a block of one ``- ENC[...type:comment]`` element and
+    prints it as ``key: []`` with the comment below at the key's column. Written back as comment
+    lines under ``key:``, the value became null (found on a terraform-example-foundation policy,
+    ``exclude: [] # optional, default is no exclusions``): decrypt and set keep it a list."""
+    import json
+
+    import yaml
+
+    f = tmp_path / "s.yaml"
+    for plain in ["spec:\n  match:\n    exclude: [] # optional\n    target: x\n", "a: [] # c\n",
+                  "x:\n  a: [] # c\n  # d\n  b: 1\n", "a: [] # c\r\nb: 1\r\n"]:
+        f.write_bytes(plain.encode())
+        made = run_sops("encrypt", "--age", RECIPIENT, str(f))
+        assert made.returncode == 0, made.stderr
+        f.write_bytes(made.stdout)
+        ours, theirs = run_sopsy("decrypt", str(f)), run_sops("decrypt", str(f))
+        assert ours.returncode == 0 and yaml.safe_load(ours.stdout) == yaml.safe_load(plain)
+        if "# d" not in plain:  # (sops drops the first of two comments there; sopsy keeps both)
+            assert ours.stdout == theirs.stdout
+        first = re.search(r"^ *(\w+):", plain).group(1)  # type: ignore[union-attr]
+        assert run_sopsy("set", str(f), f'["{first}"]["new"]' if plain[0] != "a" else '["new"]',
+                         '"v"').returncode == 0
+        got = run_sops("decrypt", "--output-type", "json", str(f))
+        assert got.returncode == 0 and b"possibly unencrypted comment" not in got.stderr, got.stderr
+        data = json.loads(got.stdout)
+        assert [] in (data.get("a"), data.get("x", {}).get("a"), data.get("spec", {}).get("match", {}).get("exclude"))

@@ -221,6 +221,40 @@ def test_missing_final_newline_and_crlf_survive() -> None:
         assert core.decrypt_text(STORE, enc).plaintext() == src
 
 
+def test_empty_documents_come_back_empty_and_sops_reads_them_as_empty_mappings(tmp_path: Path) -> None:
+    # a file ending in a bare `---` (seen in helm-secrets' test values and an EKS blueprint
+    # manifest): sops prints `{}` for the empty document, sopsy's own file gives back the source
+    sops_made = tmp_path / "sops.yaml"
+    for src in ["a: 1\n---\n", "a: 1\n--- \n", "a: 1\n---", "a: 1\r\n---\r\n", "---\n---\na: 1\n",
+                "a: 1\n---\n---\nb: 2\n", "a: 1\n---\n...\n"]:
+        enc = core.encrypt_text(STORE, src, OPTS)
+        assert core.decrypt_text(STORE, enc).plaintext() == src
+        f = tmp_path / "empty-doc.yaml"
+        f.write_bytes(enc.encode())
+        ours = run_sops("decrypt", str(f))
+        sops_made.write_bytes(src.encode())
+        theirs = run_sops("encrypt", "--age", RECIPIENT, str(sops_made))
+        assert ours.returncode == 0 and theirs.returncode == 0
+        sops_made.write_bytes(theirs.stdout)
+        # sops reads both alike, and a sops-made file still decrypts to what sops prints
+        assert ours.stdout == run_sops("decrypt", str(sops_made)).stdout
+        assert core.decrypt_text(STORE, theirs.stdout.decode()).plaintext().encode() == ours.stdout
+    # an explicit `{}` is data, not an empty document: it stays; its metadata is a block in its
+    # place, as sops writes it (so set on a sops-made file with an empty document, which goes
+    # through the `{}` a decrypt prints, leaves that document as sops wrote it)
+    for src in ["a: 1\n---\n{}\n", "{}\n", "{}\r\n", "a: 1\n---\n{}"]:
+        enc = core.encrypt_text(STORE, src, OPTS)
+        assert core.decrypt_text(STORE, enc).plaintext() == src
+        assert re.search(r"(?m)^sops:\r?$", enc) and '{"sops"' not in enc
+    sops_made.write_bytes(b"kind: a\n---\n")
+    sops_made.write_bytes(run_sops("encrypt", "--age", RECIPIENT, str(sops_made)).stdout)
+    before = sops_made.read_text()
+    assert run_sopsy("set", str(sops_made), '["kind"]', '"b"').returncode == 0
+    after = sops_made.read_text()
+    assert after.count("\nsops:\n") == before.count("\nsops:\n") == 2 and '{"sops"' not in after
+    assert run_sops("decrypt", str(sops_made)).stdout == b"kind: b\n---\n{}\n"
+
+
 def test_refusals_are_one_line() -> None:
     for bad, exc in [("- a\n- b\n", InputError), ("a: [1\n", InputError), ("1: x\n", EncryptTreeError),
                      ("a: 1\na: 2\n", InputError), ("big: 18446744073709551615\n", EncryptTreeError)]:
@@ -318,3 +352,26 @@ def test_unquoted_times_in_metadata_are_read_as_sops_reads_them(tmp_path: Path) 
     ours, theirs = run_sopsy("decrypt", str(f)), run_sops("decrypt", str(f))
     assert ours.returncode == 0 == theirs.returncode
     assert _all_docs(ours.stdout.decode()) == _all_docs(theirs.stdout.decode())
+
+
+def test_block_with_leading_blank_under_a_dash_decrypts_to_yaml_that_reads_back(tmp_path: Path) -> None:
+    # go-yaml (so sops) writes `run: |4-` inside a sequence item with its lines only 2 columns
+    # past the key: YAML no parser reads, sops included (a GitHub Actions step `run: |` whose
+    # script starts with a blank line, in actions/starter-workflows). sopsy writes the real
+    # indicator, so its output, and `set` (which re-reads it), work.
+    plain = ('k: "\\n x"\nm:\n  k: " x\\ny"\nl:\n  - "\\nx\\ny"\n  - name: a\n    run: "\\nx\\n"\n'
+             '  - - " x\\ny"\nsteps:\n  - name: Show output\n    run: |2-\n\n      echo done\n')
+    f = tmp_path / "blocks.yaml"
+    f.write_text(plain)
+    made = run_sops("encrypt", "--age", RECIPIENT, str(f))
+    assert made.returncode == 0, made.stderr
+    f.write_bytes(made.stdout)
+    out = run_sopsy("decrypt", str(f))
+    assert out.returncode == 0 and yaml.safe_load(out.stdout) == yaml.safe_load(plain)
+    assert b"run: |2-\n\n" in out.stdout and b"k: |4-\n\n     x" in out.stdout  # (sops's where valid)
+    back = tmp_path / "plain.yaml"
+    back.write_bytes(out.stdout)
+    assert run_sops("encrypt", "--age", RECIPIENT, str(back)).returncode == 0  # sops reads it too
+    assert run_sopsy("set", str(f), '["k2"]', '"v"').returncode == 0
+    got = run_sops("decrypt", "--output-type", "json", str(f))
+    assert got.returncode == 0 and json.loads(got.stdout) == {**yaml.safe_load(plain), "k2": "v"}

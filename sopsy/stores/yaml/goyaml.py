@@ -49,10 +49,11 @@ def typed_plaintext(value: Value, spelling: str | None) -> str:
     return typed_text(value, spelling)
 
 
-def value_text(value: Value, spelling: str | None, block_indent: int, step: int = 4, flow: bool = False) -> str:
+def value_text(value: Value, spelling: str | None, block_indent: int, step: int = 4, flow: bool = False,
+               owner: int | None = None) -> str:
     """What sops prints for a decrypted value at a plain position (``block_indent``: where the
     lines of a block scalar go; ``step``: the file's indentation step; ``flow``: inside a flow
-    collection)."""
+    collection; ``owner``: the column of the value's key or ``-``, see :func:`_literal`)."""
     if type(value) is not str:
         return typed_plaintext(value, spelling)
     if _SIMPLE_PLAIN.match(value):  # the common case, decided without the analysis (flow too)
@@ -68,7 +69,7 @@ def value_text(value: Value, spelling: str | None, block_indent: int, step: int 
     plain_ok, single_ok, block_ok = _analyze(value)
     if "\n" in value:
         if block_ok and not _ODD_BREAKS.search(value):
-            return _literal(value, block_indent, step)
+            return _literal(value, block_indent, step, owner)
         return double_quoted(value)
     if isinstance(resolve_plain(value), str) and value not in _OLD_BOOLS and not _BASE60_FLOAT.match(value):
         if plain_ok:
@@ -132,12 +133,18 @@ def double_quoted(value: str) -> str:
     return "".join(out)
 
 
-def _literal(value: str, indent: int, step: int) -> str:
+def _literal(value: str, indent: int, step: int, owner: int | None = None) -> str:
     """A ``|`` block as go-yaml writes it, without the line break that ends it (the file's own
-    line break follows the spliced value)."""
+    line break follows the spliced value).
+
+    A block whose first line starts with a blank needs an indentation indicator, which YAML
+    counts from the owner's column (the key's, or the ``-``'s). go-yaml writes its indentation
+    step there even where its lines are not that far in (under a ``-``): YAML no reader, sops
+    included, can read back. Given ``owner``, the indicator is the real distance."""
     trailing = len(value) - len(value.rstrip("\n"))
-    header = "|" + (str(step) if value[0] in " \n" else "") + ("-" if trailing == 0 else "+" if trailing > 1 or
-                                                               trailing == len(value) else "")
+    shift = indent - owner if owner is not None and 0 < indent - owner < 10 else step
+    header = "|" + (str(shift) if value[0] in " \n" else "") + ("-" if trailing == 0 else "+" if trailing > 1 or
+                                                                trailing == len(value) else "")
     lines = value.split("\n")
     if trailing:
         lines.pop()

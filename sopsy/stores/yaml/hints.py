@@ -13,15 +13,18 @@ from ...cipher import iv_of
 from ...values import Value, same_value, spelling_is_exact, to_bytes
 from ...yamlscalar import NotResolvable, resolve
 from .goyaml import float_text, value_text
-from .refs import ParsedYaml, SRef, leaves
+from .refs import DocInfo, ParsedYaml, SRef, leaves
 
 
 def layout_hints(parsed: ParsedYaml) -> dict[str, Any]:
     """Spellings a decrypt cannot derive, keyed by the IV of the value's new ciphertext."""
-    from .writer import derive, form_of
+    from .writer import EMPTY_DOCS, derive, form_of
 
     text = parsed.text
     hints: dict[str, Any] = {}
+    empty = [n for n, doc in enumerate(parsed.docs) if _was_empty(doc)]
+    if empty:
+        hints[EMPTY_DOCS] = empty
     for doc in parsed.docs:
         for copy in doc.aliases:
             first = next((leaf for leaf in leaves(copy) if leaf.enc), None)
@@ -56,6 +59,13 @@ def layout_hints(parsed: ParsedYaml) -> dict[str, Any]:
                 if iv:
                     hints[iv] = original
     return hints
+
+
+def _was_empty(doc: DocInfo) -> bool:
+    """A plaintext document with no node (the reader gave it an empty mapping of no extent)."""
+    root = doc.root
+    return (root is not None and doc.sops_region is None and root.ref.start == root.ref.end
+            and not any(k is not None for k, _ in root.items))
 
 
 def exact_spelling(src: str, value: Value) -> str | None:

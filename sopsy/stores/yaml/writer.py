@@ -26,6 +26,9 @@ _BLOCK_HEADER_INDENT = re.compile(r"([|>])([1-9]?)([+-]?)([1-9]?)")
 _STR_TAG_TEXT = re.compile(r"!!str\b")
 
 Splice = tuple[int, int, str]  # (start, end, replacement) in the source text
+# the layout hint listing the documents that were empty (`---` and nothing, or only comments):
+# sops prints `{}` for each, sopsy puts back what was there (hints are otherwise keyed by IVs)
+EMPTY_DOCS = "empty_documents"
 
 
 def render(parsed: ParsedYaml, metadata: dict[str, Any] | None, hints: dict[str, Any] | None = None,
@@ -36,14 +39,15 @@ def render(parsed: ParsedYaml, metadata: dict[str, Any] | None, hints: dict[str,
     nl = "\r\n" if first_nl > 0 and text[first_nl - 1] == "\r" else "\n"  # metadata follows the file
     edits: list[Splice] = list(extra or ())
     trim = False
-    for doc in parsed.docs:
+    empty_docs = (hints or {}).get(EMPTY_DOCS, ())
+    for n, doc in enumerate(parsed.docs):
         alias_ids: set[int] = set()
         if doc.root is not None:
             _collect_alias_edits(doc, edits, alias_ids)
             step = indent_step(doc, text)
             _collect_edits(doc.root, text, edits, alias_ids, hints or {}, doc,
                            (doc.column + step, step))
-        trim = _metadata_edit(doc, text, metadata, nl, edits) or trim
+        trim = _metadata_edit(doc, text, metadata, nl, edits, n in empty_docs) or trim
     out = splice(text, edits)
     # the plaintext had no final newline: drop the one encryption added before "sops:" (after
     # the splices, as a block scalar's region may end with it)
@@ -74,9 +78,16 @@ def metadata_block(metadata: dict[str, Any], column: int = 0) -> str:
 
 
 def _metadata_edit(doc: DocInfo, text: str, metadata: dict[str, Any] | None, nl: str,
-                   edits: list[Splice]) -> bool:
-    """Adds the metadata splice; True when the output's final line break is to go."""
+                   edits: list[Splice], was_empty: bool = False) -> bool:
+    """Adds the metadata splice; True when the output's final line break is to go.
+    ``was_empty``: the plaintext document was empty (a hint), so no ``{}`` stands for it."""
     if doc.flow_root:
+        if metadata is not None and doc.sops_region is None and _bare_braces(doc, text):
+            # a document that is just `{}` (what a decrypt prints for sops's metadata-only
+            # document): the block takes its place, as sops writes it, and decrypts to `{}`
+            assert doc.root is not None and isinstance(doc.root.ref, CRef)
+            edits.append((doc.root.ref.start, doc.root.ref.end, _metadata_text(metadata, doc.column, nl)[:-len(nl)]))
+            return False
         _flow_root_metadata(doc, metadata, edits)
         return False
     trim = False
@@ -86,7 +97,7 @@ def _metadata_edit(doc: DocInfo, text: str, metadata: dict[str, Any] | None, nl:
         if metadata is None and (doc.root is None or not any(k is not None for k, _ in doc.root.items)):
             # nothing but the metadata (sops encrypted `{}`, or a file of comments): sops
             # prints the empty mapping
-            block = "{}" + nl
+            block = "" if was_empty else "{}" + nl
         if not block and e >= len(text) and not text.endswith("\n") and s > 0:
             trim = True  # the plaintext had no final newline (see render)
         elif block and e >= len(text) and not text.endswith("\n"):
@@ -99,6 +110,17 @@ def _metadata_edit(doc: DocInfo, text: str, metadata: dict[str, Any] | None, nl:
             block = nl + block[:-len(nl)]
         edits.append((at, at, block))
     return trim
+
+
+def _bare_braces(doc: DocInfo, text: str) -> bool:
+    """The document's root is an empty ``{}`` at the start of a line with nothing after it."""
+    root = doc.root
+    if root is None or root.items or not isinstance(root.ref, CRef):
+        return False
+    start, end = root.ref.start, root.ref.end
+    line_start = text.rfind("\n", 0, start) + 1
+    return text[start:end] == "{}" and not text[line_start:start].strip() and text[end:].strip() in ("", "...") \
+        and start == line_start
 
 
 def _metadata_text(metadata: dict[str, Any], column: int, nl: str) -> str:
@@ -148,12 +170,19 @@ def _collect_edits(node: Node, text: str, edits: list[Splice], alias_ids: set[in
             # no layout hints to consult (files sops wrote, or sopsy files needing none)
             if (not hints and child.enc is None and type(ref) is SRef and ref.enc is not None
                     and ref.style is None and ref.start == ref.body):
-                append((ref.start, ref.end, value_text(child.value, child.spelling, block, step, ref.flow)))
+                append((ref.start, ref.end, value_text(child.value, child.spelling, block, step, ref.flow, ref.indent)))
             else:
                 _scalar_edit(child, text, edits, hints, doc, indents)
         elif isinstance(child, Comment):
             _comment_edit(child, text, edits)
         else:
+            if is_map and type(child) is Sequence and _comments_only(child):
+                empty = _empty_sequence(child, text)
+                if empty is not None:
+                    edits.append(empty)
+                    for c in child.items[len(_elements(child)):]:
+                        _comment_edit(c, text, edits)  # type: ignore[arg-type]
+                    continue
             if hints and isinstance(child.ref, CRef) and child.ref.flow and not child.ref.alias:
                 rep = _alias_restore(child, hints, doc)
                 if rep is not None:
@@ -161,6 +190,43 @@ def _collect_edits(node: Node, text: str, edits: list[Splice], alias_ids: set[in
                     continue
             _collect_edits(child, text, edits, alias_ids, hints, doc,
                            _child_indents(child, is_map, text, step))  # type: ignore[arg-type]
+
+
+def _comments_only(seq: Sequence) -> bool:
+    """A sequence sops wrote for ``key: [] # comment``: nothing but comments it stored as
+    ``- ENC[...type:comment]`` elements."""
+    return all(isinstance(c, Comment) for c in seq.items) and bool(_elements(seq))
+
+
+def _elements(seq: Sequence) -> list[Comment]:
+    """The leading comments of ``seq`` that sops stored as elements (comment lines after them,
+    which the reader gives to the block they end, stay where they are)."""
+    out: list[Comment] = []
+    for c in seq.items:
+        if not isinstance(c, Comment) or not isinstance(c.ref, SRef):
+            break
+        out.append(c)
+    return out
+
+
+def _empty_sequence(seq: Sequence, text: str) -> Splice | None:
+    """The block of comment elements under ``key:`` written back as sops prints it: ``key: []``,
+    then the comments at the key's column. (As comment lines under ``key:`` they would make the
+    value null.) None where the block does not follow its key on a line of its own."""
+    ref = seq.ref
+    if not isinstance(ref, CRef) or ref.flow:
+        return None
+    nl = text.rfind("\n", 0, ref.start)
+    key_line = text.rfind("\n", 0, nl) + 1
+    if nl < 0 or text[nl + 1:ref.start].strip(" \t-") or not text[key_line:nl].rstrip().endswith(":"):
+        return None
+    eol = "\r\n" if text[nl - 1:nl] == "\r" else "\n"
+    line = text[key_line:nl]
+    indent = line[:len(line) - len(line.lstrip(" "))]
+    at = nl - 1 if eol == "\r\n" else nl
+    elements = _elements(seq)
+    lines = "".join(f"{eol}{indent}#{c.text}" for c in elements)
+    return (at, elements[-1].ref.end, " []" + lines)  # type: ignore[union-attr]
 
 
 def _comment_edit(c: Comment, text: str, edits: list[Splice]) -> None:
@@ -215,7 +281,7 @@ def _scalar_edit(leaf: Scalar, text: str, edits: list[Splice], hints: dict[str, 
             # a block written as go-yaml writes it (as sops's decrypt printed it) needs no
             # block form: a decrypt derives it again from a plain ENC, as sops writes it
             source = text[ref.start:ref.end]
-            derived = value_text(leaf.value, leaf.spelling, indents[0], indents[1])
+            derived = value_text(leaf.value, leaf.spelling, indents[0], indents[1], owner=ref.indent)
             # (no indentation indicator, no keep chomping: the block's first line holds text)
             if source.startswith(derived) and source[len(derived):] == "\n" and (derived[1:2] == "\n" or derived[1:3] == "-\n"):
                 enc_form = leaf.enc + source[len(derived):]
@@ -240,7 +306,7 @@ def _scalar_edit(leaf: Scalar, text: str, edits: list[Splice], hints: dict[str, 
             rep = hint
     if rep is None:
         if ref.style is None and ref.start == ref.body:  # the common case, without a Form
-            rep = value_text(leaf.value, leaf.spelling, indents[0], indents[1], ref.flow)
+            rep = value_text(leaf.value, leaf.spelling, indents[0], indents[1], ref.flow, ref.indent)
         else:
             rep = derive(form_of(ref, text, clean=False), leaf.value, leaf.spelling, indents)
     edits.append((ref.start, ref.end, rep))
@@ -355,7 +421,7 @@ def derive(form: Form, value: Value, spelling: str | None, indents: tuple[int, i
             return props + value
         return props + double_quoted(value)
     block, step = indents or (form.indent + 4, 4)
-    return props + value_text(value, spelling, block, step, form.flow)
+    return props + value_text(value, spelling, block, step, form.flow, form.indent)
 
 
 def _same_data(a: Any, b: Any) -> bool:
