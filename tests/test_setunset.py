@@ -304,6 +304,23 @@ def test_set_on_a_sops_file_changes_no_other_ciphertext(fmt: str, plain: str, pa
     assert run_sopsy("decrypt", str(f)).stdout == run_sops("decrypt", str(f)).stdout
 
 
+def test_set_on_a_sops_yaml_file_changes_only_that_line(tmp_path: Path) -> None:
+    # sops prints strings that look like numbers or bools quoted ("123", "no"), and writes their
+    # ciphertexts bare; a set must not quote them (every such line changed in git's diff)
+    f = tmp_path / "q.yaml"
+    f.write_text("a: '123'\nb: \"no\"\nc:\n  - 'x'\n  - \"true\"\nd: plain\n")
+    made = run_sops("encrypt", "--age", RECIPIENT, str(f))
+    assert made.returncode == 0, made.stderr
+    f.write_bytes(made.stdout)
+    assert run_sopsy("set", str(f), '["d"]', '"z"').returncode == 0
+    changed = [line for line in difflib.ndiff(made.stdout.decode().splitlines(), f.read_text().splitlines())
+               if line.startswith(("-", "+"))]
+    touched = {line[1:].split(":")[0].strip() for line in changed}
+    assert {"d", "mac"} <= touched <= {"d", "mac", "lastmodified"}, changed  # (lastmodified: same second)
+    assert run_sops("decrypt", str(f)).stdout == b'a: "123"\nb: "no"\nc:\n    - x\n    - "true"\nd: z\n'
+    assert run_sopsy("decrypt", str(f)).stdout == run_sops("decrypt", str(f)).stdout
+
+
 @pytest.mark.parametrize("plain", ["{}\n", "---\n# only a comment\n"])
 def test_a_sops_file_with_an_empty_mapping(plain: str, tmp_path: Path) -> None:
     # sops encrypts an empty mapping (or a document of comments) to a file of metadata and

@@ -40,13 +40,16 @@ def render(parsed: ParsedYaml, metadata: dict[str, Any] | None, hints: dict[str,
     edits: list[Splice] = list(extra or ())
     trim = False
     empty_docs = (hints or {}).get(EMPTY_DOCS, ())
+    # a file sops wrote (no data-key date of sopsy's) holds its ciphertexts bare, as go-yaml
+    # writes them; the quotes of its printed plaintext are sops's, not the file's
+    bare = metadata is not None and _sops_made(metadata)
     for n, doc in enumerate(parsed.docs):
         alias_ids: set[int] = set()
         if doc.root is not None:
             _collect_alias_edits(doc, edits, alias_ids)
             step = indent_step(doc, text)
             _collect_edits(doc.root, text, edits, alias_ids, hints or {}, doc,
-                           (doc.column + step, step))
+                           (doc.column + step, step), bare)
         trim = _metadata_edit(doc, text, metadata, nl, edits, n in empty_docs) or trim
     out = splice(text, edits)
     # the plaintext had no final newline: drop the one encryption added before "sops:" (after
@@ -153,9 +156,10 @@ def _collect_alias_edits(doc: DocInfo, edits: list[Splice], alias_ids: set[int])
 
 
 def _collect_edits(node: Node, text: str, edits: list[Splice], alias_ids: set[int],
-                   hints: dict[str, Any], doc: DocInfo, indents: tuple[int, int]) -> None:
+                   hints: dict[str, Any], doc: DocInfo, indents: tuple[int, int], bare: bool = False) -> None:
     """Splices for the leaves under ``node``; ``indents``: (where a block scalar's lines go
-    in this collection as go-yaml writes it, the file's indentation step)."""
+    in this collection as go-yaml writes it, the file's indentation step); ``bare``: write
+    ciphertexts without the plaintext's quotes (a file sops wrote)."""
     items = node.items if isinstance(node, (Mapping, Sequence)) else []
     is_map = type(node) is Mapping
     append = edits.append
@@ -172,7 +176,7 @@ def _collect_edits(node: Node, text: str, edits: list[Splice], alias_ids: set[in
                     and ref.style is None and ref.start == ref.body):
                 append((ref.start, ref.end, value_text(child.value, child.spelling, block, step, ref.flow, ref.indent)))
             else:
-                _scalar_edit(child, text, edits, hints, doc, indents)
+                _scalar_edit(child, text, edits, hints, doc, indents, bare)
         elif isinstance(child, Comment):
             _comment_edit(child, text, edits)
         else:
@@ -189,7 +193,13 @@ def _collect_edits(node: Node, text: str, edits: list[Splice], alias_ids: set[in
                     edits.append((child.ref.start, child.ref.end, rep))
                     continue
             _collect_edits(child, text, edits, alias_ids, hints, doc,
-                           _child_indents(child, is_map, text, step))  # type: ignore[arg-type]
+                           _child_indents(child, is_map, text, step), bare)  # type: ignore[arg-type]
+
+
+def _sops_made(metadata: dict[str, Any]) -> bool:
+    from ...core import DATAKEY_CREATED_FIELD
+
+    return DATAKEY_CREATED_FIELD not in metadata
 
 
 def _comments_only(seq: Sequence) -> bool:
@@ -269,14 +279,14 @@ def indent_step(doc: DocInfo, text: str) -> int:
 
 
 def _scalar_edit(leaf: Scalar, text: str, edits: list[Splice], hints: dict[str, Any], doc: DocInfo,
-                 indents: tuple[int, int]) -> None:
+                 indents: tuple[int, int], bare: bool = False) -> None:
     ref = leaf.ref
     if not isinstance(ref, SRef):
         return
     if leaf.enc is not None:
         if leaf.enc == "" or leaf.enc == ref.enc:
             return  # empty strings, and ciphertext the source already holds, keep their bytes
-        enc_form = encrypted_form(leaf.enc, ref, text)
+        enc_form = encrypted_form(leaf.enc, ref, text, bare)
         if ref.style in ("|", ">") and ref.start == ref.body and not ref.flow:
             # a block written as go-yaml writes it (as sops's decrypt printed it) needs no
             # block form: a decrypt derives it again from a plain ENC, as sops writes it
@@ -329,9 +339,11 @@ def _alias_restore(node: Node, hints: dict[str, Any], doc: DocInfo) -> str | Non
     return None
 
 
-def encrypted_form(enc: str, ref: SRef, text: str) -> str:
+def encrypted_form(enc: str, ref: SRef, text: str, bare: bool = False) -> str:
     props = kept_props(text[ref.start:ref.body])
     style = ref.style
+    if bare and style in ("'", '"') and not ref.flow:
+        return props + enc
     if style in ("|", ">"):
         header_end = text.find("\n", ref.body, ref.end)
         header = clean_header(text[ref.body:header_end])
