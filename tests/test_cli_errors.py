@@ -119,6 +119,7 @@ MISTAKES: list[tuple[str, list[str], dict[str, str], int, str]] = [
     # outputs
     ("output into a missing directory", ["decrypt", "--output", "{d}/nodir/out.yaml", "{enc}"], {}, 3, "does not exist"),
     ("output is a directory", ["decrypt", "--output", "{d}/dir", "{enc}"], {}, 3, "is a directory"),
+    ("publish (not in sopsy)", ["publish", "{plain}"], {}, 1, "publish is not supported by sopsy"),
     ("keygen into a missing directory", ["keygen", "--output", "{d}/nodir/k.txt"], {}, 3, "does not exist"),
     ("keygen over a file", ["keygen", "--output", "{d}/existing-key.txt"], {}, 3, "exists; not overwriting"),
     # conflicting options

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from .. import commands
+from ..errors import UsageError
 from .app import InType, RequiredFile, app, version_line
 
 
@@ -15,6 +16,13 @@ def filestatus(file: RequiredFile, input_type: InType = None) -> None:
     """Print {"encrypted":true} or {"encrypted":false}."""
     encrypted = commands.filestatus(file, input_type)
     print('{"encrypted":%s}' % ("true" if encrypted else "false"))
+
+
+@app.command(hidden=True, context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def publish(ctx: typer.Context) -> None:
+    """sops's publish (an upload to S3, GCS or Vault KV): not in sopsy, said in one line."""
+    raise UsageError("publish is not supported by sopsy (sops uploads the file to S3, GCS or Vault KV); "
+                     "upload the encrypted file with that store's own tool")
 
 
 @app.command()
