@@ -131,9 +131,9 @@ def _unlike_go_yaml(parsed: ParsedYaml) -> bool:
 
     if len(parsed.docs) != 1:
         return True
-    region = parsed.docs[0].sops_region
-    body = parsed.text[:region[0]] if region else parsed.text
-    if body.startswith(("---", "%")) or "\n\n" in body or "\n---" in body or "\r" in body:
+    text, region = parsed.text, parsed.docs[0].sops_region
+    end = region[0] if region else len(text)
+    if text.startswith(("---", "%")) or any(text.find(mark, 0, end) >= 0 for mark in ("\n\n", "\n---", "\r")):
         return True
     return any(found not in (None, 4) for found in indent_habits(parsed, parsed.docs[0]))
 

@@ -82,7 +82,9 @@ def indent_habits(parsed: ParsedYaml, doc: DocInfo) -> tuple[int | None, int | N
     seq_offset: int | None = None
     todo: list[tuple[Node, int | None]] = [(doc.root, None)] if doc.root is not None else []
     i = 0
-    while i < len(todo) and (step is None or seq_offset is None):
+    # (a budget of nodes: a file's habits show in its first collections, and a file with no
+    # sequence would otherwise be walked whole)
+    while i < min(len(todo), 2000) and (step is None or seq_offset is None):
         node, key_col = todo[i]
         i += 1
         if not isinstance(node, (Mapping, Sequence)) or not isinstance(node.ref, CRef) or node.ref.alias:
@@ -90,11 +92,11 @@ def indent_habits(parsed: ParsedYaml, doc: DocInfo) -> tuple[int | None, int | N
         if node.ref.flow:
             continue
         if isinstance(node, Mapping):
-            cols = [column(text, p) for p in (node.ref.keys or {}).values()]
-            col = min(cols) if cols else None
+            first = next(iter((node.ref.keys or {}).values()), None)  # a block mapping's keys share a column
+            col = column(text, first) if first is not None else None
             if key_col is not None and col is not None and col > key_col and step is None:
                 step = col - key_col
-            todo.extend((v, col) for _, v in node.items)
+            todo.extend((v, col) for _, v in node.items if not isinstance(v, Scalar))
         else:
             if key_col is not None and seq_offset is None and node.items:
                 seq_offset = column(text, node.ref.start) - key_col
