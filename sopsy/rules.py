@@ -38,15 +38,11 @@ def go_regex(pattern: str) -> Any:
     """``pattern`` compiled by RE2 (cached); raises :class:`RegexError`. Match with :func:`go_search`."""
     got = _COMPILED.get(pattern)
     if got is None:
-        if _any_byte_escape(pattern):
-            # RE2 takes \C (any byte) where Go refuses it; taken, unencrypted_regex: \C would
-            # leave every value in plaintext where sops encrypts them all
-            raise RegexError("invalid escape sequence: `\\C`")
+        refusal = _go_refusal(pattern)
+        if refusal:
+            raise RegexError(refusal)
         import re2
 
-        too_large = _oversized_repeat(pattern)
-        if too_large:
-            raise RegexError(f"invalid repeat count: {too_large}")
         options = re2.Options()
         options.log_errors = False  # RE2 would print its own error lines on stderr
         try:
@@ -63,13 +59,21 @@ def go_regex(pattern: str) -> Any:
     return got
 
 
-def _oversized_repeat(pattern: str) -> str:
-    """The first ``{n}``/``{n,m}`` with a count over 1000, which Go refuses ("invalid repeat
-    count") but RE2's Python binding reads as literal text when the count overflows."""
+def _go_refusal(pattern: str) -> str:
+    """Why Go refuses ``pattern`` where RE2's Python binding takes it, or "": the escape ``\\C``
+    (any byte: taken, ``unencrypted_regex: \\C`` would leave every value in plaintext where sops
+    encrypts them all), and a ``{n}``/``{n,m}`` count over 1000 (an overflowing one RE2 reads as
+    literal text). One scan: escapes, ``\\Q...\\E`` literals and character classes skipped."""
     i, in_class = 0, False
     while i < len(pattern):
         ch = pattern[i]
         if ch == "\\":
+            nxt = pattern[i + 1:i + 2]
+            if nxt == "C":
+                return "invalid escape sequence: `\\C`"
+            if nxt == "Q":
+                end = pattern.find("\\E", i + 2)
+                i = len(pattern) if end < 0 else end
             i += 2
             continue
         if in_class:
@@ -82,31 +86,12 @@ def _oversized_repeat(pattern: str) -> str:
             continue
         elif ch == "{":
             end = pattern.find("}", i)
-            body = pattern[i + 1:end] if end > 0 else ""
-            counts = body.split(",")
+            counts = (pattern[i + 1:end] if end > 0 else "").split(",")
             well_formed = len(counts) <= 2 and counts[0].isdigit() and all(c.isdigit() or not c for c in counts[1:])
             if well_formed and any(c and (len(c) > 4 or int(c) > 1000) for c in counts):
-                return pattern[i:end + 1]
+                return f"invalid repeat count: {pattern[i:end + 1]}"
         i += 1
     return ""
-
-
-def _any_byte_escape(pattern: str) -> bool:
-    """Whether ``pattern`` holds the escape ``\\C`` (outside a ``\\Q...\\E`` literal)."""
-    i = 0
-    while True:
-        i = pattern.find("\\", i)
-        if i < 0 or i + 1 >= len(pattern):
-            return False
-        nxt = pattern[i + 1]
-        if nxt == "C":
-            return True
-        if nxt == "Q":
-            end = pattern.find("\\E", i + 2)
-            if end < 0:
-                return False
-            i = end
-        i += 2
 
 
 def go_search(compiled: Any, text: str) -> bool:
