@@ -37,7 +37,7 @@ from .emit import emit_block, emit_document, sops_scalar
 from .hints import layout_hints
 from .reader import read
 from .refs import CommentRef, CRef, DocInfo, ParsedYaml, SRef
-from .writer import metadata_block, render
+from .writer import metadata_block, render, sops_made
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -139,8 +139,6 @@ def _unlike_go_yaml(parsed: ParsedYaml) -> bool:
 
 
 def _sops_wrote(parsed: ParsedYaml) -> bool:
-    """Whether sops (not sopsy: no data-key date of sopsy's) wrote the file: sops prints such a
-    file as go-yaml emits it, whatever hand edits or ``stores.yaml.indent`` did to its layout."""
-    from ...core import DATAKEY_CREATED_FIELD
-
-    return parsed.metadata is not None and DATAKEY_CREATED_FIELD not in parsed.metadata
+    """Whether sops wrote the file: sops prints such a file as go-yaml emits it, whatever hand
+    edits or ``stores.yaml.indent`` did to its layout."""
+    return parsed.metadata is not None and sops_made(parsed.metadata)

@@ -46,32 +46,20 @@ def document_style(parsed: ParsedYaml, doc: DocInfo) -> Style:
     text = parsed.text
     first_nl = text.find("\n")
     nl = "\r\n" if first_nl > 0 and text[first_nl - 1] == "\r" else "\n"
-    step: int | None = None
-    seq_offset: int | None = None
+    step, seq_offset = indent_habits(parsed, doc)
     quotes = {"'": 0, '"': 0}
-    todo: list[tuple[Node, int | None]] = [(doc.root, None)] if doc.root is not None else []
-    while todo:  # breadth first: the outermost nesting says most about the file's habits
-        node, key_col = todo.pop(0)
+    todo: list[Node] = [doc.root] if doc.root is not None else []
+    while todo:
+        node = todo.pop()
         if isinstance(node, Scalar):
             if isinstance(node.ref, SRef) and node.ref.style in quotes and isinstance(node.value, str):
                 quotes[node.ref.style] += 1
-            continue
-        if not isinstance(node, (Mapping, Sequence)) or not isinstance(node.ref, CRef) or node.ref.alias:
-            continue
-        ref = node.ref
-        if isinstance(node, Mapping):
-            cols = [column(text, p) for p in (ref.keys or {}).values()]
-            col = min(cols) if cols else None
-            if not ref.flow and key_col is not None and col is not None and col > key_col and step is None:
-                step = col - key_col
-            todo.extend((v, col if not ref.flow else None) for _, v in node.items)
-        else:
-            col = column(text, ref.start)
-            if not ref.flow and key_col is not None and seq_offset is None and node.items:
-                seq_offset = col - key_col if col >= key_col else None
-            todo.extend((v, None) for v in node.items)
+        elif isinstance(node, Mapping) and isinstance(node.ref, CRef) and not node.ref.alias:
+            todo.extend(v for _, v in node.items)
+        elif isinstance(node, Sequence) and isinstance(node.ref, CRef) and not node.ref.alias:
+            todo.extend(node.items)
     quote = "'" if quotes["'"] > quotes['"'] else '"'
-    return Style(step or 2, seq_offset, quote, nl)
+    return Style(step or 2, seq_offset if seq_offset is None or seq_offset >= 0 else None, quote, nl)
 
 
 def indent_habits(parsed: ParsedYaml, doc: DocInfo) -> tuple[int | None, int | None]:

@@ -42,7 +42,7 @@ def render(parsed: ParsedYaml, metadata: dict[str, Any] | None, hints: dict[str,
     empty_docs = (hints or {}).get(EMPTY_DOCS, ())
     # a file sops wrote (no data-key date of sopsy's) holds its ciphertexts bare, as go-yaml
     # writes them; the quotes of its printed plaintext are sops's, not the file's
-    bare = metadata is not None and _sops_made(metadata)
+    bare = metadata is not None and sops_made(metadata)
     for n, doc in enumerate(parsed.docs):
         alias_ids: set[int] = set()
         if doc.root is not None:
@@ -196,7 +196,8 @@ def _collect_edits(node: Node, text: str, edits: list[Splice], alias_ids: set[in
                            _child_indents(child, is_map, text, step), bare)  # type: ignore[arg-type]
 
 
-def _sops_made(metadata: dict[str, Any]) -> bool:
+def sops_made(metadata: dict[str, Any]) -> bool:
+    """Whether sops (not sopsy: no data-key date of sopsy's) wrote the metadata."""
     from ...core import DATAKEY_CREATED_FIELD
 
     return DATAKEY_CREATED_FIELD not in metadata
